@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched/drain.c - waiting for quiescence.
+ *
+ * A ring's tail counts tasks pushed, its head tasks that have returned (workers publish head after
+ * running a burst). Both only grow. Read every tail (T1), then every head (H), then every tail
+ * again (T2). If, for every ring, H >= T1 and T2 == T1, then at an instant between the last head
+ * read and the first second tail read, every task pushed so far had returned: tail <= T2 = T1 <= H
+ * <= head on each ring. A task running then would have been pushed and not returned, and a task
+ * it spawned is pushed before it returns, so nothing accepted before that instant, and nothing
+ * it spawned, is left. No lock and no cooperation from the workers is needed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "internal.h"
+
+static unsigned
+nrings(struct pel_runtime *rt)
+{
+	return rt->nworkers + rt->max_producers;
+}
+
+bool
+pel__quiescent(struct pel_runtime *rt)
+{
+	unsigned n = nrings(rt), nw = rt->nworkers;
+	uint64_t stack_t1[256];
+	uint64_t *t1 = (size_t)n * nw <= 256 ? stack_t1 : malloc(sizeof(*t1) * n * nw);
+	bool ok = true;
+
+	if (!t1)
+		return false;
+	for (unsigned w = 0; w < nw; w++)
+		for (unsigned r = 0; r < n; r++)
+			t1[w * n + r] = atomic_load_explicit(&rt->workers[w]->in[r]->prod.tail,
+							     memory_order_acquire);
+	for (unsigned w = 0; ok && w < nw; w++)
+		for (unsigned r = 0; ok && r < n; r++)
+			/* acquire: pairs with pel_ring_consume(); what those tasks did is visible */
+			ok = atomic_load_explicit(&rt->workers[w]->in[r]->cons.head,
+						  memory_order_acquire) >= t1[w * n + r];
+	for (unsigned w = 0; ok && w < nw; w++)
+		for (unsigned r = 0; ok && r < n; r++)
+			ok = atomic_load_explicit(&rt->workers[w]->in[r]->prod.tail,
+						  memory_order_acquire) == t1[w * n + r];
+	if (t1 != stack_t1)
+		free(t1);
+	return ok;
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * PEL_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+int
+pel__drain(struct pel_runtime *rt, int64_t timeout_ns)
+{
+	uint64_t start = mono_ns(), nap = 1000;
+
+	for (unsigned spins = 0;; spins++) {
+		uint64_t waited;
+
+		if (pel__quiescent(rt))
+			return 0;
+		waited = mono_ns() - start;
+		if (timeout_ns >= 0 && waited >= (uint64_t)timeout_ns)
+			return pel__fail(-ETIMEDOUT, "tasks still queued or running after %lld ns",
+					 (long long)timeout_ns);
+		if (spins < 64) {
+			pel__cpu_relax();
+			continue;
+		}
+		/* Sleep between checks, 1 us growing to 1 ms, never past the deadline. */
+		if (timeout_ns >= 0 && nap > (uint64_t)timeout_ns - waited)
+			nap = (uint64_t)timeout_ns - waited;
+		struct timespec d = { (time_t)(nap / PEL_NS_PER_S), (long)(nap % PEL_NS_PER_S) };
+
+		nanosleep(&d, NULL);
+		if (nap < PEL_NS_PER_MS)
+			nap *= 2;
+	}
+}

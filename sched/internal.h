@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched/internal.h - the runtime's internals, shared by sched/ and the layers above it (io/, pools,
+ * real time). Nothing here is exported from libpel.so; tests reach it through the static library.
+ */
+#ifndef PEL_SCHED_INTERNAL_H
+#define PEL_SCHED_INTERNAL_H
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pel/pel.h>
+
+#define PEL__BURST		32	/* tasks taken from one ring per pass */
+#define PEL__MAX_POLLERS	8	/* pollers per worker */
+#define PEL__MAX_PRODUCERS	4096
+#define PEL__DEFAULT_SLOTS	1024
+#define PEL__DEFAULT_PRODUCERS	16
+#define PEL__DEFAULT_SPIN_NS	(20 * PEL_NS_PER_US)
+#define PEL__DEFAULT_PARK_NS	(200 * PEL_NS_PER_US)
+
+#if defined(__GNUC__)
+#define pel__printf(a, b)	__attribute__((format(printf, a, b)))
+#define pel__cold		__attribute__((cold))
+#else
+#define pel__printf(a, b)
+#define pel__cold
+#endif
+
+/* ---- errors and logging (sched/error.c) ---- */
+
+/** Keep "fmt" as this thread's last error and return @p err (a negative errno). */
+int pel__fail(int err, const char *fmt, ...) pel__printf(2, 3) pel__cold;
+
+/** Hot-path failures keep only their numbers; pel_last_error() words them when asked. */
+enum pel__lazy {
+	PEL__LAZY_RING_FULL = 1,	/* a = worker, b = slots */
+	PEL__LAZY_BAD_WORKER,		/* a = worker, b = worker count */
+	PEL__LAZY_BAD_FN,		/* a = worker */
+	PEL__LAZY_SHUTDOWN,
+	PEL__LAZY_NOT_TASK,		/* a = call: 0 spawn */
+};
+int pel__fail_lazy(int err, enum pel__lazy what, unsigned a, unsigned b);
+
+/** Log one line through @p fn (NULL: stderr). */
+void pel__logv(pel_log_fn fn, void *arg, enum pel_log_level level, const char *fmt, va_list ap);
+void pel__log(pel_log_fn fn, void *arg, enum pel_log_level level, const char *fmt, ...)
+	pel__printf(4, 5);
+
+/* ---- topology (sched/topology.c) ---- */
+
+/**
+ * Parse a CPU list as users write it: "2-5,8". Refuses, with a message: empty, malformed ("abc",
+ * "1-", "-1", "1,,2"), reversed ("3-1"), a CPU twice ("0,0", "0-3,2"), a CPU >= CPU_SETSIZE.
+ * Surrounding white space and one trailing newline are accepted.
+ * @return 0 with @p set filled; -EINVAL.
+ */
+int pel__topo_parse_cpus(const char *list, cpu_set_t *set);
+
+/**
+ * Read a CPU list file the kernel writes (may be empty) under @p root, e.g.
+ * "sys/devices/system/cpu/online".
+ * @return 0; -ENOENT file missing; -EINVAL unparsable (message kept); -errno from open/read.
+ */
+int pel__topo_read_cpus(const char *root, const char *rel, cpu_set_t *set);
+
+/** Read a small file under @p root into @p buf (NUL-terminated, trailing newline removed). */
+int pel__topo_read_file(const char *root, const char *rel, char *buf, size_t len);
+
+/** Format @p set as a CPU list ("0-1,4") into @p buf, "none" when empty. Returns @p buf. */
+char *pel__topo_format_cpus(const cpu_set_t *set, char *buf, size_t len);
+
+/* ---- configuration (sched/config.c) ---- */
+
+/** What pel_create() will start, decided from a config and the host, before any thread exists. */
+struct pel__plan {
+	struct pel_config cfg;		/* defaults filled in; cpus points at cpus_text */
+	char cpus_text[256];		/* the worker CPU list, formatted */
+	char root[512];			/* sysfs_root, "" for the host */
+	unsigned nworkers;
+	int cpu[CPU_SETSIZE];		/* worker i runs on cpu[i], ascending */
+	cpu_set_t workers;		/* the same CPUs as a set */
+	cpu_set_t online;
+	cpu_set_t isolated;
+	cpu_set_t not_isolated;		/* worker CPUs outside the isolated set */
+	bool busy;			/* workers poll without sleeping (PEL_IDLE_SPIN) */
+	bool poll_some;			/* workers poll at all before sleeping (SPIN, BACKOFF) */
+	long rt_runtime_us;		/* /proc/sys/kernel/sched_rt_runtime_us, or LONG_MIN unread */
+};
+
+/**
+ * Validate @p cfg against the host described under cfg->sysfs_root and decide the plan. Starts no
+ * thread, changes nothing. Also the libFuzzer target's entry.
+ * @return 0; -EINVAL with pel_last_error() naming the field.
+ */
+int pel__config_resolve(const struct pel_config *cfg, struct pel__plan *plan);
+
+/**
+ * The CPUs this process may run on (sched_getaffinity); a test may override it.
+ * @return 0 or -errno.
+ */
+int pel__allowed_cpus(cpu_set_t *set);
+void pel__set_allowed_cpus_override(const cpu_set_t *set);	/* NULL: the real affinity */
+
+/* ---- clock (sched/clock.c) ---- */
+
+uint64_t pel__clock_cycles(void);
+uint64_t pel__cycles_to_ns(uint64_t cycles);
+uint64_t pel__ns_to_cycles(uint64_t ns);
+void pel__clock_init(void);
+
+static inline uint64_t
+pel__tsc(void)
+{
+#if defined(__x86_64__)
+	uint32_t lo, hi;
+
+	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+#elif defined(__aarch64__)
+	uint64_t v;
+
+	__asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+	return v;
+#else
+	return pel__clock_cycles();
+#endif
+}
+
+static inline void
+pel__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/* ---- asymmetric barriers (sched/barrier.c) ----
+ *
+ * Two Dekker pairs run through pel: "producer stores a slot, then reads the worker's parked flag"
+ * against "worker sets parked, then re-reads its rings", and "producer marks itself active, then
+ * reads stopping" against "destroy sets stopping, then reads every producer's active flag". The
+ * producer's side runs per task, the other side rarely; so the rare side pays for the full
+ * barrier on every CPU with membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) and the producer's side
+ * is a compiler barrier. Where membarrier is missing both sides use a seq_cst fence.
+ */
+extern bool pel__light_needs_fence;
+
+/** Set up membarrier once per process; safe to call again. */
+void pel__barrier_init(void);
+/** The rare side's barrier. */
+void pel__barrier_heavy(void);
+/** Tests: force the fence fallback (true) or go back to what the host supports (false). */
+void pel__barrier_force_fence(bool on);
+
+static inline void
+pel__barrier_light(void)
+{
+	if (pel_unlikely(pel__light_needs_fence))
+		atomic_thread_fence(memory_order_seq_cst);
+	else
+		atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* ---- runtime ---- */
+
+/** A poller: called by its worker on every pass; returns how much work it found (0: none). */
+typedef int (*pel__poll_fn)(void *ctx);
+
+struct pel__poller {
+	pel__poll_fn fn;
+	void *ctx;
+};
+
+struct pel__worker_stats {
+	_Atomic uint64_t tasks_run;
+	_Atomic uint64_t idle_loops;
+	_Atomic uint64_t parks;
+	_Atomic uint64_t busy_ns;
+	_Atomic uint64_t idle_ns;
+	_Atomic uint64_t spawns;
+};
+
+struct pel_worker {
+	/* Read by every producer on each submit; written by the worker only when it parks. */
+	alignas(PEL_CACHE_GUARD) _Atomic uint32_t parked;	/* futex word */
+	/* Written by wakers, rarely. */
+	alignas(PEL_CACHE_GUARD) _Atomic uint64_t wakeups;
+	/* Written by the worker after each burst; read by pel_stats(). */
+	alignas(PEL_CACHE_GUARD) struct pel__worker_stats stats;
+	/* The worker's own state. */
+	alignas(PEL_CACHE_GUARD) struct pel_runtime *rt;
+	unsigned id;
+	int cpu;
+	unsigned nin;			/* inbound rings: nworkers mesh rings, then producers */
+	struct pel_ring **in;		/* in[j], j < nworkers: from worker j; then producer j - N */
+	struct pel_ring **mesh_out;	/* mesh_out[j]: this worker's ring to worker j */
+	unsigned npollers;
+	struct pel__poller pollers[PEL__MAX_POLLERS];
+	void *mem;			/* the inbound rings, allocated by this worker's thread */
+	size_t mem_len;
+	pthread_t thread;
+	int start_err;
+	char start_msg[256];
+};
+
+struct pel_producer {
+	/* Written by the producer's thread on each submit; read by pel_destroy(). */
+	alignas(PEL_CACHE_GUARD) _Atomic uint32_t active;
+	_Atomic uint32_t in_use;
+	struct pel_runtime *rt;
+	unsigned id;
+	unsigned nworkers;
+	struct pel_ring **ring;		/* ring[w]: to worker w */
+};
+
+struct pel_runtime {
+	/* Read on every submit; written once, at destroy. */
+	alignas(PEL_CACHE_GUARD) _Atomic uint32_t stopping;
+	unsigned nworkers;
+	unsigned slots;
+	unsigned max_producers;
+	struct pel_worker **workers;
+	/* Written when a producer slot is first used; read by workers each pass. */
+	alignas(PEL_CACHE_GUARD) _Atomic uint32_t producer_hwm;
+	/* Set once the drain at destroy is complete: workers leave their loops. */
+	alignas(PEL_CACHE_GUARD) _Atomic uint32_t exit;
+	/* Cold. */
+	alignas(PEL_CACHE_GUARD) struct pel__plan *plan;
+	struct pel_producer *producers;
+	pel_log_fn log;
+	void *log_arg;
+	enum pel_idle idle;
+	uint64_t spin_cycles;
+	uint64_t park_cycles;
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_cond;
+	unsigned nstarted;		/* workers that finished setting up (or failed to) */
+	bool go;			/* every worker set up: run */
+	bool abort;			/* set-up failed: leave */
+	bool claimed;			/* busy CPUs registered in the process-wide claim set */
+};
+
+/** The worker running the calling thread, NULL elsewhere. */
+extern __thread struct pel_worker *pel__self;
+
+/** Worker thread body (sched/worker.c). */
+void *pel__worker_main(void *arg);
+
+/** Allocate and lay out @p w's inbound rings; called on the worker's own thread. */
+int pel__worker_rings_alloc(struct pel_worker *w);
+
+/** Wake @p w if it is parked (after a push). */
+void pel__wake_slow(struct pel_worker *w);
+
+static inline void
+pel__wake(struct pel_worker *w)
+{
+	/* Dekker with pel__worker_park(): our slot store before this load of parked */
+	pel__barrier_light();
+	if (pel_unlikely(atomic_load_explicit(&w->parked, memory_order_relaxed)))
+		pel__wake_slow(w);
+}
+
+/**
+ * Register a poller on the calling worker. Layers (io_uring, pools) call it from a task running on
+ * the worker they poll for, so no lock is needed.
+ * @return 0; -EPERM not on a worker; -ENOSPC PEL__MAX_POLLERS reached; -EINVAL NULL fn.
+ */
+int pel__poller_add(pel__poll_fn fn, void *ctx);
+
+/**
+ * Wait for quiescence: an instant at which every task accepted so far, and every task those
+ * spawned, has run (sched/drain.c).
+ * @return 0; -ETIMEDOUT.
+ */
+int pel__drain(struct pel_runtime *rt, int64_t timeout_ns);
+
+/** One check of the above, no waiting: true when quiescent. */
+bool pel__quiescent(struct pel_runtime *rt);
+
+/** Wake @p w whether or not a task is waiting (shutdown). */
+void pel__wake_force(struct pel_worker *w);
+
+#endif /* PEL_SCHED_INTERNAL_H */

@@ -1,0 +1,503 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched/runtime.c - pel_create/pel_destroy, producers, submit, spawn, stats.
+ *
+ * Memory: each worker maps its own inbound rings (nworkers mesh rings, then max_producers producer
+ * rings) from its own thread, so the pages come from its NUMA node. A producer handle's ring to
+ * worker w is w's inbound ring nworkers + handle id; worker i's mesh ring to worker j is j's
+ * inbound ring i. Every ring has one producer thread and one consumer thread at a time.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sys/mman.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* CPUs busy-polled by live runtimes of this process (PEL_IDLE_SPIN without PEL_F_SHARE_CPUS). */
+static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
+static cpu_set_t claimed_cpus;
+
+static int
+claim_cpus(struct pel_runtime *rt)
+{
+	struct pel__plan *pl = rt->plan;
+	cpu_set_t both;
+	int err = 0;
+
+	if (!pl->busy || (pl->cfg.flags & PEL_F_SHARE_CPUS))
+		return 0;
+	pthread_mutex_lock(&claim_lock);
+	CPU_AND(&both, &claimed_cpus, &pl->workers);
+	if (CPU_COUNT(&both)) {
+		char s[256];
+
+		err = pel__fail(-EBUSY, "cpus %s are already busy-polled by another pel runtime in "
+				"this process; two spinning workers on one CPU starve each other (set "
+				"PEL_F_SHARE_CPUS to allow it)",
+				pel__topo_format_cpus(&both, s, sizeof(s)));
+	} else {
+		CPU_OR(&claimed_cpus, &claimed_cpus, &pl->workers);
+		rt->claimed = true;
+	}
+	pthread_mutex_unlock(&claim_lock);
+	return err;
+}
+
+static void
+unclaim_cpus(struct pel_runtime *rt)
+{
+	cpu_set_t keep;
+
+	if (!rt->claimed)
+		return;
+	pthread_mutex_lock(&claim_lock);
+	CPU_XOR(&keep, &claimed_cpus, &rt->plan->workers);
+	CPU_AND(&claimed_cpus, &claimed_cpus, &keep);
+	pthread_mutex_unlock(&claim_lock);
+	rt->claimed = false;
+}
+
+static void
+warn_host(struct pel_runtime *rt)
+{
+	struct pel__plan *pl = rt->plan;
+	char s[256];
+
+	if (pl->poll_some && CPU_COUNT(&pl->not_isolated)) {
+		pel__topo_format_cpus(&pl->not_isolated, s, sizeof(s));
+		pel__log(rt->log, rt->log_arg, PEL_LOG_WARNING,
+			 "workers poll on cpus %s, which are not isolated: the kernel will run other "
+			 "threads and interrupts there. Boot with isolcpus=managed_irq,domain,%s "
+			 "nohz_full=%s rcu_nocbs=%s", s, s, s, s);
+	}
+	if (pl->cfg.rt_priority > 0 && pl->rt_runtime_us != -1 && pl->rt_runtime_us != LONG_MIN)
+		pel__log(rt->log, rt->log_arg, PEL_LOG_WARNING,
+			 "sched_rt_runtime_us is %ld, not -1: the kernel throttles SCHED_FIFO threads "
+			 "and a busy worker will stall for up to %ld ms of every second; run: sysctl "
+			 "-w kernel.sched_rt_runtime_us=-1", pl->rt_runtime_us,
+			 (1000000 - pl->rt_runtime_us) / 1000);
+}
+
+static void
+free_runtime(struct pel_runtime *rt)
+{
+	if (rt->workers) {
+		for (unsigned i = 0; i < rt->nworkers; i++) {
+			struct pel_worker *w = rt->workers[i];
+
+			if (!w)
+				continue;
+			if (w->mem) {
+				if (rt->plan->cfg.flags & PEL_F_MLOCK)
+					munlock(w, sizeof(*w));
+				munmap(w->mem, w->mem_len);
+			}
+			free(w->in);
+			free(w->mesh_out);
+			free(w);
+		}
+		free(rt->workers);
+	}
+	if (rt->producers) {
+		for (unsigned i = 0; i < rt->max_producers; i++)
+			free(rt->producers[i].ring);
+		free(rt->producers);
+	}
+	unclaim_cpus(rt);
+	pthread_mutex_destroy(&rt->start_lock);
+	pthread_cond_destroy(&rt->start_cond);
+	free(rt->plan);
+	free(rt);
+}
+
+static void *
+zalloc_aligned(size_t n)
+{
+	void *p = aligned_alloc(PEL_CACHE_GUARD, (n + PEL_CACHE_GUARD - 1) & ~(size_t)(PEL_CACHE_GUARD - 1));
+
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
+static int
+alloc_runtime(struct pel_runtime *rt)
+{
+	unsigned n = rt->nworkers, nrings = n + rt->max_producers;
+
+	rt->workers = calloc(n, sizeof(*rt->workers));
+	rt->producers = zalloc_aligned((size_t)rt->max_producers * sizeof(*rt->producers));
+	if (!rt->workers || !rt->producers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		struct pel_worker *w = zalloc_aligned(sizeof(*w));
+
+		if (!w)
+			return -ENOMEM;
+		rt->workers[i] = w;
+		w->rt = rt;
+		w->id = i;
+		w->cpu = rt->plan->cpu[i];
+		w->in = calloc(nrings, sizeof(*w->in));
+		w->mesh_out = calloc(n, sizeof(*w->mesh_out));
+		if (!w->in || !w->mesh_out)
+			return -ENOMEM;
+	}
+	for (unsigned i = 0; i < rt->max_producers; i++) {
+		struct pel_producer *p = &rt->producers[i];
+
+		p->rt = rt;
+		p->id = i;
+		p->nworkers = n;
+		p->ring = calloc(n, sizeof(*p->ring));
+		if (!p->ring)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void
+wire_rings(struct pel_runtime *rt)
+{
+	unsigned n = rt->nworkers;
+
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < n; j++)
+			rt->workers[i]->mesh_out[j] = rt->workers[j]->in[i];
+	for (unsigned p = 0; p < rt->max_producers; p++)
+		for (unsigned j = 0; j < n; j++)
+			rt->producers[p].ring[j] = rt->workers[j]->in[n + p];
+}
+
+/* Start the threads; every worker sets itself up and reports before any runs a task. */
+static int
+start_workers(struct pel_runtime *rt)
+{
+	unsigned started = 0;
+	int err = 0;
+
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		struct pel_worker *w = rt->workers[i];
+		pthread_attr_t attr;
+		cpu_set_t one;
+
+		CPU_ZERO(&one);
+		CPU_SET(w->cpu, &one);
+		pthread_attr_init(&attr);
+		err = -pthread_attr_setaffinity_np(&attr, sizeof(one), &one);
+		if (!err)
+			err = -pthread_create(&w->thread, &attr, pel__worker_main, w);
+		pthread_attr_destroy(&attr);
+		if (err) {
+			err = pel__fail(err, "cannot start worker %u pinned to cpu %d: %s", i, w->cpu,
+					strerror(-err));
+			break;
+		}
+		started++;
+	}
+	pthread_mutex_lock(&rt->start_lock);
+	while (rt->nstarted < started)
+		pthread_cond_wait(&rt->start_cond, &rt->start_lock);
+	for (unsigned i = 0; !err && i < started; i++)
+		if (rt->workers[i]->start_err)
+			err = pel__fail(rt->workers[i]->start_err, "%s", rt->workers[i]->start_msg);
+	if (!err)
+		wire_rings(rt);
+	/* the unlock below publishes the wiring to the workers */
+	rt->go = !err;
+	rt->abort = !!err;
+	pthread_cond_broadcast(&rt->start_cond);
+	pthread_mutex_unlock(&rt->start_lock);
+	if (err)
+		for (unsigned i = 0; i < started; i++)
+			pthread_join(rt->workers[i]->thread, NULL);
+	return err;
+}
+
+int
+pel_create(const struct pel_config *cfg, struct pel_runtime **out)
+{
+	struct pel_runtime *rt;
+	struct pel__plan *plan;
+	int err;
+
+	if (!out)
+		return pel__fail(-EINVAL, "out pointer is NULL: pass the address of a "
+				 "struct pel_runtime *");
+	*out = NULL;
+	plan = malloc(sizeof(*plan));
+	if (!plan)
+		return pel__fail(-ENOMEM, "out of memory for the runtime's plan");
+	err = pel__config_resolve(cfg, plan);
+	if (err) {
+		free(plan);
+		return err;
+	}
+	rt = zalloc_aligned(sizeof(*rt));
+	if (!rt) {
+		free(plan);
+		return pel__fail(-ENOMEM, "out of memory for the runtime");
+	}
+	rt->plan = plan;
+	rt->nworkers = plan->nworkers;
+	rt->slots = plan->cfg.ring_slots;
+	rt->max_producers = plan->cfg.max_producers;
+	rt->idle = plan->cfg.idle;
+	rt->log = plan->cfg.log;
+	rt->log_arg = plan->cfg.log_arg;
+	pthread_mutex_init(&rt->start_lock, NULL);
+	pthread_cond_init(&rt->start_cond, NULL);
+	pel__clock_init();
+	pel__barrier_init();
+	rt->spin_cycles = pel__ns_to_cycles(plan->cfg.idle_spin_ns);
+	rt->park_cycles = pel__ns_to_cycles(plan->cfg.idle_park_ns);
+
+	err = claim_cpus(rt);
+	if (err)
+		goto out_free;
+	if (alloc_runtime(rt)) {
+		err = pel__fail(-ENOMEM, "out of memory for %u workers and %u producer handles",
+				rt->nworkers, rt->max_producers);
+		goto out_free;
+	}
+	warn_host(rt);
+	err = start_workers(rt);
+	if (err)
+		goto out_free;
+	*out = rt;
+	return 0;
+
+out_free:
+	free_runtime(rt);
+	return err;
+}
+
+unsigned
+pel_worker_count(const struct pel_runtime *rt)
+{
+	return rt ? rt->nworkers : 0;
+}
+
+int
+pel_worker_cpu(const struct pel_runtime *rt, unsigned worker)
+{
+	if (!rt)
+		return pel__fail(-EINVAL, "runtime is NULL");
+	if (worker >= rt->nworkers)
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, rt->nworkers);
+	return rt->workers[worker]->cpu;
+}
+
+int
+pel_producer_open(struct pel_runtime *rt, struct pel_producer **out)
+{
+	if (!out)
+		return pel__fail(-EINVAL, "out pointer is NULL");
+	*out = NULL;
+	if (!rt)
+		return pel__fail(-EINVAL, "runtime is NULL");
+	if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
+		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	for (unsigned i = 0; i < rt->max_producers; i++) {
+		struct pel_producer *p = &rt->producers[i];
+		uint32_t free_slot = 0;
+		uint32_t hwm;
+
+		/* acq_rel: pairs with the release in pel_producer_close(); the previous owner's
+		 * ring state (tail, cached head) is visible to us */
+		if (!atomic_compare_exchange_strong_explicit(&p->in_use, &free_slot, 1,
+							     memory_order_acq_rel,
+							     memory_order_relaxed))
+			continue;
+		hwm = atomic_load_explicit(&rt->producer_hwm, memory_order_relaxed);
+		/* release: pairs with the workers' acquire; they scan rings below hwm */
+		while (hwm < i + 1 &&
+		       !atomic_compare_exchange_weak_explicit(&rt->producer_hwm, &hwm, i + 1,
+							      memory_order_release,
+							      memory_order_relaxed))
+			;
+		*out = p;
+		return 0;
+	}
+	return pel__fail(-EMFILE, "all %u producer handles are open (max_producers = %u): close "
+			 "one with pel_producer_close() or raise max_producers", rt->max_producers,
+			 rt->max_producers);
+}
+
+void
+pel_producer_close(struct pel_producer *p)
+{
+	if (!p)
+		return;
+	/* release: pairs with the acquire in pel_producer_open(); hands the rings on */
+	atomic_store_explicit(&p->in_use, 0, memory_order_release);
+}
+
+/* Dekker with pel_destroy(): mark ourselves active before reading stopping. */
+static inline bool
+producer_enter(struct pel_producer *p)
+{
+	atomic_store_explicit(&p->active, 1, memory_order_relaxed);
+	pel__barrier_light();
+	if (pel_likely(!atomic_load_explicit(&p->rt->stopping, memory_order_relaxed)))
+		return true;
+	atomic_store_explicit(&p->active, 0, memory_order_release);
+	return false;
+}
+
+static inline void
+producer_leave(struct pel_producer *p)
+{
+	/* release: pairs with the acquire in pel_destroy(); our push is visible to it */
+	atomic_store_explicit(&p->active, 0, memory_order_release);
+}
+
+int
+pel_submit(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg)
+{
+	int err;
+
+	if (pel_unlikely(worker >= p->nworkers))
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, p->nworkers);
+	if (pel_unlikely(!pel__ring_fn_ok(fn)))
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
+	if (pel_unlikely(!producer_enter(p)))
+		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	err = pel_ring_push(p->ring[worker], fn, arg);
+	if (pel_likely(!err))
+		pel__wake(p->rt->workers[worker]);	/* before leaving: rt stays alive */
+	producer_leave(p);
+	if (pel_unlikely(err))
+		return pel__fail_lazy(-EAGAIN, PEL__LAZY_RING_FULL, worker, p->rt->slots);
+	return 0;
+}
+
+unsigned
+pel_submit_burst(struct pel_producer *p, unsigned worker, const struct pel_task *t, unsigned n)
+{
+	unsigned done;
+
+	if (pel_unlikely(worker >= p->nworkers)) {
+		pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, p->nworkers);
+		return 0;
+	}
+	if (pel_unlikely(n == 0))
+		return 0;
+	if (pel_unlikely(!t)) {
+		pel__fail(-EINVAL, "task array is NULL");
+		return 0;
+	}
+	if (pel_unlikely(!producer_enter(p))) {
+		pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+		return 0;
+	}
+	done = pel_ring_push_burst(p->ring[worker], t, n);
+	if (pel_likely(done))
+		pel__wake(p->rt->workers[worker]);
+	producer_leave(p);
+	if (pel_unlikely(done < n)) {
+		if (!pel__ring_fn_ok(t[done].fn))
+			pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
+		else
+			pel__fail_lazy(-EAGAIN, PEL__LAZY_RING_FULL, worker, p->rt->slots);
+	}
+	return done;
+}
+
+int
+pel_spawn(unsigned worker, pel_task_fn fn, void *arg)
+{
+	struct pel_worker *w = pel__self;
+	struct pel_runtime *rt;
+	uint64_t s;
+
+	if (pel_unlikely(!w))
+		return pel__fail_lazy(-EPERM, PEL__LAZY_NOT_TASK, 0, 0);
+	rt = w->rt;
+	if (pel_unlikely(worker >= rt->nworkers))
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, rt->nworkers);
+	if (pel_unlikely(!pel__ring_fn_ok(fn)))
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
+	if (pel_unlikely(pel_ring_push(w->mesh_out[worker], fn, arg)))
+		return pel__fail_lazy(-EAGAIN, PEL__LAZY_RING_FULL, worker, rt->slots);
+	s = atomic_load_explicit(&w->stats.spawns, memory_order_relaxed);
+	atomic_store_explicit(&w->stats.spawns, s + 1, memory_order_relaxed);
+	if (worker != w->id)
+		pel__wake(rt->workers[worker]);
+	return 0;
+}
+
+int
+pel_worker_self(void)
+{
+	return pel__self ? (int)pel__self->id : -1;
+}
+
+int
+pel_stats(const struct pel_runtime *rt, unsigned worker, struct pel_worker_stats *out)
+{
+	struct pel_worker *w;
+
+	if (!rt || !out)
+		return pel__fail(-EINVAL, "%s is NULL", rt ? "stats pointer" : "runtime");
+	if (worker >= rt->nworkers)
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, rt->nworkers);
+	w = rt->workers[worker];
+	memset(out, 0, sizeof(*out));
+	out->tasks_run = atomic_load_explicit(&w->stats.tasks_run, memory_order_relaxed);
+	out->idle_loops = atomic_load_explicit(&w->stats.idle_loops, memory_order_relaxed);
+	out->parks = atomic_load_explicit(&w->stats.parks, memory_order_relaxed);
+	out->busy_ns = atomic_load_explicit(&w->stats.busy_ns, memory_order_relaxed);
+	out->idle_ns = atomic_load_explicit(&w->stats.idle_ns, memory_order_relaxed);
+	out->spawns = atomic_load_explicit(&w->stats.spawns, memory_order_relaxed);
+	out->wakeups = atomic_load_explicit(&w->wakeups, memory_order_relaxed);
+	for (unsigned r = 0; r < rt->nworkers + rt->max_producers; r++)
+		out->ring_full += pel_ring_full_count(w->in[r]);
+	out->cpu = w->cpu;
+	return 0;
+}
+
+int
+pel_drain(struct pel_runtime *rt, int64_t timeout_ns)
+{
+	if (!rt)
+		return pel__fail(-EINVAL, "runtime is NULL");
+	if (pel__self)
+		return pel__fail(-EDEADLK, "pel_drain() called from a task on worker %u: it would "
+				 "wait for itself", pel__self->id);
+	return pel__drain(rt, timeout_ns);
+}
+
+void
+pel_destroy(struct pel_runtime *rt)
+{
+	if (!rt)
+		return;
+	if (pel__self) {
+		pel__log(rt->log, rt->log_arg, PEL_LOG_ERROR,
+			 "pel_destroy() called from a task on worker %u: it would wait for itself; "
+			 "nothing was done. Call it from a thread that is not a worker", pel__self->id);
+		return;
+	}
+	atomic_store_explicit(&rt->stopping, 1, memory_order_seq_cst);
+	/* Dekker with producer_enter(): stopping before reading active, on every CPU */
+	pel__barrier_heavy();
+	for (unsigned i = 0; i < rt->max_producers; i++) {
+		/* acquire: pairs with producer_leave(); the producer's push is visible */
+		while (atomic_load_explicit(&rt->producers[i].active, memory_order_acquire))
+			sched_yield();
+	}
+	/* No producer can push now; only running tasks can spawn. Run everything. */
+	pel__drain(rt, -1);
+	atomic_store_explicit(&rt->exit, 1, memory_order_seq_cst);
+	/* Dekker with park(): exit before parked; a worker about to sleep sees one or the other */
+	atomic_thread_fence(memory_order_seq_cst);
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		pel__wake_force(rt->workers[i]);
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		pthread_join(rt->workers[i]->thread, NULL);
+	free_runtime(rt);
+}
