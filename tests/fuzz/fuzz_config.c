@@ -286,10 +286,12 @@ check_plan(const struct pel_config *cfg, const struct pel__plan *plan, const cpu
 	CHECK(plan->cfg.ring_slots == (cfg->ring_slots ? cfg->ring_slots : PEL__DEFAULT_SLOTS));
 	CHECK(plan->cfg.max_producers ==
 	      (cfg->max_producers ? cfg->max_producers : PEL__DEFAULT_PRODUCERS));
-	CHECK(plan->cfg.idle_spin_ns ==
-	      (cfg->idle_spin_ns ? cfg->idle_spin_ns : (uint64_t)PEL__DEFAULT_SPIN_NS));
 	CHECK(plan->cfg.idle_park_ns ==
 	      (cfg->idle_park_ns ? cfg->idle_park_ns : (uint64_t)PEL__DEFAULT_PARK_NS));
+	/* the spin phase may be cut to fit in the park time, never lengthened */
+	CHECK(plan->cfg.idle_spin_ns != 0);
+	CHECK(plan->cfg.idle_spin_ns <=
+	      (cfg->idle_spin_ns ? cfg->idle_spin_ns : (uint64_t)PEL__DEFAULT_SPIN_NS));
 	CHECK(plan->cfg.idle == cfg->idle);
 	CHECK(plan->cfg.rt_priority == cfg->rt_priority);
 	CHECK(plan->cfg.flags == cfg->flags);
