@@ -46,7 +46,8 @@ enum pel__lazy {
 int pel__fail_lazy(int err, enum pel__lazy what, unsigned a, unsigned b);
 
 /** Log one line through @p fn (NULL: stderr). */
-void pel__logv(pel_log_fn fn, void *arg, enum pel_log_level level, const char *fmt, va_list ap);
+void pel__logv(pel_log_fn fn, void *arg, enum pel_log_level level, const char *fmt, va_list ap)
+	pel__printf(4, 0);
 void pel__log(pel_log_fn fn, void *arg, enum pel_log_level level, const char *fmt, ...)
 	pel__printf(4, 5);
 

@@ -28,14 +28,6 @@ futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
 	return syscall(SYS_futex, uaddr, op, val, NULL, NULL, 0);
 }
 
-static size_t
-ring_stride(unsigned slots)
-{
-	size_t b = pel_ring_memsize(slots);
-
-	return (b + PEL_CACHE_GUARD - 1) & ~(size_t)(PEL_CACHE_GUARD - 1);
-}
-
 static int
 start_fail(struct pel_worker *w, int err, const char *fmt, ...) pel__printf(3, 4);
 
@@ -56,7 +48,7 @@ pel__worker_rings_alloc(struct pel_worker *w)
 {
 	struct pel_runtime *rt = w->rt;
 	unsigned nrings = rt->nworkers + rt->max_producers;
-	size_t stride = ring_stride(rt->slots), len = stride * nrings;
+	size_t stride = pel_ring_memsize(rt->slots), len = stride * nrings;
 	void *mem = MAP_FAILED;
 
 	if (rt->plan->cfg.flags & PEL_F_HUGEPAGES) {

@@ -38,6 +38,7 @@ test_memsize_and_init_errors(void **state)
 	assert_int_equal(pel_ring_memsize(1u << 31), 0);
 	assert_true(pel_ring_memsize(1) >= sizeof(struct pel_ring) + 16);
 	assert_int_equal(pel_ring_memsize(64), sizeof(struct pel_ring) + 64 * 16);
+	assert_int_equal(pel_ring_memsize(4) % PEL_CACHE_GUARD, 0);
 	assert_int_equal(pel_ring_init(NULL, 8), -EINVAL);
 	assert_int_equal(pel_ring_init((struct pel_ring *)buf, 6), -EINVAL);
 	assert_int_equal(pel_ring_init((struct pel_ring *)(buf + 64), 8), -EINVAL);

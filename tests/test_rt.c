@@ -13,6 +13,15 @@
 
 #include "helpers.h"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PEL_HAS_ASAN 1
+#endif
+#endif
+#ifndef PEL_HAS_ASAN
+#define PEL_HAS_ASAN 0
+#endif
+
 static _Atomic int seen_policy = -1, seen_prio = -1;
 
 static void
@@ -151,6 +160,11 @@ test_mlock(void **state)
 		assert_int_equal(run_one(rt, policy_task), 0);
 		pel_destroy(rt);
 	}
+#if defined(__SANITIZE_ADDRESS__) || PEL_HAS_ASAN
+	/* ASan intercepts mlock() as a no-op: the refusal cannot be provoked here */
+	print_message("ASan build: mlock() is a no-op under ASan, refusal not checked here\n");
+	return;
+#endif
 	/* no memlock allowance: refused with the limit and the fix named */
 	assert_int_equal(child_create(RLIMIT_MEMLOCK, &c, "RLIMIT_MEMLOCK is 0 bytes", -EPERM), 0);
 }

@@ -92,15 +92,19 @@ _Static_assert(offsetof(struct pel_ring, slot) % PEL_CACHE_GUARD == 0, "slots sh
 _Static_assert(sizeof(uintptr_t) == 8, "pel's ring needs 64-bit pointers");
 
 /**
- * Bytes a ring of @p slots slots needs, or 0 when @p slots is not a power of two in
- * 1 .. PEL_RING_MAX_SLOTS.
+ * Bytes a ring of @p slots slots needs, a multiple of PEL_CACHE_GUARD (so
+ * aligned_alloc(PEL_CACHE_GUARD, pel_ring_memsize(n)) is valid), or 0 when @p slots is not a power
+ * of two in 1 .. PEL_RING_MAX_SLOTS.
  */
 static inline size_t
 pel_ring_memsize(unsigned slots)
 {
+	size_t b;
+
 	if (slots == 0 || (slots & (slots - 1)) || slots > PEL_RING_MAX_SLOTS)
 		return 0;
-	return sizeof(struct pel_ring) + (size_t)slots * sizeof(struct pel_ring_slot);
+	b = sizeof(struct pel_ring) + (size_t)slots * sizeof(struct pel_ring_slot);
+	return (b + PEL_CACHE_GUARD - 1) & ~(size_t)(PEL_CACHE_GUARD - 1);
 }
 
 /**
