@@ -5,7 +5,9 @@
  *
  *   cc hello.c $(pkg-config --cflags --libs pel) -o hello && ./hello [CPUS]
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* sched_getcpu() */
+#endif
 #include <errno.h>
 #include <sched.h>
 #include <stdatomic.h>

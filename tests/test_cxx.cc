@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+// tests/test_cxx.cc - pel.h compiles and links from C++ (no C11 _Atomic leaks into it).
+#include <pel/pel.h>
+
+#include <atomic>
+#include <cstdio>
+
+static std::atomic<int> ran{0};
+
+static void
+task(void *)
+{
+	ran++;
+}
+
+int
+main()
+{
+	pel_config cfg;
+	pel_runtime *rt = nullptr;
+	pel_producer *p = nullptr;
+
+	pel_config_default(&cfg);
+	cfg.cpus = "0";
+	cfg.idle = PEL_IDLE_PARK;
+	if (pel_create(&cfg, &rt) || pel_producer_open(rt, &p) || pel_submit(p, 0, task, nullptr) ||
+	    pel_drain(rt, 5 * PEL_NS_PER_S)) {
+		std::fprintf(stderr, "failed: %s\n", pel_last_error());
+		return 1;
+	}
+	pel_destroy(rt);
+	return ran == 1 ? 0 : 1;
+}
