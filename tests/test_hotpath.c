@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/test_hotpath.c - proof that the submit / spawn / run path makes no syscall, takes no lock
+ * and allocates nothing.
+ *
+ * Syscalls: the producer thread and the worker thread each install a seccomp filter (per thread)
+ * that traps every syscall except those made from one instruction in raw_syscall() below. The
+ * SIGSYS handler counts the trapped call while the test is armed and then performs it through
+ * raw_syscall(), so the threads keep working normally once the measured phase is over.
+ * Locks and allocation: libpel is linked with -Wl,--wrap for the allocator and pthread lock calls;
+ * the wrappers count calls made while armed.
+ *
+ * One SPIN worker on CPU 1, the producer on CPU 0: never two busy loops on one CPU.
+ */
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <ucontext.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#if !defined(__x86_64__)
+int
+main(void)
+{
+	printf("skip: the seccomp syscall trap here is written for x86-64\n");
+	return 77;
+}
+#else
+
+static _Atomic int armed;
+static _Atomic unsigned trapped, trapped_nr;
+static _Atomic unsigned allocs, locks;
+
+/* ---- wrappers (-Wl,--wrap=...): count, then call the real function ---- */
+
+#define WRAP(ret, name, params, args)                                                              \
+	ret __real_##name params;                                                                  \
+	ret __wrap_##name params;                                                                  \
+	ret __wrap_##name params                                                                   \
+	{                                                                                          \
+		if (atomic_load_explicit(&armed, memory_order_relaxed))                            \
+			atomic_fetch_add(COUNTER, 1);                                              \
+		return __real_##name args;                                                         \
+	}
+
+#define COUNTER &allocs
+WRAP(void *, malloc, (size_t n), (n))
+WRAP(void *, calloc, (size_t a, size_t b), (a, b))
+WRAP(void *, realloc, (void *p, size_t n), (p, n))
+WRAP(void *, aligned_alloc, (size_t a, size_t n), (a, n))
+WRAP(int, posix_memalign, (void **p, size_t a, size_t n), (p, a, n))
+#undef COUNTER
+#define COUNTER &locks
+WRAP(int, pthread_mutex_lock, (pthread_mutex_t *m), (m))
+WRAP(int, pthread_mutex_trylock, (pthread_mutex_t *m), (m))
+WRAP(int, pthread_spin_lock, (pthread_spinlock_t *l), (l))
+WRAP(int, pthread_rwlock_rdlock, (pthread_rwlock_t *l), (l))
+WRAP(int, pthread_rwlock_wrlock, (pthread_rwlock_t *l), (l))
+WRAP(int, pthread_cond_wait, (pthread_cond_t *c, pthread_mutex_t *m), (c, m))
+#undef COUNTER
+
+/* ---- the one allowed syscall instruction ---- */
+
+long raw_syscall(long nr, long a, long b, long c, long d, long e, long f);
+extern char raw_syscall_after[];
+__asm__(".text\n"
+	".globl raw_syscall\n"
+	".type raw_syscall,@function\n"
+	"raw_syscall:\n"
+	"	mov %rdi, %rax\n"
+	"	mov %rsi, %rdi\n"
+	"	mov %rdx, %rsi\n"
+	"	mov %rcx, %rdx\n"
+	"	mov %r8, %r10\n"
+	"	mov %r9, %r8\n"
+	"	mov 8(%rsp), %r9\n"
+	"	syscall\n"
+	".globl raw_syscall_after\n"
+	"raw_syscall_after:\n"
+	"	ret\n");
+
+static void
+on_sigsys(int sig, siginfo_t *si, void *uc_)
+{
+	ucontext_t *uc = uc_;
+	greg_t *g = uc->uc_mcontext.gregs;
+
+	(void)sig;
+	if (atomic_load_explicit(&armed, memory_order_relaxed)) {
+		atomic_fetch_add(&trapped, 1);
+		atomic_store(&trapped_nr, (unsigned)si->si_syscall);
+	}
+	g[REG_RAX] = raw_syscall(si->si_syscall, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10],
+				 g[REG_R8], g[REG_R9]);
+}
+
+/*
+ * Trap every syscall of the calling thread but those from raw_syscall() and the few glibc makes
+ * with every signal blocked when a thread exits (a SIGSYS then would kill the process):
+ * rt_sigreturn, rt_sigprocmask, madvise, munmap, exit. None of them belongs on a hot path; futex,
+ * the one a park or a lock would make, stays trapped.
+ */
+static int
+trap_my_syscalls(void)
+{
+	uint64_t ip = (uint64_t)(uintptr_t)raw_syscall_after;
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_sigreturn, 5, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_sigprocmask, 4, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_madvise, 3, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_munmap, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JA, 1, 0, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)ip, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, instruction_pointer) + 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(ip >> 32), 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -errno;
+	if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+		return -errno;
+	return 0;
+}
+
+/* ---- the measured work ---- */
+
+static _Atomic unsigned long ran;
+static _Atomic int filter_err = 1;
+static _Atomic int spawn_errs;
+
+static void
+install_filter_task(void *arg)
+{
+	(void)arg;
+	atomic_store(&filter_err, trap_my_syscalls());
+}
+
+static void
+leaf_task(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add_explicit(&ran, 1, memory_order_relaxed);
+}
+
+/* Every 4th task spawns a leaf through the mesh (to its own worker: the one worker). */
+static void
+work_task(void *arg)
+{
+	atomic_fetch_add_explicit(&ran, 1, memory_order_relaxed);
+	if (((uintptr_t)arg & 3) == 0 && pel_spawn(0, leaf_task, NULL))
+		atomic_fetch_add(&spawn_errs, 1);
+}
+
+/*
+ * The measured scenario, in a child process: the seccomp filters die with it, and nothing (cmocka
+ * resets signal handlers between tests) can take the SIGSYS handler away while they are in place.
+ * Returns 0, or the number of the check that failed.
+ */
+static int
+hot_child(void)
+{
+	const unsigned long n = 200000, spawned = n / 4;
+	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+	struct pel_runtime *rt;
+	struct pel_producer *p;
+	struct pel_config c;
+	struct pel_worker_stats st;
+	struct pel_task burst[16];
+	cpu_set_t zero;
+	unsigned long sent = 0;
+	uint64_t spins = 0;
+
+	if (sigaction(SIGSYS, &sa, NULL))
+		return 1;
+	quiet_config(&c, "1", NULL);
+	c.idle = PEL_IDLE_SPIN;
+	c.log = NULL;
+	if (pel_create(&c, &rt) || pel_producer_open(rt, &p))
+		return 2;
+	/* after create: pinned first, this thread's affinity would forbid cpu 1 */
+	CPU_ZERO(&zero);
+	CPU_SET(0, &zero);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(zero), &zero))
+		return 3;
+	/* warm up: every line touched once, the worker past its first passes */
+	for (unsigned i = 0; i < 1000; i++)
+		while (pel_submit(p, 0, leaf_task, NULL) == -EAGAIN)
+			;
+	if (pel_submit(p, 0, install_filter_task, NULL) || pel_drain(rt, 5 * PEL_NS_PER_S))
+		return 4;
+	if (atomic_load(&filter_err) || trap_my_syscalls())
+		return 5;
+	atomic_store(&ran, 0);
+
+	atomic_store(&armed, 1);
+	while (sent < n) {
+		if ((sent & 63) == 0 && n - sent >= 16) {
+			for (unsigned k = 0; k < 16; k++)
+				burst[k] = (struct pel_task){ work_task, (void *)(uintptr_t)(sent + k) };
+			sent += pel_submit_burst(p, 0, burst, 16);
+			continue;
+		}
+		if (pel_submit(p, 0, work_task, (void *)(uintptr_t)sent) == 0)
+			sent++;
+		else
+			spins++;
+		if ((sent & 4095) == 0)
+			pel_stats(rt, 0, &st);	/* readers are lock-free too */
+	}
+	/* wait for the worker by spinning: no syscall on our side either */
+	while (atomic_load(&ran) < n + spawned)
+		pel__cpu_relax();
+	atomic_store(&armed, 0);
+
+	printf("%lu tasks submitted (%lu full-ring retries) and %lu spawned, run on a SPIN worker: "
+	       "%u syscalls (last nr %u), %u lock calls, %u allocations\n", n, (unsigned long)spins,
+	       spawned, atomic_load(&trapped), atomic_load(&trapped_nr), atomic_load(&locks),
+	       atomic_load(&allocs));
+	fflush(stdout);
+	if (atomic_load(&trapped))
+		return 10;
+	if (atomic_load(&locks))
+		return 11;
+	if (atomic_load(&allocs))
+		return 12;
+	if (atomic_load(&spawn_errs))
+		return 13;
+	if (pel_stats(rt, 0, &st) || st.parks)
+		return 14;
+	pel_destroy(rt);	/* syscalls again, through the handler */
+	return 0;
+}
+
+/* The trap and the wrappers see what they should: the test above can fail. */
+static int
+trap_child(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+	struct pel_runtime *rt;
+	struct pel_config c;
+
+	/* libpel's own allocations and locks reach the wrappers: pel_create() makes both */
+	quiet_config(&c, "0", NULL);
+	atomic_store(&armed, 1);
+	if (pel_create(&c, &rt))
+		return 1;
+	atomic_store(&armed, 0);
+	pel_destroy(rt);
+	if (atomic_load(&allocs) < 1 || atomic_load(&locks) < 1)
+		return 2;
+	/* a syscall made while armed is trapped and counted */
+	if (sigaction(SIGSYS, &sa, NULL) || trap_my_syscalls())
+		return 3;
+	atomic_store(&armed, 1);
+	(void)syscall(__NR_getppid);
+	atomic_store(&armed, 0);
+	if (atomic_load(&trapped) != 1 || atomic_load(&trapped_nr) != __NR_getppid)
+		return 4;
+	/* and, made through the handler, it still works */
+	return syscall(__NR_getppid) == getppid() ? 0 : 5;
+}
+
+static void
+run_child(int (*fn)(void))
+{
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		_exit(fn());
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("child killed by signal %d", WTERMSIG(status));
+	if (WEXITSTATUS(status))
+		fail_msg("child failed check %d", WEXITSTATUS(status));
+}
+
+static void
+test_submit_run_spawn_no_syscall_lock_alloc(void **state)
+{
+	(void)state;
+	if (online_cpus() < 2) {
+		print_message("skip: needs 2 CPUs (a spinning worker and the producer)\n");
+		skip();
+	}
+	run_child(hot_child);
+}
+
+static void
+test_trap_catches_a_syscall(void **state)
+{
+	(void)state;
+	run_child(trap_child);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_trap_catches_a_syscall),
+		cmocka_unit_test(test_submit_run_spawn_no_syscall_lock_alloc),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
+#endif
