@@ -58,6 +58,11 @@ pel_last_error(void)
 			 "pel_spawn() called outside a task; from other threads use a producer and "
 			 "pel_submit()");
 		break;
+	case PEL__LAZY_BAD_PRODUCER:
+		snprintf(err_text, sizeof(err_text), err_a ?
+			 "producer handle is closed: open one with pel_producer_open()" :
+			 "producer handle is NULL: open one with pel_producer_open()");
+		break;
 	default:
 		break;
 	}

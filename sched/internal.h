@@ -42,6 +42,7 @@ enum pel__lazy {
 	PEL__LAZY_BAD_FN,		/* a = worker */
 	PEL__LAZY_SHUTDOWN,
 	PEL__LAZY_NOT_TASK,		/* a = call: 0 spawn */
+	PEL__LAZY_BAD_PRODUCER,		/* a = 0 NULL, 1 closed */
 };
 int pel__fail_lazy(int err, enum pel__lazy what, unsigned a, unsigned b);
 

@@ -355,11 +355,24 @@ producer_leave(struct pel_producer *p)
 	atomic_store_explicit(&p->active, 0, memory_order_release);
 }
 
+/* A handle that is NULL or closed is refused; its slot may belong to another thread by now. */
+static inline int
+producer_check(const struct pel_producer *p)
+{
+	if (pel_unlikely(!p))
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_PRODUCER, 0, 0);
+	if (pel_unlikely(!atomic_load_explicit(&p->in_use, memory_order_relaxed)))
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_PRODUCER, 1, 0);
+	return 0;
+}
+
 int
 pel_submit(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg)
 {
-	int err;
+	int err = producer_check(p);
 
+	if (pel_unlikely(err))
+		return err;
 	if (pel_unlikely(worker >= p->nworkers))
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, p->nworkers);
 	if (pel_unlikely(!pel__ring_fn_ok(fn)))
@@ -380,6 +393,8 @@ pel_submit_burst(struct pel_producer *p, unsigned worker, const struct pel_task 
 {
 	unsigned done;
 
+	if (pel_unlikely(producer_check(p)))
+		return 0;
 	if (pel_unlikely(worker >= p->nworkers)) {
 		pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, p->nworkers);
 		return 0;

@@ -153,6 +153,15 @@ test_submit_errors(void **state)
 	assert_int_equal(pel_spawn(0, record_task, NULL), -EPERM);
 	assert_error_contains("outside a task");
 	assert_int_equal(pel_drain(NULL, 0), -EINVAL);
+	assert_int_equal(pel_submit(NULL, 0, record_task, NULL), -EINVAL);
+	assert_error_contains("producer handle is NULL");
+	assert_int_equal(pel_submit_burst(NULL, 0, t, 1), 0);
+	assert_error_contains("producer handle is NULL");
+	pel_producer_close(p);
+	assert_int_equal(pel_submit(p, 0, record_task, NULL), -EINVAL);
+	assert_error_contains("producer handle is closed");
+	assert_int_equal(pel_submit_burst(p, 0, t, 1), 0);
+	assert_error_contains("producer handle is closed");
 	assert_int_equal(pel_producer_open(rt, NULL), -EINVAL);
 	assert_int_equal(pel_producer_open(NULL, &p), -EINVAL);
 	assert_null(p);
