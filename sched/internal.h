@@ -80,7 +80,7 @@ char *pel__topo_format_cpus(const cpu_set_t *set, char *buf, size_t len);
 /** What pel_create() will start, decided from a config and the host, before any thread exists. */
 struct pel__plan {
 	struct pel_config cfg;		/* defaults filled in; cpus points at cpus_text */
-	char cpus_text[256];		/* the worker CPU list, formatted */
+	char cpus_text[4096];		/* the worker CPU list, formatted: fits any CPU_SETSIZE set */
 	char root[512];			/* sysfs_root, "" for the host */
 	unsigned nworkers;
 	int cpu[CPU_SETSIZE];		/* worker i runs on cpu[i], ascending */

@@ -148,6 +148,24 @@ test_default_cpu_choice(void **state)
 	assert_int_equal(pl.rt_runtime_us, 950000);
 }
 
+/* The worst case for the formatted worker list: every other CPU of CPU_SETSIZE, all online. */
+static void
+test_long_sparse_cpu_list(void **state)
+{
+	static struct pel__plan pl;
+	static char list[8192];
+	cpu_set_t again;
+	size_t off = 0;
+
+	(void)state;
+	for (int c = 0; c < CPU_SETSIZE; c += 2)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d", off ? "," : "", c);
+	assert_int_equal(resolve(FIXTURE("sysfs-1024cpu"), list, PEL_IDLE_PARK, 0, &pl), 0);
+	assert_int_equal(pl.nworkers, CPU_SETSIZE / 2);
+	assert_int_equal(pel__topo_parse_cpus(pl.cpus_text, &again), 0);
+	assert_true(CPU_EQUAL(&again, &pl.workers));
+}
+
 static void
 test_host_errors(void **state)
 {
@@ -319,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_parse_accepts_and_formats),
 		cmocka_unit_test(test_read_sysfs),
 		cmocka_unit_test(test_default_cpu_choice),
+		cmocka_unit_test(test_long_sparse_cpu_list),
 		cmocka_unit_test(test_host_errors),
 		cmocka_unit_test(test_busy_oversubscription),
 		cmocka_unit_test(test_affinity_limits),

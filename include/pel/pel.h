@@ -77,7 +77,8 @@ struct pel_config {
 	unsigned max_producers;		/* external producer handles; 0: default 16; at most 4096 */
 	int rt_priority;		/* 0: leave the policy; 1..99: SCHED_FIFO at that priority */
 	unsigned flags;			/* PEL_F_* */
-	uint64_t idle_spin_ns;		/* BACKOFF: pure polling before polling with yields; 0: 20 us */
+	uint64_t idle_spin_ns;		/* BACKOFF: pure polling before polling with yields; 0: 20 us;
+					 * lowered to idle_park_ns when larger */
 	uint64_t idle_park_ns;		/* BACKOFF: idle time before parking; 0: 200 us */
 	const char *sysfs_root;		/* prefix of /sys and /proc for topology reads; NULL: "" */
 	pel_log_fn log;			/* NULL: lines go to stderr prefixed "pel: " */
