@@ -11,24 +11,13 @@
 
 #include <stdint.h>
 
+#include <pel/task.h>
 #ifndef __cplusplus
 #include <pel/ring.h>	/* the inline ring; C only (it uses C11 _Atomic) */
 #endif
 
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef PEL_TASK_DEFINED
-#define PEL_TASK_DEFINED
-/** A task function: runs once with the arg it was submitted with. */
-typedef void (*pel_task_fn)(void *arg);
-
-/** A task, stored by value in ring slots: two pointers, 16 bytes. */
-struct pel_task {
-	pel_task_fn fn;
-	void *arg;
-};
 #endif
 
 #define PEL_VERSION_MAJOR	0

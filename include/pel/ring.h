@@ -23,20 +23,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pel/task.h>
+
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef PEL_TASK_DEFINED
-#define PEL_TASK_DEFINED
-/** A task function: runs once with the arg it was submitted with. */
-typedef void (*pel_task_fn)(void *arg);
-
-/** A task, stored by value in ring slots: two pointers, 16 bytes. */
-struct pel_task {
-	pel_task_fn fn;
-	void *arg;
-};
 #endif
 
 #define PEL_CACHELINE		64
