@@ -1,0 +1,410 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench/main.c - pel-bench: command line, CPU choice, the --json report.
+ *
+ *   pel-bench SUITE [--json FILE] [--cpus A,B] [options]
+ *
+ * Exit status: 0 ran (whatever the figures); 1 could not run or a correctness check failed;
+ * 2 bad usage; 77 this host cannot run it (fewer than two CPUs).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static const char usage_text[] =
+	"usage: pel-bench SUITE [--json FILE] [--cpus A,B] [options]\n"
+	"\n"
+	"suites:\n"
+	"  ring      cross-core throughput of 16-byte tasks: pel's ring, ck_ring, rte_ring,\n"
+	"            a mutex+condvar queue; one item per op and bursts of 32\n"
+	"  handoff   open-loop latency from pel_submit() to the task's first instruction,\n"
+	"            beside a cache-line handoff (the floor) and a mutex+condvar thread pool\n"
+	"\n"
+	"common options:\n"
+	"  --json FILE         also write the figures as JSON to FILE\n"
+	"  --cpus A,B          producer on CPU A, consumer/worker on CPU B\n"
+	"                      (default: the last two CPUs this process may run on)\n"
+	"ring options:\n"
+	"  --slots N           ring slots, a power of two (default 1024)\n"
+	"  --items N           items per run, both modes (default 3M single, 12M burst)\n"
+	"  --reps N            runs of each variant, interleaved; prints the median (default 5)\n"
+	"handoff options:\n"
+	"  --samples N         tasks submitted per variant (default 200000)\n"
+	"  --interval-ns N     planned time between two submits (default 10000)\n"
+	"  --rounds N          the variants take turns, N rounds of samples/N each (default 10)\n"
+	"\n"
+	"N takes a k, M or G suffix (x1000).\n";
+
+static void usage_exit(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+usage_exit(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {
+		fputs("pel-bench: ", stderr);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputs("\n\n", stderr);
+	}
+	fputs(usage_text, stderr);
+	exit(2);
+}
+
+void
+pel_bench_perror(const char *what, int err)
+{
+	fprintf(stderr, "pel-bench: %s: %s\n", what, strerror(err));
+}
+
+void
+pel_bench_metric(struct pel_bench_report *rep, const char *name, double value, const char *unit)
+{
+	struct pel_bench_metric *m;
+
+	if (rep->nmetrics == PEL_BENCH_MAX_METRICS)
+		return;
+	m = &rep->metric[rep->nmetrics++];
+	snprintf(m->name, sizeof(m->name), "%s", name);
+	m->value = value;
+	m->unit = unit;
+}
+
+void
+pel_bench_ratio(struct pel_bench_report *rep, const char *name, double value)
+{
+	struct pel_bench_ratio *r;
+
+	if (rep->nratios == PEL_BENCH_MAX_RATIOS)
+		return;
+	r = &rep->ratio[rep->nratios++];
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->value = value;
+}
+
+int
+pel_bench_pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+int
+pel_bench_thread_on(pthread_t *t, int cpu, void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	cpu_set_t set;
+	int err;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	err = pthread_attr_init(&attr);
+	if (err)
+		return err;
+	err = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+	if (!err)
+		err = pthread_create(t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return err;
+}
+
+/* Parse a count with an optional k/M/G suffix; 0 on garbage or 0. */
+static uint64_t
+parse_count(const char *s, uint64_t max)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return 0;
+	switch (*end) {
+	case 'k':
+		v *= 1000ull;
+		end++;
+		break;
+	case 'M':
+		v *= 1000000ull;
+		end++;
+		break;
+	case 'G':
+		v *= 1000000000ull;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (*end || v > max)
+		return 0;
+	return v;
+}
+
+static int
+parse_cpu(const char *s, char **end)
+{
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, end, 10);
+	if (errno || v >= CPU_SETSIZE)
+		return -1;
+	return (int)v;
+}
+
+static void
+parse_cpus(const char *arg, struct pel_bench_opts *o)
+{
+	char *end;
+
+	o->cpu_a = parse_cpu(arg, &end);
+	if (o->cpu_a < 0 || *end != ',')
+		usage_exit("--cpus wants two CPU numbers A,B, got \"%s\"", arg);
+	o->cpu_b = parse_cpu(end + 1, &end);
+	if (o->cpu_b < 0 || *end)
+		usage_exit("--cpus wants two CPU numbers A,B, got \"%s\"", arg);
+	if (o->cpu_a == o->cpu_b)
+		usage_exit("--cpus %s: A and B must differ", arg);
+}
+
+/* Default CPUs: the last two of the affinity mask; checks --cpus against it. 0, or exits. */
+static void
+pick_cpus(struct pel_bench_opts *o, bool given)
+{
+	cpu_set_t set;
+	int i, n = 0, last[2] = { -1, -1 };
+
+	if (sched_getaffinity(0, sizeof(set), &set)) {
+		pel_bench_perror("sched_getaffinity", errno);
+		exit(1);
+	}
+	if (given) {
+		if (!CPU_ISSET(o->cpu_a, &set) || !CPU_ISSET(o->cpu_b, &set)) {
+			fprintf(stderr, "pel-bench: --cpus %d,%d: outside our CPU affinity\n",
+				o->cpu_a, o->cpu_b);
+			exit(2);
+		}
+		return;
+	}
+	for (i = 0; i < CPU_SETSIZE; i++) {
+		if (!CPU_ISSET(i, &set))
+			continue;
+		last[0] = last[1];
+		last[1] = i;
+		n++;
+	}
+	if (n < 2) {
+		fprintf(stderr, "pel-bench: skip: needs two CPUs, this process may run on %d\n", n);
+		exit(77);
+	}
+	o->cpu_a = last[0];
+	o->cpu_b = last[1];
+}
+
+static void
+json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* A JSON number; JSON has no inf or nan, those become null. */
+static void
+json_number(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.6g", v);
+	else
+		fputs("null", f);
+}
+
+static int
+write_json(const char *path, const struct pel_bench_report *rep)
+{
+	FILE *f = fopen(path, "w");
+	unsigned i;
+
+	if (!f) {
+		pel_bench_perror(path, errno);
+		return 1;
+	}
+	fputs("{\"bench\": ", f);
+	json_string(f, rep->bench);
+	fputs(", \"metrics\": [", f);
+	for (i = 0; i < rep->nmetrics; i++) {
+		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
+		json_string(f, rep->metric[i].name);
+		fputs(", \"value\": ", f);
+		json_number(f, rep->metric[i].value);
+		fputs(", \"unit\": ", f);
+		json_string(f, rep->metric[i].unit);
+		fputc('}', f);
+	}
+	fputs("], \"ratios\": [", f);
+	for (i = 0; i < rep->nratios; i++) {
+		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
+		json_string(f, rep->ratio[i].name);
+		fputs(", \"value\": ", f);
+		json_number(f, rep->ratio[i].value);
+		fputc('}', f);
+	}
+	fputs("]}\n", f);
+	if (fclose(f)) {
+		pel_bench_perror(path, errno);
+		return 1;
+	}
+	return 0;
+}
+
+enum {
+	OPT_JSON = 256,
+	OPT_CPUS,
+	OPT_SLOTS,
+	OPT_ITEMS,
+	OPT_REPS,
+	OPT_SAMPLES,
+	OPT_INTERVAL,
+	OPT_ROUNDS,
+	OPT_HELP,
+};
+
+static const struct option long_opts[] = {
+	{ "json", required_argument, NULL, OPT_JSON },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "slots", required_argument, NULL, OPT_SLOTS },
+	{ "items", required_argument, NULL, OPT_ITEMS },
+	{ "reps", required_argument, NULL, OPT_REPS },
+	{ "samples", required_argument, NULL, OPT_SAMPLES },
+	{ "interval-ns", required_argument, NULL, OPT_INTERVAL },
+	{ "rounds", required_argument, NULL, OPT_ROUNDS },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+int
+main(int argc, char **argv)
+{
+	static struct pel_bench_report rep;
+	struct pel_bench_opts o = { 0 };
+	bool ring, cpus_given = false;
+	int c, err;
+
+	if (argc < 2)
+		usage_exit("no SUITE given");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	o.suite = argv[1];
+	if (!strcmp(o.suite, "ring"))
+		ring = true;
+	else if (!strcmp(o.suite, "handoff"))
+		ring = false;
+	else
+		usage_exit("unknown SUITE \"%s\"", o.suite);
+
+	/* getopt sees argv[1], the suite, as the program name */
+	opterr = 0;
+	while ((c = getopt_long(argc - 1, argv + 1, ":", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			o.json = optarg;
+			break;
+		case OPT_CPUS:
+			parse_cpus(optarg, &o);
+			cpus_given = true;
+			break;
+		case OPT_SLOTS:
+			if (!ring)
+				usage_exit("--slots is a ring option");
+			o.slots = (unsigned)parse_count(optarg, PEL_RING_MAX_SLOTS);
+			if (!o.slots || (o.slots & (o.slots - 1)) || o.slots < 2 * PEL_BENCH_BURST)
+				usage_exit("--slots wants a power of two in 64 .. 16M, got \"%s\"",
+					   optarg);
+			break;
+		case OPT_ITEMS:
+			if (!ring)
+				usage_exit("--items is a ring option");
+			o.items = parse_count(optarg, UINT64_C(1) << 40);
+			if (!o.items)
+				usage_exit("--items wants a positive count, got \"%s\"", optarg);
+			break;
+		case OPT_REPS:
+			if (!ring)
+				usage_exit("--reps is a ring option");
+			o.reps = (unsigned)parse_count(optarg, 1000);
+			if (!o.reps)
+				usage_exit("--reps wants a count in 1 .. 1000, got \"%s\"", optarg);
+			break;
+		case OPT_SAMPLES:
+			if (ring)
+				usage_exit("--samples is a handoff option");
+			o.samples = parse_count(optarg, UINT64_C(100000000));
+			if (o.samples < 100)
+				usage_exit("--samples wants a count in 100 .. 100M, got \"%s\"",
+					   optarg);
+			break;
+		case OPT_INTERVAL:
+			if (ring)
+				usage_exit("--interval-ns is a handoff option");
+			o.interval_ns = parse_count(optarg, 1000000000ull);
+			if (o.interval_ns < 100)
+				usage_exit("--interval-ns wants 100 .. 1000000000, got \"%s\"",
+					   optarg);
+			break;
+		case OPT_ROUNDS:
+			if (ring)
+				usage_exit("--rounds is a handoff option");
+			o.rounds = (unsigned)parse_count(optarg, 1000);
+			if (!o.rounds)
+				usage_exit("--rounds wants a count in 1 .. 1000, got \"%s\"",
+					   optarg);
+			break;
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			return 0;
+		case ':':
+			usage_exit("%s needs a value", argv[optind]);
+			break;
+		default:
+			usage_exit("unknown option \"%s\"", argv[optind]);
+			break;
+		}
+	}
+	if (optind < argc - 1)
+		usage_exit("unexpected argument \"%s\"", argv[optind + 1]);
+	pick_cpus(&o, cpus_given);
+
+	rep.bench = o.suite;
+	err = ring ? pel_bench_ring(&o, &rep) : pel_bench_handoff(&o, &rep);
+	if (err)
+		return 1;
+	if (o.json && write_json(o.json, &rep))
+		return 1;
+	return 0;
+}
