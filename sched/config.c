@@ -28,6 +28,43 @@ pel__set_allowed_cpus_override(const cpu_set_t *set)
 		allowed_override = *set;
 }
 
+/*
+ * What limits where a thread may be pinned is the cgroup's cpuset, not the mask of whichever thread
+ * calls pel_create() (a program may well have pinned its main thread to the producer's CPU first).
+ * cgroup v2: <mount>/<path>/cpuset.cpus.effective; v1: <mount>/cpuset/<path>/cpuset.effective_cpus.
+ */
+static int
+cgroup_cpus(cpu_set_t *set)
+{
+	char line[1024], rel[1200];
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (err && fgets(line, sizeof(line), f)) {
+		char *ctl = strchr(line, ':'), *path;
+
+		if (!ctl || !(path = strchr(ctl + 1, ':')))
+			continue;
+		*path++ = '\0';
+		path[strcspn(path, "\n")] = '\0';
+		if (!strcmp(path, "/"))
+			path = "";
+		if (!strcmp(ctl + 1, "")) {
+			snprintf(rel, sizeof(rel), "sys/fs/cgroup%s/cpuset.cpus.effective", path);
+			err = pel__topo_read_cpus("", rel, set);
+		} else if (strstr(ctl + 1, "cpuset")) {
+			snprintf(rel, sizeof(rel), "sys/fs/cgroup/cpuset%s/cpuset.effective_cpus", path);
+			err = pel__topo_read_cpus("", rel, set);
+		}
+		if (!err && CPU_COUNT(set) == 0)
+			err = -ENOENT;
+	}
+	fclose(f);
+	return err;
+}
+
 int
 pel__allowed_cpus(cpu_set_t *set)
 {
@@ -35,9 +72,7 @@ pel__allowed_cpus(cpu_set_t *set)
 		*set = allowed_override;
 		return 0;
 	}
-	if (sched_getaffinity(0, sizeof(*set), set))
-		return -errno;
-	return 0;
+	return cgroup_cpus(set);
 }
 
 static const char *
@@ -102,8 +137,8 @@ pick_cpus(struct pel__plan *pl, const cpu_set_t *allowed, bool check_allowed)
 				return pel__fail(-EINVAL, "cpu %d is not online (online: %s)", i,
 						 pel__topo_format_cpus(&pl->online, a, sizeof(a)));
 			if (check_allowed && !CPU_ISSET(i, allowed))
-				return pel__fail(-EINVAL, "cpu %d is outside this process's CPU affinity "
-						 "(allowed: %s); taskset or the cgroup cpuset forbid it", i,
+				return pel__fail(-EINVAL, "cpu %d is outside the CPUs this process's "
+						 "cgroup allows (cpuset: %s)", i,
 						 pel__topo_format_cpus(allowed, b, sizeof(b)));
 		}
 		return 0;
@@ -162,7 +197,8 @@ pel__config_resolve(const struct pel_config *cfg, struct pel__plan *pl)
 	else if (err)
 		return err;
 
-	/* The process's affinity describes this host, not a fixture tree (unless a test says so). */
+	/* The cgroup's cpuset describes this host, not a fixture tree (unless a test says so); when
+	 * it cannot be read, pinning itself reports a forbidden CPU. */
 	check_allowed = pl->root[0] == '\0' || allowed_overridden;
 	if (pel__allowed_cpus(&allowed))
 		CPU_ZERO(&allowed);

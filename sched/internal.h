@@ -101,8 +101,9 @@ struct pel__plan {
 int pel__config_resolve(const struct pel_config *cfg, struct pel__plan *plan);
 
 /**
- * The CPUs this process may run on (sched_getaffinity); a test may override it.
- * @return 0 or -errno.
+ * The CPUs this process's cgroup cpuset allows (where any of its threads may be pinned); a test may
+ * override it.
+ * @return 0; -ENOENT when no cpuset can be read (no restriction known); -errno.
  */
 int pel__allowed_cpus(cpu_set_t *set);
 void pel__set_allowed_cpus_override(const cpu_set_t *set);	/* NULL: the real affinity */

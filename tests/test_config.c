@@ -222,7 +222,7 @@ test_affinity_limits(void **state)
 	CPU_SET(0, &only0);
 	pel__set_allowed_cpus_override(&only0);
 	assert_int_equal(resolve(FIXTURE("sysfs-4cpu"), "1", PEL_IDLE_PARK, 0, &pl), -EINVAL);
-	assert_error_contains("cpu 1 is outside this process's CPU affinity (allowed: 0)");
+	assert_error_contains("cpu 1 is outside the CPUs this process's cgroup allows (cpuset: 0)");
 	/* default choice stays inside the affinity */
 	assert_int_equal(resolve(FIXTURE("sysfs-4cpu"), NULL, PEL_IDLE_PARK, 0, &pl), 0);
 	assert_string_equal(pl.cpus_text, "0");
@@ -231,6 +231,19 @@ test_affinity_limits(void **state)
 	snprintf(want, sizeof(want), "process may use (0)");
 	assert_error_contains(want);
 	pel__set_allowed_cpus_override(NULL);
+	/* the calling thread's own mask does not matter: pin it to CPU 0, then resolve CPU 1 */
+	if (online_cpus() >= 2) {
+		cpu_set_t mine, saved;
+
+		sched_getaffinity(0, sizeof(saved), &saved);
+		sched_setaffinity(0, sizeof(only0), &only0);
+		assert_int_equal(resolve("", "1", PEL_IDLE_PARK, 0, &pl), 0);
+		sched_getaffinity(0, sizeof(mine), &mine);
+		assert_true(CPU_EQUAL(&mine, &only0));
+		sched_setaffinity(0, sizeof(saved), &saved);
+	}
+	/* the real cgroup cpuset is read: it holds at least this host's CPU 0 */
+	assert_int_equal(pel__allowed_cpus(&only0) == 0 ? CPU_COUNT(&only0) > 0 : 1, 1);
 }
 
 static void
