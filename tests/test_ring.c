@@ -201,6 +201,44 @@ test_peek_then_consume(void **state)
 	free(r);
 }
 
+/* A window whose last slot is ready is copied whole: across the wrap, with the lap bits dropped. */
+static void
+test_window_fast_path(void **state)
+{
+	struct pel_ring *r = ring_new(8);
+	struct pel_task out[16];
+	uintptr_t next = 0, want = 0;
+
+	(void)state;
+	for (int lap = 0; lap < 50; lap++) {
+		unsigned push = 3 + lap % 6, take = 1 + lap % 8;
+
+		while (push-- && pel_ring_push(r, lap & 1 ? fn_b : fn_a, (void *)next) == 0)
+			next++;
+		unsigned got = pel_ring_pop_burst(r, out, take);
+
+		assert_true(got <= take);
+		for (unsigned k = 0; k < got; k++, want++) {
+			assert_ptr_equal(out[k].arg, (void *)want);
+			assert_true(out[k].fn == fn_a || out[k].fn == fn_b);
+		}
+	}
+	/* drain; then an empty ring whose slots all hold older laps reads as empty, any window */
+	while (pel_ring_pop_burst(r, out, 16))
+		;
+	for (unsigned w = 1; w <= 16; w++)
+		assert_int_equal(pel_ring_peek_burst(r, out, w), 0);
+	/* a full ring, asked for more than it holds: exactly its 8, in order */
+	for (uintptr_t i = 0; i < 8; i++)
+		assert_int_equal(pel_ring_push(r, fn_b, (void *)(1000 + i)), 0);
+	assert_int_equal(pel_ring_pop_burst(r, out, 16), 8);
+	for (uintptr_t i = 0; i < 8; i++) {
+		assert_ptr_equal(out[i].arg, (void *)(1000 + i));
+		assert_ptr_equal(out[i].fn, fn_b);
+	}
+	free(r);
+}
+
 int
 main(void)
 {
@@ -214,6 +252,7 @@ main(void)
 		cmocka_unit_test(test_partial_bursts),
 		cmocka_unit_test(test_bulk_all_or_nothing),
 		cmocka_unit_test(test_peek_then_consume),
+		cmocka_unit_test(test_window_fast_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -200,6 +200,50 @@ pel_ring_push(struct pel_ring *r, pel_task_fn fn, void *arg)
 	return 0;
 }
 
+/** @internal How many of the first @p n tasks have a usable fn. */
+static inline unsigned
+pel__ring_valid_prefix(const struct pel_task *t, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (pel_unlikely(!pel__ring_fn_ok(t[i].fn)))
+			break;
+	return i;
+}
+
+/**
+ * @internal Store up to @p n tasks at tail, tail + 1, ..., in position order (pel_ring_peek_burst()
+ * relies on it: a ready slot means every slot before it is ready), stopping at a task whose fn is
+ * unusable. The lap bit is worked out once per piece (at most two, split where the ring wraps).
+ * @return how many were stored.
+ */
+static inline unsigned
+pel__ring_put_range(struct pel_ring *r, uint64_t tail, const struct pel_task *t, unsigned n)
+{
+	const uint64_t mask = r->prod.mask, size = r->prod.size;
+	unsigned done = 0;
+
+	while (done < n) {
+		uint64_t pos = tail + done, first = pos & mask;
+		unsigned k = size - first < n - done ? (unsigned)(size - first) : n - done;
+		uintptr_t lap = pel__ring_lap(pos, size);
+		struct pel_ring_slot *s = &r->slot[first];
+		const struct pel_task *src = t + done;
+
+		for (unsigned i = 0; i < k; i++) {
+			if (pel_unlikely(!pel__ring_fn_ok(src[i].fn)))
+				return done + i;
+			s[i].arg = src[i].arg;
+			/* release: pairs with the acquire in pel_ring_peek_burst(); publishes arg */
+			atomic_store_explicit(&s[i].word, (uintptr_t)src[i].fn | lap,
+					      memory_order_release);
+		}
+		done += k;
+	}
+	return n;
+}
+
 /**
  * Push up to @p n tasks, in order, as many as fit (burst semantics).
  * @return how many were pushed: the first that many of @p t. Stops early at a task whose fn is
@@ -211,17 +255,13 @@ pel_ring_push_burst(struct pel_ring *r, const struct pel_task *t, unsigned n)
 {
 	uint64_t tail = atomic_load_explicit(&r->prod.tail, memory_order_relaxed);
 	uint64_t free = pel__ring_free(r, tail, n);
-	unsigned i, room = free < n ? (unsigned)free : n;
+	unsigned room = free < n ? (unsigned)free : n, m;
 
-	for (i = 0; i < room; i++) {
-		if (pel_unlikely(!pel__ring_fn_ok(t[i].fn)))
-			break;
-		pel__ring_put(r, tail + i, t[i].fn, t[i].arg);
-	}
-	if (pel_unlikely(room < n && i == room))
+	m = pel__ring_put_range(r, tail, t, room);
+	if (pel_unlikely(room < n && m == room))
 		pel__ring_count_full(r);
-	atomic_store_explicit(&r->prod.tail, tail + i, memory_order_relaxed);
-	return i;
+	atomic_store_explicit(&r->prod.tail, tail + m, memory_order_relaxed);
+	return m;
 }
 
 /**
@@ -235,15 +275,13 @@ pel_ring_push_bulk(struct pel_ring *r, const struct pel_task *t, unsigned n)
 {
 	uint64_t tail = atomic_load_explicit(&r->prod.tail, memory_order_relaxed);
 
-	for (unsigned i = 0; i < n; i++)
-		if (pel_unlikely(!pel__ring_fn_ok(t[i].fn)))
-			return -EINVAL;
+	if (pel_unlikely(pel__ring_valid_prefix(t, n) < n))
+		return -EINVAL;
 	if (pel_unlikely(pel__ring_free(r, tail, n) < n)) {
 		pel__ring_count_full(r);
 		return -EAGAIN;
 	}
-	for (unsigned i = 0; i < n; i++)
-		pel__ring_put(r, tail + i, t[i].fn, t[i].arg);
+	(void)pel__ring_put_range(r, tail, t, n);	/* all valid: checked above */
 	atomic_store_explicit(&r->prod.tail, tail + n, memory_order_relaxed);
 	return 0;
 }
@@ -258,15 +296,44 @@ static inline unsigned
 pel_ring_peek_burst(struct pel_ring *r, struct pel_task *out, unsigned n)
 {
 	uint64_t head = atomic_load_explicit(&r->cons.head, memory_order_relaxed);
+	const uint64_t mask = r->cons.mask, size = r->cons.size;
 	unsigned i;
 
+	if (pel_unlikely(n > size))
+		n = (unsigned)size;	/* a window past a lap would probe an older position */
+	if (n == 0)
+		return 0;
+	/* empty: one load of the slot at head, the common case of a polling consumer */
+	if ((atomic_load_explicit(&r->slot[head & mask].word, memory_order_relaxed) &
+	     PEL__RING_LAP_BIT) != pel__ring_lap(head, size))
+		return 0;
+	if (n > 1) {
+		uint64_t last = head + n - 1;
+		/* acquire: pairs with the release in pel__ring_put(); the producer stores in position
+		 * order, so the last slot ready means every slot before it is */
+		uintptr_t w = atomic_load_explicit(&r->slot[last & mask].word, memory_order_acquire);
+
+		if ((w & PEL__RING_LAP_BIT) == pel__ring_lap(last, size)) {
+			/* the window is stable until we consume it: copy it whole, then drop the lap
+			 * bits (at most two pieces, split where the ring wraps) */
+			uint64_t first = head & mask, n1 = size - first < n ? size - first : n;
+
+			__builtin_memcpy(out, (const void *)&r->slot[first], n1 * sizeof(*out));
+			if (n1 < n)
+				__builtin_memcpy(out + n1, (const void *)&r->slot[0],
+						 (n - n1) * sizeof(*out));
+			for (i = 0; i < n; i++)
+				out[i].fn = (pel_task_fn)((uintptr_t)out[i].fn & ~PEL__RING_LAP_BIT);
+			return n;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		uint64_t pos = head + i;
-		struct pel_ring_slot *s = &r->slot[pos & r->cons.mask];
+		struct pel_ring_slot *s = &r->slot[pos & mask];
 		/* acquire: pairs with the release in pel__ring_put(); arg is the one stored with it */
 		uintptr_t w = atomic_load_explicit(&s->word, memory_order_acquire);
 
-		if ((w & PEL__RING_LAP_BIT) != pel__ring_lap(pos, r->cons.size))
+		if ((w & PEL__RING_LAP_BIT) != pel__ring_lap(pos, size))
 			break;
 		out[i].fn = (pel_task_fn)(w & ~PEL__RING_LAP_BIT);
 		out[i].arg = s->arg;
