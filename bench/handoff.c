@@ -82,7 +82,6 @@ struct handoff {
 	alignas(PEL_CACHE_GUARD) struct pel_bench_mq mq;
 	struct pel_runtime *rt;
 	struct pel_producer *prod;
-	cpu_set_t allowed;		/* the calling thread's affinity before pinning it to A */
 	struct pel_worker_stats stats;	/* pel's worker, at the end of the round */
 };
 
@@ -374,11 +373,7 @@ start_pel(struct handoff *h)
 	cfg.cpus = cpus;
 	cfg.idle = PEL_IDLE_SPIN;
 	cfg.log = log_once;
-	/*
-	 * pel_create() checks worker CPUs against the calling thread's affinity
-	 * (sched_getaffinity(0)): create from the affinity we started with, then pin back to A.
-	 */
-	pthread_setaffinity_np(pthread_self(), sizeof(h->allowed), &h->allowed);
+	/* this thread is already pinned to A: pel_create() checks the cgroup's cpuset, not our mask */
 	err = pel_create(&cfg, &h->rt);
 	if (!err) {
 		err = pel_bench_pin(h->cpu_a);
@@ -599,11 +594,6 @@ pel_bench_handoff(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 	h.cpu_b = o->cpu_b;
 	chunk = (samples + rounds - 1) / rounds;
 
-	err = pthread_getaffinity_np(pthread_self(), sizeof(h.allowed), &h.allowed);
-	if (err) {
-		pel_bench_perror("pthread_getaffinity_np", err);
-		return 1;
-	}
 	err = pel_bench_pin(h.cpu_a);
 	if (err) {
 		fprintf(stderr, "pel-bench: cannot pin to CPU %d: %s\n", h.cpu_a, strerror(err));
