@@ -19,7 +19,7 @@
 static unsigned
 nrings(struct pel_runtime *rt)
 {
-	return rt->nworkers + rt->max_producers;
+	return rt->nworkers + rt->nslots;
 }
 
 bool

@@ -177,10 +177,18 @@ pel__barrier_light(void)
 /** A poller: called by its worker on every pass; returns how much work it found (0: none). */
 typedef int (*pel__poll_fn)(void *ctx);
 
+/** The poller never needs waking: work for it only arises from this worker's own tasks, so the
+ * worker may park (its pass before parking runs the poller). Without it the worker never parks. */
+#define PEL__POLL_PARK_OK	(1u << 0)
+
 struct pel__poller {
 	pel__poll_fn fn;
 	void *ctx;
+	unsigned flags;
 };
+
+/** Slots in struct pel_runtime's layer[] array. */
+enum { PEL__LAYER_POOL, PEL__LAYERS = 4 };
 
 struct pel__worker_stats {
 	_Atomic uint64_t tasks_run;
@@ -206,6 +214,7 @@ struct pel_worker {
 	struct pel_ring **in;		/* in[j], j < nworkers: from worker j; then producer j - N */
 	struct pel_ring **mesh_out;	/* mesh_out[j]: this worker's ring to worker j */
 	unsigned npollers;
+	unsigned npollers_wake;		/* pollers without PEL__POLL_PARK_OK: no parking */
 	struct pel__poller pollers[PEL__MAX_POLLERS];
 	void *mem;			/* the inbound rings, allocated by this worker's thread */
 	size_t mem_len;
@@ -230,6 +239,7 @@ struct pel_runtime {
 	unsigned nworkers;
 	unsigned slots;
 	unsigned max_producers;
+	unsigned nslots;		/* producer slots: max_producers, then the runtime's own */
 	struct pel_worker **workers;
 	/* Written when a producer slot is first used; read by workers each pass. */
 	alignas(PEL_CACHE_GUARD) _Atomic uint32_t producer_hwm;
@@ -249,6 +259,8 @@ struct pel_runtime {
 	bool go;			/* every worker set up: run */
 	bool abort;			/* set-up failed: leave */
 	bool claimed;			/* busy CPUs registered in the process-wide claim set */
+	pthread_mutex_t own_lock;	/* the runtime's own producer slot (pel__run_on_each_worker) */
+	void *layer[PEL__LAYERS];	/* state of the layers above sched/, which sched/ never reads */
 };
 
 /** The worker running the calling thread, NULL elsewhere. */
@@ -274,10 +286,19 @@ pel__wake(struct pel_worker *w)
 
 /**
  * Register a poller on the calling worker. Layers (io_uring, pools) call it from a task running on
- * the worker they poll for, so no lock is needed.
+ * the worker they poll for (see pel__run_on_each_worker()), so no lock is needed.
+ * @param flags  0 or PEL__POLL_PARK_OK
  * @return 0; -EPERM not on a worker; -ENOSPC PEL__MAX_POLLERS reached; -EINVAL NULL fn.
  */
-int pel__poller_add(pel__poll_fn fn, void *ctx);
+int pel__poller_add(pel__poll_fn fn, void *ctx, unsigned flags);
+
+/**
+ * Run fn(worker id, arg) once on every worker, through the runtime's own producer slot, and wait
+ * until all have returned. For layers' set-up and tear-down (cold: takes a mutex, may sleep).
+ * @return 0; -EDEADLK called from a task; -ESHUTDOWN runtime stopping.
+ */
+int pel__run_on_each_worker(struct pel_runtime *rt, void (*fn)(unsigned worker, void *arg),
+			    void *arg);
 
 /**
  * Wait for quiescence: an instant at which every task accepted so far, and every task those

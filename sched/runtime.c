@@ -102,12 +102,13 @@ free_runtime(struct pel_runtime *rt)
 		free(rt->workers);
 	}
 	if (rt->producers) {
-		for (unsigned i = 0; i < rt->max_producers; i++)
+		for (unsigned i = 0; i < rt->nslots; i++)
 			free(rt->producers[i].ring);
 		free(rt->producers);
 	}
 	unclaim_cpus(rt);
 	pthread_mutex_destroy(&rt->start_lock);
+	pthread_mutex_destroy(&rt->own_lock);
 	pthread_cond_destroy(&rt->start_cond);
 	free(rt->plan);
 	free(rt);
@@ -126,10 +127,10 @@ zalloc_aligned(size_t n)
 static int
 alloc_runtime(struct pel_runtime *rt)
 {
-	unsigned n = rt->nworkers, nrings = n + rt->max_producers;
+	unsigned n = rt->nworkers, nrings = n + rt->nslots;
 
 	rt->workers = calloc(n, sizeof(*rt->workers));
-	rt->producers = zalloc_aligned((size_t)rt->max_producers * sizeof(*rt->producers));
+	rt->producers = zalloc_aligned((size_t)rt->nslots * sizeof(*rt->producers));
 	if (!rt->workers || !rt->producers)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n; i++) {
@@ -146,7 +147,7 @@ alloc_runtime(struct pel_runtime *rt)
 		if (!w->in || !w->mesh_out)
 			return -ENOMEM;
 	}
-	for (unsigned i = 0; i < rt->max_producers; i++) {
+	for (unsigned i = 0; i < rt->nslots; i++) {
 		struct pel_producer *p = &rt->producers[i];
 
 		p->rt = rt;
@@ -167,7 +168,7 @@ wire_rings(struct pel_runtime *rt)
 	for (unsigned i = 0; i < n; i++)
 		for (unsigned j = 0; j < n; j++)
 			rt->workers[i]->mesh_out[j] = rt->workers[j]->in[i];
-	for (unsigned p = 0; p < rt->max_producers; p++)
+	for (unsigned p = 0; p < rt->nslots; p++)
 		for (unsigned j = 0; j < n; j++)
 			rt->producers[p].ring[j] = rt->workers[j]->in[n + p];
 }
@@ -245,6 +246,8 @@ pel_create(const struct pel_config *cfg, struct pel_runtime **out)
 	rt->nworkers = plan->nworkers;
 	rt->slots = plan->cfg.ring_slots;
 	rt->max_producers = plan->cfg.max_producers;
+	rt->nslots = rt->max_producers + 1;	/* the last one is the runtime's own */
+	pthread_mutex_init(&rt->own_lock, NULL);
 	rt->idle = plan->cfg.idle;
 	rt->log = plan->cfg.log;
 	rt->log_arg = plan->cfg.log_arg;
@@ -469,7 +472,7 @@ pel_stats(const struct pel_runtime *rt, unsigned worker, struct pel_worker_stats
 	out->idle_ns = atomic_load_explicit(&w->stats.idle_ns, memory_order_relaxed);
 	out->spawns = atomic_load_explicit(&w->stats.spawns, memory_order_relaxed);
 	out->wakeups = atomic_load_explicit(&w->wakeups, memory_order_relaxed);
-	for (unsigned r = 0; r < rt->nworkers + rt->max_producers; r++)
+	for (unsigned r = 0; r < rt->nworkers + rt->nslots; r++)
 		out->ring_full += pel_ring_full_count(w->in[r]);
 	out->cpu = w->cpu;
 	return 0;
@@ -500,7 +503,7 @@ pel_destroy(struct pel_runtime *rt)
 	atomic_store_explicit(&rt->stopping, 1, memory_order_seq_cst);
 	/* Dekker with producer_enter(): stopping before reading active, on every CPU */
 	pel__barrier_heavy();
-	for (unsigned i = 0; i < rt->max_producers; i++) {
+	for (unsigned i = 0; i < rt->nslots; i++) {
 		/* acquire: pairs with producer_leave(); the producer's push is visible */
 		while (atomic_load_explicit(&rt->producers[i].active, memory_order_acquire))
 			sched_yield();
@@ -515,4 +518,67 @@ pel_destroy(struct pel_runtime *rt)
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		pthread_join(rt->workers[i]->thread, NULL);
 	free_runtime(rt);
+}
+
+/* ---- the runtime's own producer slot ---- */
+
+struct each {
+	void (*fn)(unsigned worker, void *arg);
+	void *arg;
+	_Atomic unsigned done;
+};
+
+static void
+each_task(void *arg)
+{
+	struct each *e = arg;
+
+	e->fn((unsigned)pel__self->id, e->arg);
+	/* release: pairs with the acquire below; what fn did is visible to the caller */
+	atomic_fetch_add_explicit(&e->done, 1, memory_order_release);
+}
+
+int
+pel__run_on_each_worker(struct pel_runtime *rt, void (*fn)(unsigned worker, void *arg), void *arg)
+{
+	struct pel_producer *p = &rt->producers[rt->max_producers];
+	struct each e = { .fn = fn, .arg = arg };
+	uint32_t hwm;
+	int err = 0;
+
+	if (pel__self)
+		return pel__fail(-EDEADLK, "called from a task on worker %u: it would wait for itself",
+				 pel__self->id);
+	pthread_mutex_lock(&rt->own_lock);
+	/* the lock hands the slot from caller to caller; workers scan it once hwm covers it */
+	atomic_store_explicit(&p->in_use, 1, memory_order_relaxed);
+	hwm = atomic_load_explicit(&rt->producer_hwm, memory_order_relaxed);
+	while (hwm < rt->nslots &&
+	       !atomic_compare_exchange_weak_explicit(&rt->producer_hwm, &hwm, rt->nslots,
+						      memory_order_release, memory_order_relaxed))
+		;
+	for (unsigned w = 0; w < rt->nworkers; w++) {
+		while ((err = pel_submit(p, w, each_task, &e)) == -EAGAIN)
+			sched_yield();
+		if (err) {
+			/* stopping: wait for those queued, then report */
+			while (atomic_load_explicit(&e.done, memory_order_acquire) < w)
+				sched_yield();
+			break;
+		}
+	}
+	if (!err) {
+		uint64_t nap = 1000;
+
+		while (atomic_load_explicit(&e.done, memory_order_acquire) < rt->nworkers) {
+			struct timespec d = { 0, (long)nap };
+
+			nanosleep(&d, NULL);
+			if (nap < 1000000)
+				nap *= 2;
+		}
+	}
+	atomic_store_explicit(&p->in_use, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&rt->own_lock);
+	return err;
 }

@@ -47,7 +47,7 @@ int
 pel__worker_rings_alloc(struct pel_worker *w)
 {
 	struct pel_runtime *rt = w->rt;
-	unsigned nrings = rt->nworkers + rt->max_producers;
+	unsigned nrings = rt->nworkers + rt->nslots;
 	size_t stride = pel_ring_memsize(rt->slots), len = stride * nrings;
 	void *mem = MAP_FAILED;
 
@@ -170,7 +170,7 @@ pel__wake_force(struct pel_worker *w)
 }
 
 int
-pel__poller_add(pel__poll_fn fn, void *ctx)
+pel__poller_add(pel__poll_fn fn, void *ctx, unsigned flags)
 {
 	struct pel_worker *w = pel__self;
 
@@ -183,7 +183,10 @@ pel__poller_add(pel__poll_fn fn, void *ctx)
 				 PEL__MAX_POLLERS);
 	w->pollers[w->npollers].fn = fn;
 	w->pollers[w->npollers].ctx = ctx;
+	w->pollers[w->npollers].flags = flags;
 	w->npollers++;
+	if (!(flags & PEL__POLL_PARK_OK))
+		w->npollers_wake++;
 	return 0;
 }
 
@@ -260,7 +263,7 @@ loop(struct pel_worker *w)
 			pel__cpu_relax();
 		} else if (mode == PEL_IDLE_BACKOFF && now - idle_since < rt->spin_cycles) {
 			pel__cpu_relax();
-		} else if (w->npollers ||
+		} else if (w->npollers_wake ||
 			   (mode == PEL_IDLE_BACKOFF && now - idle_since < rt->park_cycles)) {
 			/* pollers cannot wake a parked worker: they keep it at the yield stage */
 			sched_yield();

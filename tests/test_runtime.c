@@ -574,10 +574,10 @@ static void
 add_pollers_task(void *arg)
 {
 	(void)arg;
-	atomic_store(&poll_add_err[0], pel__poller_add(NULL, NULL));
+	atomic_store(&poll_add_err[0], pel__poller_add(NULL, NULL, 0));
 	for (int i = 0; i < PEL__MAX_POLLERS; i++)
-		pel__poller_add(test_poller, NULL);
-	atomic_store(&poll_add_err[1], pel__poller_add(test_poller, NULL));
+		pel__poller_add(test_poller, NULL, 0);
+	atomic_store(&poll_add_err[1], pel__poller_add(test_poller, NULL, 0));
 }
 
 static void
@@ -587,7 +587,7 @@ test_pollers(void **state)
 	struct pel_producer *p;
 
 	(void)state;
-	assert_int_equal(pel__poller_add(test_poller, NULL), -EPERM);
+	assert_int_equal(pel__poller_add(test_poller, NULL, 0), -EPERM);
 	assert_int_equal(pel_producer_open(rt, &p), 0);
 	assert_int_equal(pel_submit(p, 0, add_pollers_task, NULL), 0);
 	assert_int_equal(pel_drain(rt, 5 * PEL_NS_PER_S), 0);
@@ -597,6 +597,51 @@ test_pollers(void **state)
 	unsigned before = atomic_load(&poll_calls);
 
 	assert_true(WAIT_UNTIL(atomic_load(&poll_calls) > before + 10 * PEL__MAX_POLLERS, 5000));
+	pel_destroy(rt);
+}
+
+/* ---- the runtime's own slot, and pollers that let the worker park ---- */
+
+static _Atomic unsigned each_mask;
+static _Atomic unsigned parkok_calls;
+
+static int
+parkok_poller(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&parkok_calls, 1);
+	return 0;
+}
+
+static void
+on_each(unsigned worker, void *arg)
+{
+	(void)arg;
+	if ((int)worker == pel_worker_self())
+		atomic_fetch_or(&each_mask, 1u << worker);
+	pel__poller_add(parkok_poller, NULL, PEL__POLL_PARK_OK);
+}
+
+static void
+test_run_on_each_worker(void **state)
+{
+	struct pel_runtime *rt = start(two_cpus(), PEL_IDLE_PARK, 0, NULL);
+	unsigned n = pel_worker_count(rt);
+	struct pel_producer *p[16];
+
+	(void)state;
+	/* works with every user producer handle taken: it has a slot of its own */
+	for (unsigned i = 0; i < 16; i++)
+		assert_int_equal(pel_producer_open(rt, &p[i]), 0);
+	assert_int_equal(pel__run_on_each_worker(rt, on_each, NULL), 0);
+	assert_int_equal(atomic_load(&each_mask), (1u << n) - 1);
+	/* a park-ok poller does not keep its worker awake */
+	for (unsigned w = 0; w < n; w++)
+		assert_true(WAIT_UNTIL(atomic_load(&rt->workers[w]->parked) == 1, 5000));
+	atomic_store(&counter, 0);
+	assert_int_equal(pel_submit(p[3], 0, count_task, NULL), 0);
+	assert_true(WAIT_UNTIL(atomic_load(&counter) == 1, 5000));
+	assert_true(atomic_load(&parkok_calls) > 0);
 	pel_destroy(rt);
 }
 
@@ -712,6 +757,7 @@ main(void)
 		cmocka_unit_test(test_isolation_warning_once),
 		cmocka_unit_test(test_default_stderr_log),
 		cmocka_unit_test(test_pollers),
+		cmocka_unit_test(test_run_on_each_worker),
 		cmocka_unit_test(test_submit_during_destroy),
 		cmocka_unit_test(test_spawns_during_destroy_all_run),
 	};
