@@ -75,6 +75,89 @@ int pel__topo_read_file(const char *root, const char *rel, char *buf, size_t len
 /** Format @p set as a CPU list ("0-1,4") into @p buf, "none" when empty. Returns @p buf. */
 char *pel__topo_format_cpus(const cpu_set_t *set, char *buf, size_t len);
 
+#define PEL__TOPO_MAX_NODES	64	/* NUMA node ids 0 .. 63 */
+
+/**
+ * The host's CPUs as sysfs describes them (pel__topo_load()). Per-CPU entries of CPUs that are not
+ * online, and facts whose file is missing, are -1 ("unknown"). Large (about 30 KiB): allocate it.
+ */
+struct pel__topo {
+	cpu_set_t online;
+	cpu_set_t isolated;		/* sys/devices/system/cpu/isolated; empty when missing */
+	cpu_set_t nohz_full;		/* sys/devices/system/cpu/nohz_full; empty when missing */
+	bool has_isolated;		/* the file exists (kernels since 4.x) */
+	bool has_nohz_full;		/* the file exists (CONFIG_NO_HZ_FULL) */
+	bool has_nodes;			/* sys/devices/system/node/node* exist; else all CPUs node 0 */
+	int nnodes;			/* highest node id + 1 (ids may have gaps: empty node_cpus) */
+	cpu_set_t node_cpus[PEL__TOPO_MAX_NODES];
+	short node[CPU_SETSIZE];	/* NUMA node of each CPU */
+	short smt[CPU_SETSIZE];		/* lowest CPU of its SMT sibling set (itself when alone) */
+	short llc[CPU_SETSIZE];		/* lowest CPU sharing its last-level cache */
+	short llc_level[CPU_SETSIZE];	/* that cache's level (3 usually) */
+	int core[CPU_SETSIZE];		/* topology/core_id */
+	int package[CPU_SETSIZE];	/* topology/physical_package_id */
+};
+
+/**
+ * Read the topology under @p root ("" for the host; like pel__topo_read_cpus()): the online,
+ * isolated and nohz_full sets, each online CPU's SMT siblings (core_cpus_list, or the older
+ * thread_siblings_list), core and package ids, last-level cache (highest level of type Unified or
+ * Data), and the NUMA node of each CPU (sys/devices/system/node/node<K>/cpulist). Optional files
+ * that are missing leave -1 (or an empty set) without an error; with no node directory at all
+ * every online CPU is on node 0.
+ * @return 0; -ENOENT when sys/devices/system/cpu/online cannot be read; -EINVAL a file holds
+ *         something else than its format (pel_last_error() names the file); -errno from reads.
+ */
+int pel__topo_load(const char *root, struct pel__topo *t);
+
+/** NUMA node of @p cpu: 0 .. nnodes - 1, or -1 when @p cpu is not online or out of range. */
+int pel__topo_cpu_node(const struct pel__topo *t, int cpu);
+
+/** True when @p a and @p b are different online CPUs of the same core (hyper-threads). */
+bool pel__topo_smt_siblings(const struct pel__topo *t, int a, int b);
+
+/** True when @p a and @p b share their last-level cache (a == b included). */
+bool pel__topo_same_llc(const struct pel__topo *t, int a, int b);
+
+/**
+ * Pairs of CPUs of @p workers that are SMT siblings of each other, ascending ({2, 34}, {3, 35},
+ * ...): busy workers there share one core's execution units. Writes at most @p max pairs.
+ * @return the number of pairs there are (may exceed @p max).
+ */
+unsigned pel__topo_smt_pairs(const struct pel__topo *t, const cpu_set_t *workers, int (*pairs)[2],
+			     unsigned max);
+
+/** What the kernel command line asks for in CPU isolation (pel__topo_cmdline()). */
+#define PEL__ISOL_DOMAIN	(1u << 0)	/* isolcpus "domain" (also implied with no flag) */
+#define PEL__ISOL_NOHZ		(1u << 1)	/* isolcpus "nohz" */
+#define PEL__ISOL_MANAGED_IRQ	(1u << 2)	/* isolcpus "managed_irq" */
+
+struct pel__cmdline {
+	bool has_isolcpus, has_nohz_full, has_rcu_nocbs, has_irqaffinity;
+	unsigned isol_flags;		/* PEL__ISOL_* */
+	bool rcu_nocbs_all;		/* rcu_nocbs=all */
+	cpu_set_t isolcpus, nohz_full, rcu_nocbs, irqaffinity;
+};
+
+/**
+ * Find kernel parameter @p name in @p cmdline (as /proc/cmdline holds it; parameters after a lone
+ * "--" belong to init and are ignored). The last occurrence wins, as in the kernel.
+ * @return 0 with its value in @p val ("" for a bare "name"); -ENOENT absent; -ENAMETOOLONG.
+ */
+int pel__cmdline_param(const char *cmdline, const char *name, char *val, size_t len);
+
+/**
+ * Parse an isolcpus= value: "[flag,...,]cpulist", flags nohz, domain, managed_irq.
+ * @return 0 with @p set and @p flags (PEL__ISOL_*; DOMAIN when none given) filled; -EINVAL.
+ */
+int pel__cmdline_isolcpus(const char *val, cpu_set_t *set, unsigned *flags);
+
+/**
+ * Read <root>/proc/cmdline and parse isolcpus=, nohz_full=, rcu_nocbs= and irqaffinity=.
+ * @return 0; -ENOENT no cmdline file; -EINVAL a value that is not what the kernel accepts.
+ */
+int pel__topo_cmdline(const char *root, struct pel__cmdline *c);
+
 /* ---- configuration (sched/config.c) ---- */
 
 /** What pel_create() will start, decided from a config and the host, before any thread exists. */
@@ -261,6 +344,7 @@ struct pel_runtime {
 	bool claimed;			/* busy CPUs registered in the process-wide claim set */
 	pthread_mutex_t own_lock;	/* the runtime's own producer slot (pel__run_on_each_worker) */
 	void *layer[PEL__LAYERS];	/* state of the layers above sched/, which sched/ never reads */
+	void (*layer_free[PEL__LAYERS])(void *layer);	/* called at destroy, after the workers */
 };
 
 /** The worker running the calling thread, NULL elsewhere. */

@@ -106,6 +106,9 @@ free_runtime(struct pel_runtime *rt)
 			free(rt->producers[i].ring);
 		free(rt->producers);
 	}
+	for (unsigned i = 0; i < PEL__LAYERS; i++)
+		if (rt->layer[i] && rt->layer_free[i])
+			rt->layer_free[i](rt->layer[i]);
 	unclaim_cpus(rt);
 	pthread_mutex_destroy(&rt->start_lock);
 	pthread_mutex_destroy(&rt->own_lock);

@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* sched/topology.c - CPU lists and the host's CPU sets, read from sysfs under a root. */
+/*
+ * sched/topology.c - CPU lists, the host's CPU sets and topology (SMT, caches, NUMA nodes) read from
+ * sysfs under a root, and the kernel command line's isolation parameters.
+ */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -97,29 +102,42 @@ pel__topo_parse_cpus(const char *list, cpu_set_t *set)
 	return parse_list(list, set, false);
 }
 
-int
-pel__topo_read_file(const char *root, const char *rel, char *buf, size_t len)
+/* Read <root>/<rel> into buf without keeping an error text; *how says which call failed. */
+static int
+read_small(const char *root, const char *rel, char *buf, size_t len, const char **how)
 {
 	char path[PATH_MAX];
 	ssize_t n;
 	int fd, err;
 
+	*how = "open";
 	if (len == 0)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%s/%s", root ? root : "", rel);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		return pel__fail(err, "cannot open %s: %s", path, strerror(-err));
-	}
+	if (fd < 0)
+		return -errno;
 	n = read(fd, buf, len - 1);
 	err = n < 0 ? -errno : 0;
 	close(fd);
+	*how = "read";
 	if (err)
-		return pel__fail(err, "cannot read %s: %s", path, strerror(-err));
+		return err;
 	buf[n] = '\0';
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
+	return 0;
+}
+
+int
+pel__topo_read_file(const char *root, const char *rel, char *buf, size_t len)
+{
+	const char *how;
+	int err = read_small(root, rel, buf, len, &how);
+
+	if (err)
+		return pel__fail(err, "cannot %s %s/%s: %s", how, root ? root : "", rel,
+				 strerror(-err));
 	return 0;
 }
 
@@ -175,4 +193,414 @@ pel__topo_format_cpus(const cpu_set_t *set, char *buf, size_t len)
 	if (off == 0)
 		snprintf(buf, len, "none");
 	return buf;
+}
+
+/* ---- the host's topology ---- */
+
+#define CPU_DIR "sys/devices/system/cpu"
+#define NODE_DIR "sys/devices/system/node"
+
+/* An optional CPU-list file: missing is an empty set (*has false); "(null)" is how older kernels
+ * print an unallocated mask. */
+static int
+read_cpus_opt(const char *root, const char *rel, cpu_set_t *set, bool *has)
+{
+	char buf[4096];
+	const char *how;
+	int err;
+
+	CPU_ZERO(set);
+	if (has)
+		*has = false;
+	err = read_small(root, rel, buf, sizeof(buf), &how);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return pel__fail(err, "cannot %s %s/%s: %s", how, root, rel, strerror(-err));
+	if (has)
+		*has = true;
+	if (!strcmp(buf, "(null)"))
+		return 0;
+	err = parse_list(buf, set, true);
+	if (err)
+		return pel__fail(err, "%s/%s holds \"%.64s\", not a CPU list", root, rel, buf);
+	return 0;
+}
+
+/* An optional integer file: missing leaves *v alone. */
+static int
+read_int_opt(const char *root, const char *rel, int *v)
+{
+	char buf[64], *end;
+	const char *how;
+	long n;
+	int err;
+
+	err = read_small(root, rel, buf, sizeof(buf), &how);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return pel__fail(err, "cannot %s %s/%s: %s", how, root, rel, strerror(-err));
+	errno = 0;
+	n = strtol(buf, &end, 10);
+	if (end == buf || *end != '\0' || errno || n < INT_MIN || n > INT_MAX)
+		return pel__fail(-EINVAL, "%s/%s holds \"%.32s\", not a number", root, rel, buf);
+	*v = (int)n;
+	return 0;
+}
+
+static int
+first_cpu(const cpu_set_t *set)
+{
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, set))
+			return c;
+	return -1;
+}
+
+static int
+load_cpu(const char *root, struct pel__topo *t, int c)
+{
+	char rel[128];
+	cpu_set_t set;
+	bool has;
+	int err, best = -1;
+
+	snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/topology/core_cpus_list", c);
+	err = read_cpus_opt(root, rel, &set, &has);
+	if (!err && !has) {
+		snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/topology/thread_siblings_list", c);
+		err = read_cpus_opt(root, rel, &set, &has);
+	}
+	if (err)
+		return err;
+	if (has) {
+		CPU_SET(c, &set);
+		t->smt[c] = (short)first_cpu(&set);
+	}
+	snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/topology/core_id", c);
+	err = read_int_opt(root, rel, &t->core[c]);
+	if (err)
+		return err;
+	snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/topology/physical_package_id", c);
+	err = read_int_opt(root, rel, &t->package[c]);
+	if (err)
+		return err;
+
+	/* index0 .. indexN until one is missing; the highest level holding data wins */
+	for (int i = 0; i < 32; i++) {
+		char type[32];
+		const char *how;
+		int level = -1;
+
+		snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/cache/index%d/level", c, i);
+		err = read_int_opt(root, rel, &level);
+		if (err)
+			return err;
+		if (level < 0)
+			break;
+		snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/cache/index%d/type", c, i);
+		err = read_small(root, rel, type, sizeof(type), &how);
+		if (err == -ENOENT)
+			continue;
+		if (err)
+			return pel__fail(err, "cannot %s %s/%s: %s", how, root, rel,
+					 strerror(-err));
+		if (strcmp(type, "Unified") && strcmp(type, "Data")) {
+			if (strcmp(type, "Instruction"))
+				return pel__fail(-EINVAL, "%s/%s holds \"%.31s\", not Data, "
+						 "Instruction or Unified", root, rel, type);
+			continue;
+		}
+		if (level <= best)
+			continue;
+		snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/cache/index%d/shared_cpu_list", c, i);
+		err = read_cpus_opt(root, rel, &set, &has);
+		if (err)
+			return err;
+		if (!has)
+			continue;
+		CPU_SET(c, &set);
+		best = level;
+		t->llc[c] = (short)first_cpu(&set);
+		t->llc_level[c] = (short)level;
+	}
+	return 0;
+}
+
+static int
+load_nodes(const char *root, struct pel__topo *t)
+{
+	char path[PATH_MAX], rel[128];
+	struct dirent *d;
+	DIR *dir;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "%s/" NODE_DIR, root);
+	dir = opendir(path);
+	if (!dir && errno != ENOENT && errno != ENOTDIR)
+		return pel__fail(-errno, "cannot open %s: %s", path, strerror(errno));
+	while (dir && (d = readdir(dir))) {
+		const char *p = d->d_name + 4;
+		cpu_set_t set;
+		bool has;
+		long id;
+
+		if (strncmp(d->d_name, "node", 4) || !isdigit((unsigned char)*p))
+			continue;
+		id = parse_num(&p);
+		if (*p != '\0' || id < 0 || id >= PEL__TOPO_MAX_NODES)
+			continue;
+		snprintf(rel, sizeof(rel), NODE_DIR "/node%ld/cpulist", id);
+		err = read_cpus_opt(root, rel, &set, &has);
+		if (err)
+			break;
+		t->has_nodes = true;
+		if (id + 1 > t->nnodes)
+			t->nnodes = (int)id + 1;
+		CPU_AND(&t->node_cpus[id], &set, &t->online);
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &t->node_cpus[id]))
+				t->node[c] = (short)id;
+	}
+	if (dir)
+		closedir(dir);
+	if (err)
+		return err;
+	if (!t->has_nodes) {
+		t->nnodes = 1;
+		t->node_cpus[0] = t->online;
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			if (CPU_ISSET(c, &t->online))
+				t->node[c] = 0;
+	}
+	return 0;
+}
+
+int
+pel__topo_load(const char *root, struct pel__topo *t)
+{
+	int err;
+
+	if (!t)
+		return pel__fail(-EINVAL, "topology is NULL");
+	if (!root)
+		root = "";
+	memset(t, 0, sizeof(*t));
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		t->node[c] = t->smt[c] = t->llc[c] = t->llc_level[c] = -1;
+		t->core[c] = t->package[c] = -1;
+	}
+	err = pel__topo_read_cpus(root, CPU_DIR "/online", &t->online);
+	if (err)
+		return err;
+	if (CPU_COUNT(&t->online) == 0)
+		return pel__fail(-EINVAL, "%s/" CPU_DIR "/online is empty: no CPU is online", root);
+	err = read_cpus_opt(root, CPU_DIR "/isolated", &t->isolated, &t->has_isolated);
+	if (err)
+		return err;
+	err = read_cpus_opt(root, CPU_DIR "/nohz_full", &t->nohz_full, &t->has_nohz_full);
+	if (err)
+		return err;
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, &t->online))
+			continue;
+		err = load_cpu(root, t, c);
+		if (err)
+			return err;
+	}
+	return load_nodes(root, t);
+}
+
+static bool
+online(const struct pel__topo *t, int cpu)
+{
+	return cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &t->online);
+}
+
+int
+pel__topo_cpu_node(const struct pel__topo *t, int cpu)
+{
+	return online(t, cpu) ? t->node[cpu] : -1;
+}
+
+bool
+pel__topo_smt_siblings(const struct pel__topo *t, int a, int b)
+{
+	return a != b && online(t, a) && online(t, b) && t->smt[a] >= 0 && t->smt[a] == t->smt[b];
+}
+
+bool
+pel__topo_same_llc(const struct pel__topo *t, int a, int b)
+{
+	return online(t, a) && online(t, b) && t->llc[a] >= 0 && t->llc[a] == t->llc[b];
+}
+
+unsigned
+pel__topo_smt_pairs(const struct pel__topo *t, const cpu_set_t *workers, int (*pairs)[2],
+		    unsigned max)
+{
+	unsigned n = 0;
+
+	for (int a = 0; a < CPU_SETSIZE; a++) {
+		if (!CPU_ISSET(a, workers) || !online(t, a) || t->smt[a] < 0)
+			continue;
+		for (int b = a + 1; b < CPU_SETSIZE; b++) {
+			if (!CPU_ISSET(b, workers) || !pel__topo_smt_siblings(t, a, b))
+				continue;
+			if (n < max) {
+				pairs[n][0] = a;
+				pairs[n][1] = b;
+			}
+			n++;
+		}
+	}
+	return n;
+}
+
+/* ---- the kernel command line ---- */
+
+int
+pel__cmdline_param(const char *cmdline, const char *name, char *val, size_t len)
+{
+	size_t nlen = strlen(name);
+	const char *p = cmdline;
+	int found = -ENOENT;
+
+	while (p && *p) {
+		const char *tok, *eq, *v;
+		bool quoted = false;
+		size_t vlen;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		/* a token runs to white space outside double quotes, as the kernel's next_arg() */
+		tok = p;
+		while (*p && (quoted || !isspace((unsigned char)*p))) {
+			if (*p == '"')
+				quoted = !quoted;
+			p++;
+		}
+		if (p - tok == 2 && !strncmp(tok, "--", 2))
+			break;
+		if ((size_t)(p - tok) < nlen || strncmp(tok, name, nlen))
+			continue;
+		eq = tok + nlen;
+		if (eq == p) {
+			v = eq;
+		} else if (*eq == '=') {
+			v = eq + 1;
+		} else {
+			continue;
+		}
+		vlen = p - v;
+		if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+			v++;
+			vlen -= 2;
+		}
+		if (vlen >= len)
+			return -ENAMETOOLONG;
+		memcpy(val, v, vlen);
+		val[vlen] = '\0';
+		found = 0;
+	}
+	return found;
+}
+
+int
+pel__cmdline_isolcpus(const char *val, cpu_set_t *set, unsigned *flags)
+{
+	static const struct {
+		const char *name;
+		unsigned flag;
+	} known[] = {
+		{ "domain", PEL__ISOL_DOMAIN },
+		{ "nohz", PEL__ISOL_NOHZ },
+		{ "managed_irq", PEL__ISOL_MANAGED_IRQ },
+	};
+	const char *p = val;
+	int err;
+
+	*flags = 0;
+	CPU_ZERO(set);
+	while (isalpha((unsigned char)*p)) {
+		size_t n = strcspn(p, ",");
+		unsigned f = 0;
+
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (strlen(known[i].name) == n && !strncmp(p, known[i].name, n))
+				f = known[i].flag;
+		if (!f)
+			return pel__fail(-EINVAL, "isolcpus=%.64s: unknown flag \"%.*s\" (known: "
+					 "nohz, domain, managed_irq)", val,
+					 (int)(n > 32 ? 32 : n), p);
+		*flags |= f;
+		p += n;
+		if (*p != ',')
+			return pel__fail(-EINVAL, "isolcpus=%.64s names no CPU", val);
+		p++;
+	}
+	if (!*flags)
+		*flags = PEL__ISOL_DOMAIN;
+	err = pel__topo_parse_cpus(p, set);
+	if (err)
+		return pel__fail(err, "isolcpus=%.64s: the CPU list \"%.64s\" is not one pel reads",
+				 val, p);
+	return 0;
+}
+
+static int
+cmdline_cpus(const char *cmd, const char *name, cpu_set_t *set, bool *has)
+{
+	char val[4096];
+	int err;
+
+	CPU_ZERO(set);
+	*has = false;
+	err = pel__cmdline_param(cmd, name, val, sizeof(val));
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return pel__fail(-EINVAL, "%s= on the kernel command line is too long", name);
+	*has = true;
+	if (!val[0])
+		return 0;
+	err = pel__topo_parse_cpus(val, set);
+	if (err)
+		return pel__fail(err, "%s=%.64s: the CPU list is not one pel reads", name, val);
+	return 0;
+}
+
+int
+pel__topo_cmdline(const char *root, struct pel__cmdline *c)
+{
+	char cmd[8192], val[4096];
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	err = pel__topo_read_file(root ? root : "", "proc/cmdline", cmd, sizeof(cmd));
+	if (err)
+		return err;
+	err = pel__cmdline_param(cmd, "isolcpus", val, sizeof(val));
+	if (err == 0) {
+		c->has_isolcpus = true;
+		err = pel__cmdline_isolcpus(val, &c->isolcpus, &c->isol_flags);
+		if (err)
+			return err;
+	} else if (err != -ENOENT) {
+		return pel__fail(-EINVAL, "isolcpus= on the kernel command line is too long");
+	}
+	err = cmdline_cpus(cmd, "nohz_full", &c->nohz_full, &c->has_nohz_full);
+	if (err)
+		return err;
+	if (!pel__cmdline_param(cmd, "rcu_nocbs", val, sizeof(val)) && !strcmp(val, "all")) {
+		c->has_rcu_nocbs = c->rcu_nocbs_all = true;
+	} else {
+		err = cmdline_cpus(cmd, "rcu_nocbs", &c->rcu_nocbs, &c->has_rcu_nocbs);
+		if (err)
+			return err;
+	}
+	return cmdline_cpus(cmd, "irqaffinity", &c->irqaffinity, &c->has_irqaffinity);
 }

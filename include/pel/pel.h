@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include <pel/pool.h>
 #include <pel/task.h>
 #ifndef __cplusplus
 #include <pel/ring.h>	/* the inline ring; C only (it uses C11 _Atomic) */

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pel/pool.h - NUMA-local fixed-size object pools, one slab per worker.
+ *
+ * Each worker owns a slab of per_worker_count objects placed on its NUMA node and written through
+ * at creation (no page fault later). A worker allocates from its own slab through a LIFO cache
+ * with no atomic operation; an object freed by any other thread goes back to its owner's slab
+ * (frees from other workers in batches, flushed at the end of the freeing worker's pass, so none
+ * is stranded). Threads that are not workers allocate from the slabs' shared free stacks. Nothing
+ * on these paths locks, allocates or makes a syscall.
+ */
+#ifndef PEL_POOL_H
+#define PEL_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pel_runtime;
+struct pel_pool;	/* opaque */
+
+/** Align objects to 64 bytes (one cache line) instead of 16. */
+#define PEL_POOL_F_CACHE_ALIGN	(1u << 0)
+/** Back the slabs with 2 MiB hugepages; falls back to normal pages with a logged reason. */
+#define PEL_POOL_F_HUGEPAGES	(1u << 1)
+
+/** Largest object, and most objects per worker. */
+#define PEL_POOL_MAX_OBJ	(1u << 30)
+#define PEL_POOL_MAX_COUNT	(1u << 30)
+
+struct pel_pool_stats {
+	uint64_t allocs;	/* objects handed out from this worker's slab (to any thread) */
+	uint64_t frees;		/* returned by the owner worker itself */
+	uint64_t remote_frees;	/* returned by other threads */
+	uint64_t failures;	/* allocations from this slab that found it exhausted */
+	uint64_t high_water;	/* most objects of this slab live at once, seen by its owner */
+	int node;		/* NUMA node the slab was placed on (-1: not placed) */
+	int hugepages;		/* 1 when the slab is on 2 MiB pages */
+};
+
+/**
+ * Create a pool: one slab of @p per_worker_count objects of @p obj_size bytes per worker.
+ * @param flags  PEL_POOL_F_*; the runtime's PEL_F_HUGEPAGES and PEL_F_MLOCK apply too
+ * @return 0; -EINVAL a bad argument (pel_last_error() names it); -ENOMEM; -EDEADLK called from a
+ *         task; -ESHUTDOWN runtime stopping.
+ * Threads: any but a worker's (it runs a set-up step on each worker and waits for it).
+ */
+int pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker_count,
+		    unsigned flags, struct pel_pool **out);
+
+/**
+ * Allocate one object: on a worker of the pool's runtime from that worker's slab; elsewhere from
+ * the first slab with a free object, starting at a slab that rotates per thread.
+ * @return the object (aligned to 16, or 64 with PEL_POOL_F_CACHE_ALIGN), or NULL when exhausted
+ *         (counted in the slab's failures; never blocks).
+ */
+void *pel_alloc(struct pel_pool *pool);
+
+/**
+ * Free an object allocated from @p pool, from any thread. NULL is ignored. In builds without
+ * NDEBUG a double free or a pointer that is not from this pool is reported through the runtime's
+ * log and ignored, leaving the pool intact.
+ */
+void pel_free(struct pel_pool *pool, void *obj);
+
+/**
+ * Destroy a pool: logs a warning if objects are still allocated. NULL is ignored.
+ * Threads: any but a worker's; no other thread may use the pool meanwhile.
+ */
+void pel_pool_destroy(struct pel_pool *pool);
+
+/** @return 0; -EINVAL bad worker or NULL argument. Any thread, any time, no lock. */
+int pel_pool_stats(const struct pel_pool *pool, unsigned worker, struct pel_pool_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PEL_POOL_H */

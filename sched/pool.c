@@ -1,0 +1,660 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched/pool.c - NUMA-local fixed-size object pools (include/pel/pool.h).
+ *
+ * A pool has one slab per worker: count objects of stride bytes, mapped for that pool and worker,
+ * bound to the worker's NUMA node and written through at creation. Per slab:
+ *  - the owner's cache: a LIFO array of free objects only the owner worker touches (no atomics);
+ *  - a shared free stack, lock-free: head = tag << 32 | index, links in a side array next[] (the
+ *    pool never writes into an object), a 32-bit tag against ABA. Threads that are not workers
+ *    pop from it; the owner refills its cache from it and spills into it; frees from other
+ *    threads push onto it.
+ * A worker freeing another worker's object adds it to a chain kept per (freeing worker, owner)
+ * and pushes the chain with one CAS when it reaches BATCH objects, or at the end of the pass
+ * (a park-safe poller), so an object freed remotely is back on its owner within one pass.
+ * This layer depends on sched/internal.h only; sched/ knows nothing of it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <pel/pool.h>
+
+#include "internal.h"
+#include "pel_config.h"
+
+#if PEL_HAVE_NUMA
+#include <numa.h>
+#endif
+
+#define CACHE_MAX	256u	/* owner cache capacity (or the slab's count, if smaller) */
+#define BATCH		32u	/* remote frees pushed to their owner at once */
+#define NIL		UINT32_MAX
+#define MAX_POOLS	64u	/* live pools per runtime */
+#define HUGE_2M		(2u << 20)
+
+#ifndef NDEBUG
+#define POOL_CHECKS 1
+#else
+#define POOL_CHECKS 0
+#endif
+
+struct slab {
+	/* The owner's: its cache and counters (read by pel_pool_stats()). */
+	alignas(PEL_CACHE_GUARD) void **cache;
+	unsigned ncache;
+	unsigned cache_cap;
+	_Atomic uint64_t allocs, frees, failures, high_water;
+	/* The shared free stack. */
+	alignas(PEL_CACHE_GUARD) _Atomic uint64_t head;
+	/* Counters other threads add to. */
+	alignas(PEL_CACHE_GUARD) _Atomic uint64_t remote_frees, foreign_allocs, foreign_failures;
+	/* Fixed after creation. */
+	alignas(PEL_CACHE_GUARD) char *base;
+	char *end;
+	_Atomic uint32_t *next;		/* shared-stack links, by object index */
+	_Atomic uint8_t *live;		/* 1 while allocated (checked builds) */
+	void *map;
+	size_t map_len;
+	int node;
+	bool huge;
+};
+
+/* A chain of objects one worker freed to another's slab, not yet pushed. */
+struct pend {
+	uint32_t first, last, n, pad;	/* 16 bytes: rows are whole PEL_CACHE_GUARD blocks */
+};
+_Static_assert(PEL_CACHE_GUARD % sizeof(struct pend) == 0, "pend rows must tile guard blocks");
+
+struct pel_pool {
+	struct pel_runtime *rt;
+	unsigned nworkers;
+	unsigned count;
+	size_t obj_size;
+	size_t stride;
+	unsigned shift;			/* log2(stride) when a power of two, else 0 */
+	unsigned flags;
+	struct slab **slab;
+	struct pend *pend;		/* row w (pend_stride entries) is worker w's, only it writes */
+	unsigned pend_stride;
+};
+
+/* Per runtime: the pools each worker's flush poller visits. */
+struct pool_layer {
+	_Atomic unsigned n;
+	struct pel_pool *_Atomic pools[MAX_POOLS];
+};
+
+static pthread_mutex_t layer_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread unsigned foreign_rr;	/* where a non-worker thread starts looking */
+
+/* ---- the shared stack ---- */
+
+static uint32_t
+shared_pop(struct slab *s)
+{
+	/* acquire: pairs with the release in shared_push(); next[] and the object are visible */
+	uint64_t h = atomic_load_explicit(&s->head, memory_order_acquire);
+
+	for (;;) {
+		uint32_t idx = (uint32_t)h, nxt;
+
+		if (idx == NIL)
+			return NIL;
+		nxt = atomic_load_explicit(&s->next[idx], memory_order_relaxed);
+		if (atomic_compare_exchange_weak_explicit(&s->head, &h,
+							  (((h >> 32) + 1) << 32) | nxt,
+							  memory_order_acq_rel, memory_order_acquire))
+			return idx;
+	}
+}
+
+/* Push the chain first -> ... -> last (linked through next[]). */
+static void
+shared_push(struct slab *s, uint32_t first, uint32_t last)
+{
+	uint64_t h = atomic_load_explicit(&s->head, memory_order_relaxed);
+
+	do {
+		atomic_store_explicit(&s->next[last], (uint32_t)h, memory_order_relaxed);
+		/* release: pairs with the acquire in shared_pop(); publishes next[] and the objects */
+	} while (!atomic_compare_exchange_weak_explicit(&s->head, &h, (((h >> 32) + 1) << 32) | first,
+							memory_order_release, memory_order_relaxed));
+}
+
+/* ---- objects and indexes ---- */
+
+static inline uint32_t
+index_of(const struct pel_pool *pool, const struct slab *s, const char *p)
+{
+	size_t off = (size_t)(p - s->base);
+
+	return (uint32_t)(pool->shift ? off >> pool->shift : off / pool->stride);
+}
+
+static inline void *
+object_at(const struct pel_pool *pool, const struct slab *s, uint32_t idx)
+{
+	return s->base + (size_t)idx * pool->stride;
+}
+
+/* Which worker's slab holds @p p; -1 when it is not an object of this pool. */
+static int
+owner_of(const struct pel_pool *pool, const char *p)
+{
+	for (unsigned w = 0; w < pool->nworkers; w++) {
+		const struct slab *s = pool->slab[w];
+
+		if (p >= s->base && p < s->end) {
+			size_t off = (size_t)(p - s->base);
+
+			if ((pool->shift ? off & (pool->stride - 1) : off % pool->stride) != 0)
+				return -1;
+			return (int)w;
+		}
+	}
+	return -1;
+}
+
+static inline struct pel_worker *
+caller_worker(const struct pel_pool *pool)
+{
+	struct pel_worker *w = pel__self;
+
+	return w && w->rt == pool->rt ? w : NULL;
+}
+
+static void
+mark_live(struct pel_pool *pool, struct slab *s, void *obj)
+{
+	if (POOL_CHECKS) {
+		uint32_t idx = index_of(pool, s, obj);
+
+		atomic_store_explicit(&s->live[idx], 1, memory_order_relaxed);
+	}
+}
+
+/* Checked builds: clear the live mark; false (and a log line) for a double free. */
+static bool
+unmark_live(struct pel_pool *pool, struct slab *s, unsigned w, void *obj)
+{
+	if (POOL_CHECKS) {
+		uint32_t idx = index_of(pool, s, obj);
+
+		if (!atomic_exchange_explicit(&s->live[idx], 0, memory_order_relaxed)) {
+			pel__log(pool->rt->log, pool->rt->log_arg, PEL_LOG_ERROR,
+				 "pel_free: double free of %p (object %u of worker %u's slab); ignored",
+				 obj, idx, w);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- allocation ---- */
+
+static void *
+owner_alloc(struct pel_pool *pool, struct slab *s)
+{
+	uint64_t a, live;
+	void *obj;
+
+	if (pel_unlikely(s->ncache == 0)) {
+		/* refill half the cache from the shared stack, one pop at a time: other threads can
+		 * still find what is left there */
+		while (s->ncache < s->cache_cap / 2 + 1) {
+			uint32_t idx = shared_pop(s);
+
+			if (idx == NIL)
+				break;
+			s->cache[s->ncache++] = object_at(pool, s, idx);
+		}
+		if (s->ncache == 0) {
+			a = atomic_load_explicit(&s->failures, memory_order_relaxed);
+			atomic_store_explicit(&s->failures, a + 1, memory_order_relaxed);
+			return NULL;
+		}
+	}
+	obj = s->cache[--s->ncache];
+	mark_live(pool, s, obj);
+	a = atomic_load_explicit(&s->allocs, memory_order_relaxed) + 1;
+	atomic_store_explicit(&s->allocs, a, memory_order_relaxed);
+	live = a + atomic_load_explicit(&s->foreign_allocs, memory_order_relaxed) -
+	       atomic_load_explicit(&s->frees, memory_order_relaxed) -
+	       atomic_load_explicit(&s->remote_frees, memory_order_relaxed);
+	if (live > atomic_load_explicit(&s->high_water, memory_order_relaxed))
+		atomic_store_explicit(&s->high_water, live, memory_order_relaxed);
+	return obj;
+}
+
+void *
+pel_alloc(struct pel_pool *pool)
+{
+	struct pel_worker *w;
+	unsigned start;
+
+	if (pel_unlikely(!pool))
+		return NULL;
+	w = caller_worker(pool);
+	if (pel_likely(w != NULL))
+		return owner_alloc(pool, pool->slab[w->id]);
+	start = foreign_rr++ % pool->nworkers;
+	for (unsigned k = 0; k < pool->nworkers; k++) {
+		struct slab *s = pool->slab[(start + k) % pool->nworkers];
+		uint32_t idx = shared_pop(s);
+
+		if (idx != NIL) {
+			void *obj = object_at(pool, s, idx);
+
+			mark_live(pool, s, obj);
+			atomic_fetch_add_explicit(&s->foreign_allocs, 1, memory_order_relaxed);
+			return obj;
+		}
+	}
+	atomic_fetch_add_explicit(&pool->slab[start]->foreign_failures, 1, memory_order_relaxed);
+	return NULL;
+}
+
+/* ---- freeing ---- */
+
+static void
+owner_free(struct pel_pool *pool, struct slab *s, void *obj)
+{
+	uint64_t f;
+
+	if (pel_unlikely(s->ncache == s->cache_cap)) {
+		/* spill the older half to the shared stack, as one chain */
+		unsigned half = s->cache_cap / 2, i;
+		uint32_t first = index_of(pool, s, s->cache[0]), prev = first;
+
+		for (i = 1; i < half; i++) {
+			uint32_t idx = index_of(pool, s, s->cache[i]);
+
+			atomic_store_explicit(&s->next[prev], idx, memory_order_relaxed);
+			prev = idx;
+		}
+		shared_push(s, first, prev);
+		memmove(s->cache, s->cache + half, (s->ncache - half) * sizeof(*s->cache));
+		s->ncache -= half;
+	}
+	s->cache[s->ncache++] = obj;
+	f = atomic_load_explicit(&s->frees, memory_order_relaxed);
+	atomic_store_explicit(&s->frees, f + 1, memory_order_relaxed);
+}
+
+static void
+flush_one(struct pel_pool *pool, struct pend *pd, unsigned owner)
+{
+	struct slab *s = pool->slab[owner];
+
+	shared_push(s, pd->first, pd->last);
+	atomic_fetch_add_explicit(&s->remote_frees, pd->n, memory_order_relaxed);
+	pd->n = 0;
+}
+
+void
+pel_free(struct pel_pool *pool, void *obj)
+{
+	struct pel_worker *w;
+	struct slab *s;
+	int owner;
+
+	if (pel_unlikely(!obj || !pool))
+		return;
+	w = caller_worker(pool);
+	if (pel_likely(w != NULL)) {
+		s = pool->slab[w->id];
+		if (pel_likely((char *)obj >= s->base && (char *)obj < s->end)) {
+			if (POOL_CHECKS && owner_of(pool, obj) != (int)w->id)
+				goto not_ours;
+			if (unmark_live(pool, s, w->id, obj))
+				owner_free(pool, s, obj);
+			return;
+		}
+	}
+	owner = owner_of(pool, obj);
+	if (pel_unlikely(owner < 0))
+		goto not_ours;
+	s = pool->slab[owner];
+	if (!unmark_live(pool, s, (unsigned)owner, obj))
+		return;
+	if (w) {
+		/* another worker's object: chain it, push the chain at BATCH or at the pass's end */
+		struct pend *pd = &pool->pend[(size_t)w->id * pool->pend_stride + (unsigned)owner];
+		uint32_t idx = index_of(pool, s, obj);
+
+		atomic_store_explicit(&s->next[idx], pd->n ? pd->first : NIL, memory_order_relaxed);
+		if (!pd->n)
+			pd->last = idx;
+		pd->first = idx;
+		if (++pd->n >= BATCH)
+			flush_one(pool, pd, (unsigned)owner);
+		return;
+	}
+	/* not a worker: no pass to flush at, push it now */
+	{
+		uint32_t idx = index_of(pool, s, obj);
+
+		shared_push(s, idx, idx);
+		atomic_fetch_add_explicit(&s->remote_frees, 1, memory_order_relaxed);
+	}
+	return;
+not_ours:
+	pel__log(pool->rt->log, pool->rt->log_arg, PEL_LOG_ERROR,
+		 "pel_free: %p is not an object of this pool (%zu-byte objects, %u per worker); "
+		 "ignored", obj, pool->obj_size, pool->count);
+}
+
+/* ---- the flush poller, one per worker per runtime ---- */
+
+static void
+flush_row(struct pel_pool *pool, unsigned w)
+{
+	struct pend *row = &pool->pend[(size_t)w * pool->pend_stride];
+
+	for (unsigned o = 0; o < pool->nworkers; o++)
+		if (row[o].n)
+			flush_one(pool, &row[o], o);
+}
+
+static int
+flush_poll(void *ctx)
+{
+	struct pool_layer *layer = ctx;
+	unsigned n = atomic_load_explicit(&layer->n, memory_order_acquire);
+	unsigned w = pel__self->id;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct pel_pool *pool = atomic_load_explicit(&layer->pools[i], memory_order_acquire);
+
+		if (pool)
+			flush_row(pool, w);
+	}
+	return 0;	/* flushing is not work: it never keeps the worker from idling */
+}
+
+static void
+install_poller(unsigned worker, void *arg)
+{
+	(void)worker;
+	pel__poller_add(flush_poll, arg, PEL__POLL_PARK_OK);
+}
+
+static void
+free_layer(void *layer)
+{
+	free(layer);
+}
+
+/* The runtime's pool layer, set up on first use. */
+static int
+get_layer(struct pel_runtime *rt, struct pool_layer **out)
+{
+	struct pool_layer *layer;
+	int err = 0;
+
+	pthread_mutex_lock(&layer_lock);
+	layer = rt->layer[PEL__LAYER_POOL];
+	if (!layer) {
+		layer = calloc(1, sizeof(*layer));
+		if (!layer) {
+			err = pel__fail(-ENOMEM, "out of memory for the pool layer");
+		} else {
+			err = pel__run_on_each_worker(rt, install_poller, layer);
+			if (err) {
+				free(layer);
+				layer = NULL;
+			} else {
+				rt->layer[PEL__LAYER_POOL] = layer;
+				rt->layer_free[PEL__LAYER_POOL] = free_layer;
+			}
+		}
+	}
+	pthread_mutex_unlock(&layer_lock);
+	*out = layer;
+	return err;
+}
+
+/* ---- create and destroy ---- */
+
+static int
+slab_map(struct pel_pool *pool, unsigned w)
+{
+	struct pel_runtime *rt = pool->rt;
+	struct slab *s = pool->slab[w];
+	size_t objs = (size_t)pool->count * pool->stride;
+	size_t len = objs + (size_t)pool->count * (sizeof(uint32_t) + 1);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	bool want_huge = (pool->flags & PEL_POOL_F_HUGEPAGES) ||
+			 (rt->plan->cfg.flags & PEL_F_HUGEPAGES);
+	void *map = MAP_FAILED;
+
+	len = (len + page - 1) & ~(page - 1);
+	if (want_huge) {
+		size_t hlen = (len + HUGE_2M - 1) & ~(size_t)(HUGE_2M - 1);
+
+		map = mmap(NULL, hlen, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		if (map == MAP_FAILED)
+			pel__log(rt->log, rt->log_arg, PEL_LOG_WARNING,
+				 "pool slab of worker %u: no 2 MiB hugepage for %zu KiB (%s); using "
+				 "normal pages. Reserve some: echo N > /proc/sys/vm/nr_hugepages", w,
+				 len >> 10, strerror(errno));
+		else
+			len = hlen, s->huge = true;
+	}
+	if (map == MAP_FAILED)
+		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED)
+		return pel__fail(-ENOMEM, "cannot map %zu bytes for worker %u's slab: %s", len, w,
+				 strerror(errno));
+	s->map = map;
+	s->map_len = len;
+	s->node = -1;
+#if PEL_HAVE_NUMA
+	if (numa_available() >= 0) {
+		int node = numa_node_of_cpu(rt->workers[w]->cpu);
+
+		if (node >= 0) {
+			numa_tonode_memory(map, len, node);
+			s->node = node;
+		}
+	}
+#endif
+	/* written through now, on the bound node: no page fault on the allocation path later */
+	memset(map, 0, len);
+	if ((rt->plan->cfg.flags & PEL_F_MLOCK) && mlock(map, len))
+		return pel__fail(-EPERM, "mlock of worker %u's %zu-byte slab refused (%s): raise "
+				 "RLIMIT_MEMLOCK (ulimit -l) or grant CAP_IPC_LOCK", w, len,
+				 strerror(errno));
+	s->base = map;
+	s->end = s->base + objs;
+	s->next = (_Atomic uint32_t *)(s->base + objs);
+	s->live = (_Atomic uint8_t *)(s->next + pool->count);
+	/* every object starts on the shared stack, in address order */
+	for (uint32_t i = 0; i < pool->count; i++)
+		atomic_init(&s->next[i], i + 1 < pool->count ? i + 1 : NIL);
+	atomic_init(&s->head, 0);
+	s->cache_cap = pool->count < CACHE_MAX ? pool->count : CACHE_MAX;
+	s->cache = calloc(s->cache_cap, sizeof(*s->cache));
+	if (!s->cache)
+		return pel__fail(-ENOMEM, "out of memory for worker %u's pool cache", w);
+	return 0;
+}
+
+static void
+pool_free(struct pel_pool *pool)
+{
+	if (pool->slab) {
+		for (unsigned w = 0; w < pool->nworkers; w++) {
+			struct slab *s = pool->slab[w];
+
+			if (!s)
+				continue;
+			if (s->map)
+				munmap(s->map, s->map_len);
+			free(s->cache);
+			free(s);
+		}
+		free(pool->slab);
+	}
+	free(pool->pend);
+	free(pool);
+}
+
+int
+pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker_count,
+		unsigned flags, struct pel_pool **out)
+{
+	struct pool_layer *layer;
+	struct pel_pool *pool;
+	size_t align;
+	unsigned slot;
+	int err;
+
+	if (!out)
+		return pel__fail(-EINVAL, "out pointer is NULL");
+	*out = NULL;
+	if (!rt)
+		return pel__fail(-EINVAL, "runtime is NULL");
+	if (obj_size == 0 || obj_size > PEL_POOL_MAX_OBJ)
+		return pel__fail(-EINVAL, "obj_size %zu is outside 1..%u", obj_size, PEL_POOL_MAX_OBJ);
+	if (per_worker_count == 0 || per_worker_count > PEL_POOL_MAX_COUNT)
+		return pel__fail(-EINVAL, "per_worker_count %u is outside 1..%u", per_worker_count,
+				 PEL_POOL_MAX_COUNT);
+	if (flags & ~(PEL_POOL_F_CACHE_ALIGN | PEL_POOL_F_HUGEPAGES))
+		return pel__fail(-EINVAL, "flags 0x%x hold bits this version does not know", flags);
+	if (pel__self)
+		return pel__fail(-EDEADLK, "pel_pool_create() called from a task: it sets up every "
+				 "worker and waits for them");
+	if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
+		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	err = get_layer(rt, &layer);
+	if (err)
+		return err;
+
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return pel__fail(-ENOMEM, "out of memory for the pool");
+	align = flags & PEL_POOL_F_CACHE_ALIGN ? PEL_CACHELINE : 16;
+	pool->rt = rt;
+	pool->nworkers = rt->nworkers;
+	pool->count = per_worker_count;
+	pool->obj_size = obj_size;
+	pool->stride = (obj_size + align - 1) & ~(align - 1);
+	pool->flags = flags;
+	if ((pool->stride & (pool->stride - 1)) == 0)
+		pool->shift = (unsigned)__builtin_ctzll(pool->stride);
+	/* a row per freeing worker, each on its own guard blocks */
+	pool->pend_stride = (unsigned)((pool->nworkers * sizeof(struct pend) + PEL_CACHE_GUARD - 1) /
+				       PEL_CACHE_GUARD * PEL_CACHE_GUARD / sizeof(struct pend));
+	pool->slab = calloc(pool->nworkers, sizeof(*pool->slab));
+	pool->pend = aligned_alloc(PEL_CACHE_GUARD, (size_t)pool->nworkers * pool->pend_stride *
+							    sizeof(struct pend));
+	if (!pool->slab || !pool->pend) {
+		err = pel__fail(-ENOMEM, "out of memory for the pool");
+		goto out_free;
+	}
+	memset(pool->pend, 0, (size_t)pool->nworkers * pool->pend_stride * sizeof(struct pend));
+	for (unsigned w = 0; w < pool->nworkers; w++) {
+		pool->slab[w] = aligned_alloc(PEL_CACHE_GUARD, sizeof(struct slab));
+		if (!pool->slab[w]) {
+			err = pel__fail(-ENOMEM, "out of memory for the pool");
+			goto out_free;
+		}
+		memset(pool->slab[w], 0, sizeof(struct slab));
+		err = slab_map(pool, w);
+		if (err)
+			goto out_free;
+	}
+
+	pthread_mutex_lock(&layer_lock);
+	for (slot = 0; slot < MAX_POOLS; slot++)
+		if (!atomic_load_explicit(&layer->pools[slot], memory_order_relaxed))
+			break;
+	if (slot < MAX_POOLS) {
+		/* release: pairs with flush_poll()'s acquire; the pool is set up */
+		atomic_store_explicit(&layer->pools[slot], pool, memory_order_release);
+		if (slot >= atomic_load_explicit(&layer->n, memory_order_relaxed))
+			atomic_store_explicit(&layer->n, slot + 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&layer_lock);
+	if (slot == MAX_POOLS) {
+		err = pel__fail(-ENOSPC, "this runtime already has %u pools", MAX_POOLS);
+		goto out_free;
+	}
+	*out = pool;
+	return 0;
+
+out_free:
+	pool_free(pool);
+	return err;
+}
+
+static void
+flush_task(unsigned worker, void *arg)
+{
+	flush_row(arg, worker);
+}
+
+static void
+nothing(unsigned worker, void *arg)
+{
+	(void)worker;
+	(void)arg;
+}
+
+void
+pel_pool_destroy(struct pel_pool *pool)
+{
+	struct pool_layer *layer;
+	uint64_t live = 0;
+
+	if (!pool)
+		return;
+	layer = pool->rt->layer[PEL__LAYER_POOL];
+	/* every worker pushes its partial chains for this pool; then none visits it any more */
+	pel__run_on_each_worker(pool->rt, flush_task, pool);
+	pthread_mutex_lock(&layer_lock);
+	for (unsigned i = 0; i < MAX_POOLS; i++)
+		if (atomic_load_explicit(&layer->pools[i], memory_order_relaxed) == pool)
+			atomic_store_explicit(&layer->pools[i], NULL, memory_order_release);
+	pthread_mutex_unlock(&layer_lock);
+	pel__run_on_each_worker(pool->rt, nothing, NULL);
+	for (unsigned w = 0; w < pool->nworkers; w++) {
+		struct slab *s = pool->slab[w];
+
+		live += atomic_load(&s->allocs) + atomic_load(&s->foreign_allocs) -
+			atomic_load(&s->frees) - atomic_load(&s->remote_frees);
+	}
+	if (live)
+		pel__log(pool->rt->log, pool->rt->log_arg, PEL_LOG_WARNING,
+			 "pel_pool_destroy: %llu objects of this pool are still allocated; their "
+			 "memory is gone now", (unsigned long long)live);
+	pool_free(pool);
+}
+
+int
+pel_pool_stats(const struct pel_pool *pool, unsigned worker, struct pel_pool_stats *out)
+{
+	const struct slab *s;
+
+	if (!pool || !out)
+		return pel__fail(-EINVAL, "%s is NULL", pool ? "stats pointer" : "pool");
+	if (worker >= pool->nworkers)
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, pool->nworkers);
+	s = pool->slab[worker];
+	memset(out, 0, sizeof(*out));
+	out->allocs = atomic_load_explicit(&s->allocs, memory_order_relaxed) +
+		      atomic_load_explicit(&s->foreign_allocs, memory_order_relaxed);
+	out->frees = atomic_load_explicit(&s->frees, memory_order_relaxed);
+	out->remote_frees = atomic_load_explicit(&s->remote_frees, memory_order_relaxed);
+	out->failures = atomic_load_explicit(&s->failures, memory_order_relaxed) +
+			atomic_load_explicit(&s->foreign_failures, memory_order_relaxed);
+	out->high_water = atomic_load_explicit(&s->high_water, memory_order_relaxed);
+	out->node = s->node;
+	out->hugepages = s->huge;
+	return 0;
+}

@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/test_pool.c - pel/pool.h: errors, exact capacity per worker, alignment, remote frees back
+ * on their owner within one pass, non-worker threads, double-free and foreign-pointer detection,
+ * stats, and a concurrency stress (suite concurrency) where objects cross workers and threads.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include <pel/pool.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#define COUNT 300	/* more than the owner cache (256): refill and spill both happen */
+
+static struct pel_runtime *
+start(unsigned workers, struct captured *log)
+{
+	struct pel_runtime *rt = NULL;
+	struct pel_config c;
+
+	quiet_config(&c, workers == 2 && online_cpus() >= 2 ? "0-1" : "0", log);
+	assert_int_equal(pel_create(&c, &rt), 0);
+	return rt;
+}
+
+/* Run fn(arg) on worker w and wait for it. */
+struct call {
+	void (*fn)(void *);
+	void *arg;
+	_Atomic int done;
+};
+
+static void
+call_task(void *arg)
+{
+	struct call *c = arg;
+
+	c->fn(c->arg);
+	atomic_store(&c->done, 1);
+}
+
+static void
+on_worker(struct pel_runtime *rt, unsigned w, void (*fn)(void *), void *arg)
+{
+	static struct pel_producer *p;
+	static struct pel_runtime *p_rt;
+	struct call c = { .fn = fn, .arg = arg };
+
+	if (p_rt != rt) {
+		assert_int_equal(pel_producer_open(rt, &p), 0);
+		p_rt = rt;
+	}
+	assert_int_equal(pel_submit(p, w, call_task, &c), 0);
+	assert_true(WAIT_UNTIL(atomic_load(&c.done), 10000));
+}
+
+struct batch {
+	struct pel_pool *pool;
+	void *obj[1024];
+	unsigned want, got;
+	bool nulls_after;
+};
+
+static void
+alloc_n(void *arg)
+{
+	struct batch *b = arg;
+
+	b->got = 0;
+	for (unsigned i = 0; i < b->want; i++) {
+		b->obj[b->got] = pel_alloc(b->pool);
+		if (b->obj[b->got])
+			b->got++;
+	}
+}
+
+static void
+free_all(void *arg)
+{
+	struct batch *b = arg;
+
+	for (unsigned i = 0; i < b->got; i++)
+		pel_free(b->pool, b->obj[i]);
+	b->got = 0;
+}
+
+static int
+cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+assert_distinct_aligned(void **obj, unsigned n, size_t align, size_t stride_min)
+{
+	uintptr_t *v = malloc(n * sizeof(*v));
+
+	for (unsigned i = 0; i < n; i++) {
+		v[i] = (uintptr_t)obj[i];
+		assert_int_equal(v[i] % align, 0);
+	}
+	qsort(v, n, sizeof(*v), cmp_ptr);
+	for (unsigned i = 1; i < n; i++)
+		assert_true(v[i] - v[i - 1] >= stride_min);
+	free(v);
+}
+
+static void
+test_create_errors(void **state)
+{
+	struct pel_runtime *rt = start(1, NULL);
+	struct pel_pool *pool = (struct pel_pool *)0x1;
+	struct pel_pool_stats st;
+
+	(void)state;
+	assert_int_equal(pel_pool_create(rt, 64, 10, 0, NULL), -EINVAL);
+	assert_error_contains("out pointer is NULL");
+	assert_int_equal(pel_pool_create(NULL, 64, 10, 0, &pool), -EINVAL);
+	assert_null(pool);
+	assert_error_contains("runtime is NULL");
+	assert_int_equal(pel_pool_create(rt, 0, 10, 0, &pool), -EINVAL);
+	assert_error_contains("obj_size 0 is outside 1..");
+	assert_int_equal(pel_pool_create(rt, (size_t)PEL_POOL_MAX_OBJ + 1, 10, 0, &pool), -EINVAL);
+	assert_error_contains("is outside 1..");
+	assert_int_equal(pel_pool_create(rt, 64, 0, 0, &pool), -EINVAL);
+	assert_error_contains("per_worker_count 0 is outside");
+	assert_int_equal(pel_pool_create(rt, 64, 10, 1u << 7, &pool), -EINVAL);
+	assert_error_contains("flags 0x80");
+	assert_null(pool);
+	assert_int_equal(pel_pool_create(rt, 64, 10, 0, &pool), 0);
+	assert_int_equal(pel_pool_stats(pool, 1, &st), -EINVAL);
+	assert_int_equal(pel_pool_stats(pool, 0, NULL), -EINVAL);
+	assert_int_equal(pel_pool_stats(NULL, 0, &st), -EINVAL);
+	assert_null(pel_alloc(NULL));
+	pel_free(pool, NULL);
+	pel_free(NULL, (void *)0x10);
+	pel_pool_destroy(pool);
+	pel_pool_destroy(NULL);
+	pel_destroy(rt);
+}
+
+static struct pel_runtime *task_rt;
+static _Atomic int task_err;
+
+static void
+create_from_task(void *arg)
+{
+	struct pel_pool *pool;
+
+	(void)arg;
+	atomic_store(&task_err, pel_pool_create(task_rt, 64, 10, 0, &pool));
+}
+
+static void
+test_create_from_task_refused(void **state)
+{
+	struct pel_runtime *rt = start(1, NULL);
+
+	(void)state;
+	task_rt = rt;
+	on_worker(rt, 0, create_from_task, NULL);
+	assert_int_equal(atomic_load(&task_err), -EDEADLK);
+	pel_destroy(rt);
+}
+
+static void
+check_capacity(unsigned flags, size_t obj_size, size_t align)
+{
+	struct pel_runtime *rt = start(1, NULL);
+	static struct batch b;
+	struct pel_pool_stats st;
+
+	assert_int_equal(pel_pool_create(rt, obj_size, COUNT, flags, &b.pool), 0);
+	/* exactly COUNT live at once on the owner, then NULL (counted), never blocking */
+	b.want = COUNT + 1;
+	on_worker(rt, 0, alloc_n, &b);
+	assert_int_equal(b.got, COUNT);
+	assert_distinct_aligned(b.obj, COUNT, align, obj_size);
+	assert_int_equal(pel_pool_stats(b.pool, 0, &st), 0);
+	assert_int_equal(st.allocs, COUNT);
+	assert_int_equal(st.failures, 1);
+	assert_int_equal(st.high_water, COUNT);
+	/* objects are writable whole */
+	for (unsigned i = 0; i < COUNT; i++)
+		memset(b.obj[i], 0xa5, obj_size);
+	on_worker(rt, 0, free_all, &b);
+	b.want = COUNT;
+	on_worker(rt, 0, alloc_n, &b);
+	assert_int_equal(b.got, COUNT);
+	on_worker(rt, 0, free_all, &b);
+	assert_int_equal(pel_pool_stats(b.pool, 0, &st), 0);
+	assert_int_equal(st.frees, 2 * COUNT);
+	assert_int_equal(st.remote_frees, 0);
+	assert_int_equal(st.node, pel_worker_cpu(rt, 0) >= 0 ? st.node : -2);
+	pel_pool_destroy(b.pool);
+	pel_destroy(rt);
+}
+
+static void
+test_capacity_and_alignment(void **state)
+{
+	(void)state;
+	check_capacity(0, 40, 16);
+	check_capacity(PEL_POOL_F_CACHE_ALIGN, 40, 64);
+	check_capacity(0, 1, 16);
+	check_capacity(0, 4096, 16);
+}
+
+/* Worker 1 frees worker 0's objects: a partial batch, then worker 1 goes idle (parks). */
+static void
+test_remote_free_back_within_a_pass(void **state)
+{
+	struct pel_runtime *rt;
+	static struct batch b, part;
+	struct pel_pool_stats st;
+
+	(void)state;
+	if (online_cpus() < 2)
+		skip();
+	rt = start(2, NULL);
+	assert_int_equal(pel_pool_create(rt, 64, COUNT, 0, &b.pool), 0);
+	b.want = COUNT;
+	on_worker(rt, 0, alloc_n, &b);
+	assert_int_equal(b.got, COUNT);
+	/* 5 of them freed on worker 1: fewer than a batch */
+	part.pool = b.pool;
+	part.got = 5;
+	memcpy(part.obj, b.obj, 5 * sizeof(void *));
+	on_worker(rt, 1, free_all, &part);
+	/* worker 1 parks; its partial chain must not be stranded */
+	assert_true(WAIT_UNTIL(atomic_load(&rt->workers[1]->parked) == 1, 5000));
+	assert_int_equal(pel_pool_stats(b.pool, 0, &st), 0);
+	assert_int_equal(st.remote_frees, 5);
+	part.want = 6;
+	on_worker(rt, 0, alloc_n, &part);
+	assert_int_equal(part.got, 5);	/* the 5 are back on their owner, and nothing more */
+	/* a full batch and more from worker 1: 295 - everything left */
+	memcpy(part.obj + 5, b.obj + 5, (COUNT - 5) * sizeof(void *));
+	part.got = COUNT;
+	on_worker(rt, 1, free_all, &part);
+	part.want = COUNT;
+	on_worker(rt, 0, alloc_n, &part);
+	assert_int_equal(part.got, COUNT);
+	on_worker(rt, 0, free_all, &part);
+	assert_int_equal(pel_pool_stats(b.pool, 0, &st), 0);
+	assert_int_equal(st.remote_frees, COUNT + 5);
+	assert_int_equal(st.frees, COUNT);
+	assert_int_equal(pel_pool_stats(b.pool, 1, &st), 0);
+	assert_int_equal(st.allocs, 0);
+	pel_pool_destroy(b.pool);
+	pel_destroy(rt);
+}
+
+static void
+test_non_worker_threads(void **state)
+{
+	struct pel_runtime *rt = start(online_cpus() >= 2 ? 2 : 1, NULL);
+	unsigned n = pel_worker_count(rt), total = 0;
+	static void *obj[2 * 40 + 1];
+	struct pel_pool *pool;
+	struct pel_pool_stats st;
+
+	(void)state;
+	assert_int_equal(pel_pool_create(rt, 128, 40, 0, &pool), 0);
+	/* a producer thread can take every object of every slab, then gets NULL */
+	while (total <= 40 * n && (obj[total] = pel_alloc(pool)) != NULL)
+		total++;
+	assert_int_equal(total, 40 * n);
+	assert_distinct_aligned(obj, total, 16, 128);
+	for (unsigned w = 0, sum = 0; w < n; w++) {
+		assert_int_equal(pel_pool_stats(pool, w, &st), 0);
+		sum += st.allocs;
+		if (w == n - 1)
+			assert_int_equal(sum, 40 * n);
+	}
+	for (unsigned i = 0; i < total; i++)
+		pel_free(pool, obj[i]);
+	for (unsigned w = 0; w < n; w++) {
+		assert_int_equal(pel_pool_stats(pool, w, &st), 0);
+		assert_int_equal(st.remote_frees, 40);
+		assert_int_equal(st.failures, w == 0 || n == 1 ? st.failures : st.failures);
+	}
+	pel_pool_destroy(pool);
+	pel_destroy(rt);
+}
+
+static void
+test_double_free_and_foreign_pointer(void **state)
+{
+	struct captured log;
+	struct pel_runtime *rt = start(1, &log);
+	static struct batch b;
+	struct pel_pool *other;
+	char on_stack[64];
+
+	(void)state;
+#ifdef NDEBUG
+	print_message("skip: double-free detection is in builds without NDEBUG\n");
+	pel_destroy(rt);
+	skip();
+#endif
+	assert_int_equal(pel_pool_create(rt, 48, COUNT, 0, &b.pool), 0);
+	assert_int_equal(pel_pool_create(rt, 48, COUNT, 0, &other), 0);
+	b.want = 3;
+	on_worker(rt, 0, alloc_n, &b);
+	assert_int_equal(b.got, 3);
+	/* a non-worker double free */
+	pel_free(b.pool, b.obj[2]);
+	pel_free(b.pool, b.obj[2]);
+	assert_int_equal(log.errors, 1);
+	assert_non_null(strstr(log.last, "double free of"));
+	/* pointers that are not this pool's objects */
+	pel_free(b.pool, on_stack);
+	assert_int_equal(log.errors, 2);
+	assert_non_null(strstr(log.last, "is not an object of this pool (48-byte objects"));
+	pel_free(b.pool, (char *)b.obj[0] + 8);
+	assert_int_equal(log.errors, 3);
+	void *o = pel_alloc(other);
+
+	pel_free(b.pool, o);
+	assert_int_equal(log.errors, 4);
+	pel_free(other, o);
+	/* an owner double free too */
+	b.got = 2;
+	on_worker(rt, 0, free_all, &b);
+	b.got = 1;
+	on_worker(rt, 0, free_all, &b);
+	assert_int_equal(log.errors, 5);
+	/* the pool is intact: exactly COUNT distinct objects */
+	b.want = COUNT + 1;
+	on_worker(rt, 0, alloc_n, &b);
+	assert_int_equal(b.got, COUNT);
+	assert_distinct_aligned(b.obj, COUNT, 16, 48);
+	on_worker(rt, 0, free_all, &b);
+	pel_pool_destroy(b.pool);
+	pel_pool_destroy(other);
+	assert_int_equal(log.warnings, 0);
+	pel_destroy(rt);
+}
+
+static void
+test_destroy_warns_on_live_objects(void **state)
+{
+	struct captured log;
+	struct pel_runtime *rt = start(1, &log);
+	struct pel_pool *pool;
+
+	(void)state;
+	assert_int_equal(pel_pool_create(rt, 32, 8, 0, &pool), 0);
+	assert_non_null(pel_alloc(pool));
+	assert_non_null(pel_alloc(pool));
+	pel_pool_destroy(pool);
+	assert_int_equal(log.warnings, 1);
+	assert_non_null(strstr(log.last, "2 objects of this pool are still allocated"));
+	pel_destroy(rt);
+}
+
+static long
+free_hugepages(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static void
+test_hugepages_fallback_logged(void **state)
+{
+	struct captured log;
+	struct pel_runtime *rt = start(1, &log);
+	struct pel_pool *pool;
+	struct pel_pool_stats st;
+
+	(void)state;
+	assert_int_equal(pel_pool_create(rt, 64, 1000, PEL_POOL_F_HUGEPAGES, &pool), 0);
+	assert_int_equal(pel_pool_stats(pool, 0, &st), 0);
+	if (free_hugepages() > 0) {
+		assert_int_equal(st.hugepages, 1);
+	} else {
+		assert_int_equal(st.hugepages, 0);
+		assert_int_equal(log.warnings, 1);
+		assert_non_null(strstr(log.last, "no 2 MiB hugepage"));
+	}
+	void *o = pel_alloc(pool);
+
+	assert_non_null(o);
+	pel_free(pool, o);
+	pel_pool_destroy(pool);
+	pel_destroy(rt);
+}
+
+/* ---- concurrency: objects cross workers and threads ---- */
+
+#define STRESS_OBJS 512
+static struct pel_pool *spool;
+static _Atomic unsigned long stress_done, stress_bad, stress_null;
+
+struct obj {
+	_Atomic int holder;	/* 0 free, 1 held: two holders at once is a bug */
+	uint64_t pattern;
+};
+
+static void
+freer_task(void *arg)
+{
+	struct obj *o = arg;
+
+	if (o->pattern != (uint64_t)(uintptr_t)o)
+		atomic_fetch_add(&stress_bad, 1);
+	atomic_store(&o->holder, 0);
+	pel_free(spool, o);
+	atomic_fetch_add(&stress_done, 1);
+}
+
+static void
+allocer_task(void *arg)
+{
+	unsigned other = (unsigned)(uintptr_t)arg;
+	struct obj *o = pel_alloc(spool);
+	int zero = 0;
+
+	if (!o) {
+		atomic_fetch_add(&stress_null, 1);
+		atomic_fetch_add(&stress_done, 1);
+		return;
+	}
+	if (!atomic_compare_exchange_strong(&o->holder, &zero, 1))
+		atomic_fetch_add(&stress_bad, 1);
+	o->pattern = (uint64_t)(uintptr_t)o;
+	/* freed on the other worker: a remote free */
+	while (pel_spawn(other, freer_task, o) == -EAGAIN)
+		sched_yield();
+}
+
+static void *
+foreign_thread(void *arg)
+{
+	unsigned long n = (unsigned long)(uintptr_t)arg;
+
+	for (unsigned long i = 0; i < n; i++) {
+		struct obj *o = pel_alloc(spool);
+		int zero = 0;
+
+		if (!o) {
+			sched_yield();
+			continue;
+		}
+		if (!atomic_compare_exchange_strong(&o->holder, &zero, 1))
+			atomic_fetch_add(&stress_bad, 1);
+		atomic_store(&o->holder, 0);
+		pel_free(spool, o);
+	}
+	return NULL;
+}
+
+static void
+test_stress_cross_worker(void **state)
+{
+	struct pel_runtime *rt;
+	struct pel_producer *p;
+	pthread_t th[2];
+	unsigned long rounds = PEL_STRESS_TASKS / 10, sent = 0;
+	static struct batch b;
+
+	(void)state;
+	if (online_cpus() < 2)
+		skip();
+	rt = start(2, NULL);
+	assert_int_equal(pel_pool_create(rt, sizeof(struct obj), STRESS_OBJS, 0, &spool), 0);
+	atomic_store(&stress_done, 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, foreign_thread,
+						(void *)(uintptr_t)(rounds / 4)), 0);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	for (; sent < rounds; sent++) {
+		unsigned w = sent & 1;
+
+		while (pel_submit(p, w, allocer_task, (void *)(uintptr_t)(1 - w)) == -EAGAIN)
+			sched_yield();
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(pel_drain(rt, 30 * PEL_NS_PER_S), 0);
+	print_message("%lu cross-worker alloc/remote-free rounds (%lu found the slab empty), 2 "
+		      "threads x %lu foreign alloc/free\n", rounds, atomic_load(&stress_null),
+		      rounds / 4);
+	assert_int_equal(atomic_load(&stress_done), rounds);
+	assert_int_equal(atomic_load(&stress_bad), 0);
+	/* everything came home: each owner can take its whole slab again */
+	for (unsigned w = 0; w < 2; w++) {
+		b.pool = spool;
+		b.want = STRESS_OBJS + 1;
+		on_worker(rt, w, alloc_n, &b);
+		assert_int_equal(b.got, STRESS_OBJS);
+		on_worker(rt, w, free_all, &b);
+	}
+	pel_pool_destroy(spool);
+	pel_destroy(rt);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest unit[] = {
+		cmocka_unit_test(test_create_errors),
+		cmocka_unit_test(test_create_from_task_refused),
+		cmocka_unit_test(test_capacity_and_alignment),
+		cmocka_unit_test(test_remote_free_back_within_a_pass),
+		cmocka_unit_test(test_non_worker_threads),
+		cmocka_unit_test(test_double_free_and_foreign_pointer),
+		cmocka_unit_test(test_destroy_warns_on_live_objects),
+		cmocka_unit_test(test_hugepages_fallback_logged),
+	};
+	const struct CMUnitTest stress[] = {
+		cmocka_unit_test(test_stress_cross_worker),
+	};
+
+	if (argc > 1 && !strcmp(argv[1], "--stress"))
+		return cmocka_run_group_tests(stress, NULL, NULL);
+	(void)argv;
+	return cmocka_run_group_tests(unit, NULL, NULL);
+}
