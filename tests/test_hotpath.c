@@ -25,6 +25,8 @@
 #include <sys/wait.h>
 #include <ucontext.h>
 
+#include <pel/pool.h>
+
 #include "helpers.h"
 #include "internal.h"
 
@@ -147,7 +149,8 @@ trap_my_syscalls(void)
 
 static _Atomic unsigned long ran;
 static _Atomic int filter_err = 1;
-static _Atomic int spawn_errs;
+static _Atomic int spawn_errs, pool_errs;
+static struct pel_pool *hot_pool;
 
 static void
 install_filter_task(void *arg)
@@ -163,12 +166,22 @@ leaf_task(void *arg)
 	atomic_fetch_add_explicit(&ran, 1, memory_order_relaxed);
 }
 
-/* Every 4th task spawns a leaf through the mesh (to its own worker: the one worker). */
+/* Every task allocates and frees a pool object (several at once now and then, so the owner
+ * cache refills and spills); every 4th spawns a leaf through the mesh (to its own worker). */
 static void
 work_task(void *arg)
 {
+	uintptr_t i = (uintptr_t)arg;
+	void *o[300];
+	unsigned n = (i & 1023) == 0 ? 300 : 1;
+
 	atomic_fetch_add_explicit(&ran, 1, memory_order_relaxed);
-	if (((uintptr_t)arg & 3) == 0 && pel_spawn(0, leaf_task, NULL))
+	for (unsigned k = 0; k < n; k++)
+		if (!(o[k] = pel_alloc(hot_pool)))
+			atomic_fetch_add(&pool_errs, 1);
+	for (unsigned k = 0; k < n; k++)
+		pel_free(hot_pool, o[k]);
+	if ((i & 3) == 0 && pel_spawn(0, leaf_task, NULL))
 		atomic_fetch_add(&spawn_errs, 1);
 }
 
@@ -197,6 +210,8 @@ hot_child(void)
 	c.idle = PEL_IDLE_SPIN;
 	c.log = NULL;
 	if (pel_create(&c, &rt) || pel_producer_open(rt, &p))
+		return 2;
+	if (pel_pool_create(rt, 64, 1024, 0, &hot_pool))
 		return 2;
 	/* after create: pinned first, this thread's affinity would forbid cpu 1 */
 	CPU_ZERO(&zero);
@@ -227,16 +242,24 @@ hot_child(void)
 			spins++;
 		if ((sent & 4095) == 0)
 			pel_stats(rt, 0, &st);	/* readers are lock-free too */
+		if ((sent & 63) == 1) {
+			/* a non-worker thread's alloc and free: the shared stack */
+			void *o = pel_alloc(hot_pool);
+
+			if (!o)
+				atomic_fetch_add(&pool_errs, 1);
+			pel_free(hot_pool, o);
+		}
 	}
 	/* wait for the worker by spinning: no syscall on our side either */
 	while (atomic_load(&ran) < n + spawned)
 		pel__cpu_relax();
 	atomic_store(&armed, 0);
 
-	printf("%lu tasks submitted (%lu full-ring retries) and %lu spawned, run on a SPIN worker: "
-	       "%u syscalls (last nr %u), %u lock calls, %u allocations\n", n, (unsigned long)spins,
-	       spawned, atomic_load(&trapped), atomic_load(&trapped_nr), atomic_load(&locks),
-	       atomic_load(&allocs));
+	printf("%lu tasks submitted (%lu full-ring retries) and %lu spawned, run on a SPIN worker, "
+	       "each with pool allocs and frees: %u syscalls (last nr %u), %u lock calls, %u "
+	       "allocations\n", n, (unsigned long)spins, spawned, atomic_load(&trapped),
+	       atomic_load(&trapped_nr), atomic_load(&locks), atomic_load(&allocs));
 	fflush(stdout);
 	if (atomic_load(&trapped))
 		return 10;
@@ -246,8 +269,11 @@ hot_child(void)
 		return 12;
 	if (atomic_load(&spawn_errs))
 		return 13;
+	if (atomic_load(&pool_errs))
+		return 15;
 	if (pel_stats(rt, 0, &st) || st.parks)
 		return 14;
+	pel_pool_destroy(hot_pool);
 	pel_destroy(rt);	/* syscalls again, through the handler */
 	return 0;
 }
