@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-bool pel__light_needs_fence = true;
+_Atomic bool pel__light_needs_fence = true;
 static bool have_membarrier;
 static bool forced_fence;
 static pthread_once_t barrier_once = PTHREAD_ONCE_INIT;

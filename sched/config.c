@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -85,6 +86,10 @@ idle_name(enum pel_idle idle)
 static int
 check_fields(struct pel_config *c)
 {
+	for (size_t i = 0; i < sizeof(c->reserved) / sizeof(c->reserved[0]); i++)
+		if (c->reserved[i])
+			return pel__fail(-EINVAL, "reserved[%zu] is not zero: start from "
+					 "pel_config_default()", i);
 	if (c->flags & ~PEL_F_ALL)
 		return pel__fail(-EINVAL, "flags 0x%x hold bits this version does not know (0x%x)",
 				 c->flags, c->flags & ~PEL_F_ALL);
@@ -238,6 +243,23 @@ pel__config_resolve(const struct pel_config *cfg, struct pel__plan *pl)
 				 "fewer CPUs, PEL_IDLE_BACKOFF or PEL_IDLE_PARK, or PEL_F_SHARE_CPUS",
 				 pl->nworkers, idle_name(pl->cfg.idle), pl->cpus_text,
 				 pel__topo_format_cpus(&avail, b, sizeof(b)));
+
+	/* Rings are written through at create (no page fault later): refuse what RAM cannot hold
+	 * rather than let the OOM killer answer. Half the host's memory is the ceiling. */
+	{
+		unsigned long long rings = (unsigned long long)pl->nworkers *
+					   (pl->nworkers + pl->cfg.max_producers + 1);
+		unsigned long long bytes = rings * pel_ring_memsize(pl->cfg.ring_slots);
+		unsigned long long ram = (unsigned long long)sysconf(_SC_PHYS_PAGES) *
+					 (unsigned long long)sysconf(_SC_PAGESIZE);
+
+		if (ram && bytes > ram / 2)
+			return pel__fail(-EINVAL, "rings would take %.1f GiB (%u workers x %llu rings "
+					 "of %u slots), over half of this host's %.1f GiB; lower "
+					 "ring_slots or max_producers", (double)bytes / (1 << 30),
+					 pl->nworkers, rings / pl->nworkers, pl->cfg.ring_slots,
+					 (double)ram / (1 << 30));
+	}
 
 	pl->rt_runtime_us = LONG_MIN;
 	if (!pel__topo_read_file(pl->root, "proc/sys/kernel/sched_rt_runtime_us", buf,

@@ -26,12 +26,9 @@ bool
 pel__quiescent(struct pel_runtime *rt)
 {
 	unsigned n = nrings(rt), nw = rt->nworkers;
-	uint64_t stack_t1[256];
-	uint64_t *t1 = (size_t)n * nw <= 256 ? stack_t1 : malloc(sizeof(*t1) * n * nw);
+	uint64_t *t1 = rt->drain_scratch;
 	bool ok = true;
 
-	if (!t1)
-		return false;
 	for (unsigned w = 0; w < nw; w++)
 		for (unsigned r = 0; r < n; r++)
 			t1[w * n + r] = atomic_load_explicit(&rt->workers[w]->in[r]->prod.tail,
@@ -45,8 +42,6 @@ pel__quiescent(struct pel_runtime *rt)
 		for (unsigned r = 0; ok && r < n; r++)
 			ok = atomic_load_explicit(&rt->workers[w]->in[r]->prod.tail,
 						  memory_order_acquire) == t1[w * n + r];
-	if (t1 != stack_t1)
-		free(t1);
 	return ok;
 }
 
@@ -67,7 +62,12 @@ pel__drain(struct pel_runtime *rt, int64_t timeout_ns)
 	for (unsigned spins = 0;; spins++) {
 		uint64_t waited;
 
-		if (pel__quiescent(rt))
+		bool quiet;
+
+		pthread_mutex_lock(&rt->drain_lock);
+		quiet = pel__quiescent(rt);
+		pthread_mutex_unlock(&rt->drain_lock);
+		if (quiet)
 			return 0;
 		waited = mono_ns() - start;
 		if (timeout_ns >= 0 && waited >= (uint64_t)timeout_ns)

@@ -6,9 +6,9 @@
 
 #include "internal.h"
 
-static __thread char err_text[512];
-static __thread enum pel__lazy err_lazy;
-static __thread unsigned err_a, err_b;
+static PEL__TLS char err_text[512];
+static PEL__TLS enum pel__lazy err_lazy;
+static PEL__TLS unsigned err_a, err_b;
 
 int
 pel__fail(int err, const char *fmt, ...)

@@ -22,6 +22,9 @@
 #define PEL__DEFAULT_SPIN_NS	(20 * PEL_NS_PER_US)
 #define PEL__DEFAULT_PARK_NS	(200 * PEL_NS_PER_US)
 
+/* Thread-locals read on hot paths: initial-exec, no __tls_get_addr call (and no allocation). */
+#define PEL__TLS		__thread __attribute__((tls_model("initial-exec")))
+
 #if defined(__GNUC__)
 #define pel__printf(a, b)	__attribute__((format(printf, a, b)))
 #define pel__cold		__attribute__((cold))
@@ -237,7 +240,7 @@ pel__cpu_relax(void)
  * barrier on every CPU with membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) and the producer's side
  * is a compiler barrier. Where membarrier is missing both sides use a seq_cst fence.
  */
-extern bool pel__light_needs_fence;
+extern _Atomic bool pel__light_needs_fence;
 
 /** Set up membarrier once per process; safe to call again. */
 void pel__barrier_init(void);
@@ -249,7 +252,7 @@ void pel__barrier_force_fence(bool on);
 static inline void
 pel__barrier_light(void)
 {
-	if (pel_unlikely(pel__light_needs_fence))
+	if (pel_unlikely(atomic_load_explicit(&pel__light_needs_fence, memory_order_relaxed)))
 		atomic_thread_fence(memory_order_seq_cst);
 	else
 		atomic_signal_fence(memory_order_seq_cst);
@@ -322,7 +325,7 @@ struct pel_runtime {
 	unsigned nworkers;
 	unsigned slots;
 	unsigned max_producers;
-	unsigned nslots;		/* producer slots: max_producers, then the runtime's own */
+	unsigned nslots;		/* producer slots: the runtime's own (0), then max_producers */
 	struct pel_worker **workers;
 	/* Written when a producer slot is first used; read by workers each pass. */
 	alignas(PEL_CACHE_GUARD) _Atomic uint32_t producer_hwm;
@@ -330,6 +333,7 @@ struct pel_runtime {
 	alignas(PEL_CACHE_GUARD) _Atomic uint32_t exit;
 	/* Cold. */
 	alignas(PEL_CACHE_GUARD) struct pel__plan *plan;
+	_Atomic uint32_t refs;		/* pel_destroy's + one per open handle: the last frees rt */
 	struct pel_producer *producers;
 	pel_log_fn log;
 	void *log_arg;
@@ -344,11 +348,13 @@ struct pel_runtime {
 	bool claimed;			/* busy CPUs registered in the process-wide claim set */
 	pthread_mutex_t own_lock;	/* the runtime's own producer slot (pel__run_on_each_worker) */
 	void *layer[PEL__LAYERS];	/* state of the layers above sched/, which sched/ never reads */
+	uint64_t *drain_scratch;	/* pel__quiescent()'s tail snapshot, allocated at create */
+	pthread_mutex_t drain_lock;	/* drain_scratch has one user at a time */
 	void (*layer_free[PEL__LAYERS])(void *layer);	/* called at destroy, after the workers */
 };
 
 /** The worker running the calling thread, NULL elsewhere. */
-extern __thread struct pel_worker *pel__self;
+extern PEL__TLS struct pel_worker *pel__self;
 
 /** Worker thread body (sched/worker.c). */
 void *pel__worker_main(void *arg);

@@ -88,7 +88,7 @@ struct pool_layer {
 };
 
 static pthread_mutex_t layer_lock = PTHREAD_MUTEX_INITIALIZER;
-static __thread unsigned foreign_rr;	/* where a non-worker thread starts looking */
+static PEL__TLS unsigned foreign_rr;	/* where a non-worker thread starts looking */
 
 /* ---- the shared stack ---- */
 

@@ -81,6 +81,21 @@ warn_host(struct pel_runtime *rt)
 			 (1000000 - pl->rt_runtime_us) / 1000);
 }
 
+/*
+ * What is left once the workers are gone: the runtime struct (stopping) and the handle table.
+ * Open handles keep them alive, so a submit on a handle after pel_destroy() reads -ESHUTDOWN from
+ * live memory; the last of pel_destroy() and pel_producer_close() frees them.
+ */
+static void
+release_table(struct pel_runtime *rt)
+{
+	if (atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	free(rt->producers);
+	free(rt);
+}
+
+/* Everything but the table: workers, rings, layers, plan. */
 static void
 free_runtime(struct pel_runtime *rt)
 {
@@ -102,9 +117,10 @@ free_runtime(struct pel_runtime *rt)
 		free(rt->workers);
 	}
 	if (rt->producers) {
-		for (unsigned i = 0; i < rt->nslots; i++)
+		for (unsigned i = 0; i < rt->nslots; i++) {
 			free(rt->producers[i].ring);
-		free(rt->producers);
+			rt->producers[i].ring = NULL;
+		}
 	}
 	for (unsigned i = 0; i < PEL__LAYERS; i++)
 		if (rt->layer[i] && rt->layer_free[i])
@@ -112,9 +128,11 @@ free_runtime(struct pel_runtime *rt)
 	unclaim_cpus(rt);
 	pthread_mutex_destroy(&rt->start_lock);
 	pthread_mutex_destroy(&rt->own_lock);
+	pthread_mutex_destroy(&rt->drain_lock);
 	pthread_cond_destroy(&rt->start_cond);
+	free(rt->drain_scratch);
 	free(rt->plan);
-	free(rt);
+	rt->plan = NULL;
 }
 
 static void *
@@ -132,9 +150,10 @@ alloc_runtime(struct pel_runtime *rt)
 {
 	unsigned n = rt->nworkers, nrings = n + rt->nslots;
 
+	rt->drain_scratch = calloc((size_t)n * nrings, sizeof(*rt->drain_scratch));
 	rt->workers = calloc(n, sizeof(*rt->workers));
 	rt->producers = zalloc_aligned((size_t)rt->nslots * sizeof(*rt->producers));
-	if (!rt->workers || !rt->producers)
+	if (!rt->workers || !rt->producers || !rt->drain_scratch)
 		return -ENOMEM;
 	for (unsigned i = 0; i < n; i++) {
 		struct pel_worker *w = zalloc_aligned(sizeof(*w));
@@ -249,8 +268,11 @@ pel_create(const struct pel_config *cfg, struct pel_runtime **out)
 	rt->nworkers = plan->nworkers;
 	rt->slots = plan->cfg.ring_slots;
 	rt->max_producers = plan->cfg.max_producers;
-	rt->nslots = rt->max_producers + 1;	/* the last one is the runtime's own */
+	rt->nslots = rt->max_producers + 1;	/* slot 0 is the runtime's own */
+	atomic_init(&rt->producer_hwm, 1);	/* slot 0 is always scanned */
+	atomic_init(&rt->refs, 1);		/* pel_destroy's */
 	pthread_mutex_init(&rt->own_lock, NULL);
+	pthread_mutex_init(&rt->drain_lock, NULL);
 	rt->idle = plan->cfg.idle;
 	rt->log = plan->cfg.log;
 	rt->log_arg = plan->cfg.log_arg;
@@ -278,6 +300,7 @@ pel_create(const struct pel_config *cfg, struct pel_runtime **out)
 
 out_free:
 	free_runtime(rt);
+	release_table(rt);
 	return err;
 }
 
@@ -307,7 +330,7 @@ pel_producer_open(struct pel_runtime *rt, struct pel_producer **out)
 		return pel__fail(-EINVAL, "runtime is NULL");
 	if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
 		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
-	for (unsigned i = 0; i < rt->max_producers; i++) {
+	for (unsigned i = 1; i < rt->nslots; i++) {
 		struct pel_producer *p = &rt->producers[i];
 		uint32_t free_slot = 0;
 		uint32_t hwm;
@@ -325,6 +348,7 @@ pel_producer_open(struct pel_runtime *rt, struct pel_producer **out)
 							      memory_order_release,
 							      memory_order_relaxed))
 			;
+		atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
 		*out = p;
 		return 0;
 	}
@@ -338,8 +362,11 @@ pel_producer_close(struct pel_producer *p)
 {
 	if (!p)
 		return;
+	if (!atomic_load_explicit(&p->in_use, memory_order_relaxed))
+		return;	/* closed already: nothing to hand on */
 	/* release: pairs with the acquire in pel_producer_open(); hands the rings on */
 	atomic_store_explicit(&p->in_use, 0, memory_order_release);
+	release_table(p->rt);
 }
 
 /* Dekker with pel_destroy(): mark ourselves active before reading stopping. */
@@ -521,6 +548,7 @@ pel_destroy(struct pel_runtime *rt)
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		pthread_join(rt->workers[i]->thread, NULL);
 	free_runtime(rt);
+	release_table(rt);
 }
 
 /* ---- the runtime's own producer slot ---- */
@@ -544,22 +572,16 @@ each_task(void *arg)
 int
 pel__run_on_each_worker(struct pel_runtime *rt, void (*fn)(unsigned worker, void *arg), void *arg)
 {
-	struct pel_producer *p = &rt->producers[rt->max_producers];
+	struct pel_producer *p = &rt->producers[0];
 	struct each e = { .fn = fn, .arg = arg };
-	uint32_t hwm;
 	int err = 0;
 
 	if (pel__self)
 		return pel__fail(-EDEADLK, "called from a task on worker %u: it would wait for itself",
 				 pel__self->id);
 	pthread_mutex_lock(&rt->own_lock);
-	/* the lock hands the slot from caller to caller; workers scan it once hwm covers it */
+	/* the lock hands slot 0 from caller to caller; workers always scan it */
 	atomic_store_explicit(&p->in_use, 1, memory_order_relaxed);
-	hwm = atomic_load_explicit(&rt->producer_hwm, memory_order_relaxed);
-	while (hwm < rt->nslots &&
-	       !atomic_compare_exchange_weak_explicit(&rt->producer_hwm, &hwm, rt->nslots,
-						      memory_order_release, memory_order_relaxed))
-		;
 	for (unsigned w = 0; w < rt->nworkers; w++) {
 		while ((err = pel_submit(p, w, each_task, &e)) == -EAGAIN)
 			sched_yield();

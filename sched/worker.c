@@ -20,7 +20,7 @@
 
 #define HUGE_2M (2u << 20)
 
-__thread struct pel_worker *pel__self;
+PEL__TLS struct pel_worker *pel__self;
 
 static long
 futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
@@ -235,6 +235,9 @@ loop(struct pel_worker *w)
 			atomic_store_explicit(&st->tasks_run, tasks, memory_order_relaxed);
 			atomic_store_explicit(&st->busy_ns, pel__cycles_to_ns(busy),
 					      memory_order_relaxed);
+			/* a poller that always reports work must not hold the worker at exit */
+			if (!ran && atomic_load_explicit(&rt->exit, memory_order_acquire))
+				break;
 			continue;
 		}
 		/* idle: the clock every 8th pass only, so a polling pass stays short (the busy/idle

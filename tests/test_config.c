@@ -166,6 +166,28 @@ test_long_sparse_cpu_list(void **state)
 	assert_true(CPU_EQUAL(&again, &pl.workers));
 }
 
+/* Rings are written through at create: a config whose rings RAM cannot hold is refused. */
+static void
+test_ring_memory_budget(void **state)
+{
+	static struct pel__plan pl;
+	struct pel_config c;
+
+	(void)state;
+	pel_config_default(&c);
+	c.sysfs_root = FIXTURE("sysfs-1024cpu");
+	c.cpus = "0-1023";
+	c.idle = PEL_IDLE_PARK;
+	c.ring_slots = 1u << 24;	/* 1024 x 1041 rings of 256 MiB: no host holds that */
+	assert_int_equal(pel__config_resolve(&c, &pl), -EINVAL);
+	assert_error_contains("rings would take ");
+	assert_error_contains("GiB (1024 workers x 1041 rings of 16777216 slots), over half of");
+	assert_error_contains("lower ring_slots or max_producers");
+	c.cpus = "0-63";
+	c.ring_slots = 1024;	/* 64 x 81 rings of 16 KiB: 85 MiB */
+	assert_int_equal(pel__config_resolve(&c, &pl), 0);
+}
+
 static void
 test_host_errors(void **state)
 {
@@ -301,6 +323,10 @@ test_config_field_errors(void **state)
 	c.idle_park_ns = 61 * PEL_NS_PER_S;
 	assert_int_equal(pel_create(&c, &rt), -EINVAL);
 	assert_error_contains("over a minute");
+	pel_config_default(&c);
+	c.reserved[3] = 1;
+	assert_int_equal(pel_create(&c, &rt), -EINVAL);
+	assert_error_contains("reserved[3] is not zero");
 }
 
 static void
@@ -351,6 +377,7 @@ main(void)
 		cmocka_unit_test(test_read_sysfs),
 		cmocka_unit_test(test_default_cpu_choice),
 		cmocka_unit_test(test_long_sparse_cpu_list),
+		cmocka_unit_test(test_ring_memory_budget),
 		cmocka_unit_test(test_host_errors),
 		cmocka_unit_test(test_busy_oversubscription),
 		cmocka_unit_test(test_affinity_limits),

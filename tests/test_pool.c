@@ -12,6 +12,7 @@
 #include <pel/pool.h>
 
 #include "helpers.h"
+#include "destroy_close.h"
 #include "internal.h"
 
 #define COUNT 300	/* more than the owner cache (256): refill and spill both happen */
@@ -142,7 +143,7 @@ test_create_errors(void **state)
 	pel_free(NULL, (void *)0x10);
 	pel_pool_destroy(pool);
 	pel_pool_destroy(NULL);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static struct pel_runtime *task_rt;
@@ -166,7 +167,7 @@ test_create_from_task_refused(void **state)
 	task_rt = rt;
 	on_worker(rt, 0, create_from_task, NULL);
 	assert_int_equal(atomic_load(&task_err), -EDEADLK);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static void
@@ -199,7 +200,7 @@ check_capacity(unsigned flags, size_t obj_size, size_t align)
 	assert_int_equal(st.remote_frees, 0);
 	assert_int_equal(st.node, pel_worker_cpu(rt, 0) >= 0 ? st.node : -2);
 	pel_pool_destroy(b.pool);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static void
@@ -254,7 +255,7 @@ test_remote_free_back_within_a_pass(void **state)
 	assert_int_equal(pel_pool_stats(b.pool, 1, &st), 0);
 	assert_int_equal(st.allocs, 0);
 	pel_pool_destroy(b.pool);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static void
@@ -287,7 +288,7 @@ test_non_worker_threads(void **state)
 		assert_int_equal(st.failures, w == 0 || n == 1 ? st.failures : st.failures);
 	}
 	pel_pool_destroy(pool);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static void
@@ -302,7 +303,7 @@ test_double_free_and_foreign_pointer(void **state)
 	(void)state;
 #ifdef NDEBUG
 	print_message("skip: double-free detection is in builds without NDEBUG\n");
-	pel_destroy(rt);
+	destroy_and_close(rt);
 	skip();
 #endif
 	assert_int_equal(pel_pool_create(rt, 48, COUNT, 0, &b.pool), 0);
@@ -341,7 +342,7 @@ test_double_free_and_foreign_pointer(void **state)
 	pel_pool_destroy(b.pool);
 	pel_pool_destroy(other);
 	assert_int_equal(log.warnings, 0);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static void
@@ -358,7 +359,7 @@ test_destroy_warns_on_live_objects(void **state)
 	pel_pool_destroy(pool);
 	assert_int_equal(log.warnings, 1);
 	assert_non_null(strstr(log.last, "2 objects of this pool are still allocated"));
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static long
@@ -398,7 +399,7 @@ test_hugepages_fallback_logged(void **state)
 	assert_non_null(o);
 	pel_free(pool, o);
 	pel_pool_destroy(pool);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 /* ---- concurrency: objects cross workers and threads ---- */
@@ -507,7 +508,7 @@ test_stress_cross_worker(void **state)
 		on_worker(rt, w, free_all, &b);
 	}
 	pel_pool_destroy(spool);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 int

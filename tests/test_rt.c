@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "helpers.h"
+#include "destroy_close.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -75,7 +76,7 @@ test_sched_fifo_worker(void **state)
 	assert_int_equal(run_one(rt, policy_task), 0);
 	assert_int_equal(atomic_load(&seen_policy), SCHED_FIFO);
 	assert_int_equal(atomic_load(&seen_prio), 10);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 	/* RT throttling on: one warning saying what it does and the fix */
 	assert_int_equal(log.warnings, 1);
 	assert_non_null(strstr(log.last, "sched_rt_runtime_us is 950000, not -1"));
@@ -87,7 +88,7 @@ test_sched_fifo_worker(void **state)
 	c.rt_priority = 10;
 	c.sysfs_root = FIXTURE("sysfs-iso1-rtok");
 	assert_int_equal(pel_create(&c, &rt), 0);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 	assert_int_equal(log.warnings, 0);
 
 	/* rt_priority 0 leaves the policy alone */
@@ -95,7 +96,7 @@ test_sched_fifo_worker(void **state)
 	assert_int_equal(pel_create(&c, &rt), 0);
 	assert_int_equal(run_one(rt, policy_task), 0);
 	assert_int_equal(atomic_load(&seen_policy), SCHED_OTHER);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 /* In a child: become an unprivileged user with the given rlimit at 0, then try to create. */
@@ -158,7 +159,7 @@ test_mlock(void **state)
 	if (geteuid() == 0) {
 		assert_int_equal(pel_create(&c, &rt), 0);
 		assert_int_equal(run_one(rt, policy_task), 0);
-		pel_destroy(rt);
+		destroy_and_close(rt);
 	}
 #if defined(__SANITIZE_ADDRESS__) || PEL_HAS_ASAN
 	/* ASan intercepts mlock() as a no-op: the refusal cannot be provoked here */
@@ -196,7 +197,7 @@ test_hugepages_or_fallback(void **state)
 	c.flags = PEL_F_HUGEPAGES;
 	assert_int_equal(pel_create(&c, &rt), 0);
 	assert_int_equal(run_one(rt, policy_task), 0);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 	if (free_huge > 0) {
 		print_message("%ld free 2 MiB hugepages: rings on hugepages\n", free_huge);
 		assert_int_equal(log.warnings, 0);
@@ -246,7 +247,7 @@ test_hugepages_reserved(void **state)
 	/* the worker's rings took a hugepage */
 	assert_true(read_long(freep) < free_before);
 	assert_int_equal(run_one(rt, policy_task), 0);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 	assert_int_equal(log.warnings, 0);
 	assert_int_equal(read_long(freep), free_before);
 	assert_int_equal(write_long(nr, before), 0);

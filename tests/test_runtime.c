@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "helpers.h"
+#include "destroy_close.h"
 #include "internal.h"
 
 static struct pel_runtime *
@@ -116,7 +117,7 @@ test_create_destroy_and_identity(void **state)
 	assert_int_equal(pel_worker_cpu(rt, n), -EINVAL);
 	assert_int_equal(pel_worker_cpu(NULL, 0), -EINVAL);
 	pel_producer_close(p);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 	pel_destroy(NULL);
 	pel_producer_close(NULL);
 	assert_int_equal(pel_worker_count(NULL), 0);
@@ -165,7 +166,7 @@ test_submit_errors(void **state)
 	assert_int_equal(pel_producer_open(rt, NULL), -EINVAL);
 	assert_int_equal(pel_producer_open(NULL, &p), -EINVAL);
 	assert_null(p);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static void
@@ -198,7 +199,7 @@ test_full_ring_keeps_content(void **state)
 	assert_int_equal(atomic_load(&olog.n), 7);
 	for (unsigned i = 0; i < 7; i++)
 		assert_int_equal(olog.seq[i], i);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static void
@@ -232,7 +233,7 @@ test_burst_order(void **state)
 	assert_int_equal(atomic_load(&olog.n), 100);
 	for (unsigned i = 0; i < 100; i++)
 		assert_int_equal(olog.seq[i], i);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static void
@@ -261,7 +262,7 @@ test_producer_handles_exhausted(void **state)
 	assert_int_equal(atomic_load(&olog.n), 2);
 	assert_int_equal(olog.seq[0], 1);
 	assert_int_equal(olog.seq[1], 2);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 /* ---- spawn ---- */
@@ -309,7 +310,7 @@ test_spawn_chain_and_drain(void **state)
 	assert_int_equal(atomic_load(&h.spawn_err), 0);
 	assert_int_equal(pel_stats(rt, 0, &s0), 0);
 	assert_true(s0.spawns >= 999);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static _Atomic int inner_err[4];
@@ -344,7 +345,7 @@ test_calls_refused_inside_tasks(void **state)
 	assert_int_equal(atomic_load(&inner_err[3]), 0);
 	assert_int_equal(log.errors, 1);
 	assert_non_null(strstr(log.last, "pel_destroy() called from a task on worker 0"));
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static void
@@ -366,7 +367,7 @@ test_drain_timeout(void **state)
 	assert_error_contains("still queued or running");
 	atomic_store(&g.open, 1);
 	assert_int_equal(pel_drain(rt, 5 * PEL_NS_PER_S), 0);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 /* ---- idle strategies ---- */
@@ -401,7 +402,7 @@ check_park_and_wake(enum pel_idle idle)
 	assert_true(st.idle_ns > 0);
 	assert_true(st.idle_loops > 0);
 	assert_int_equal(st.tasks_run, 20);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 static void
@@ -456,15 +457,15 @@ test_spin_worker_and_busy_claims(void **state)
 	assert_error_contains("cpus 1 are already busy-polled by another pel runtime");
 	c.idle = PEL_IDLE_PARK;
 	assert_int_equal(pel_create(&c, &b), 0);
-	pel_destroy(b);
+	destroy_and_close(b);
 	assert_int_equal(pel_stats(a, 0, &st), 0);
 	assert_int_equal(st.parks, 0);
 	assert_int_equal(st.wakeups, 0);
-	pel_destroy(a);
+	destroy_and_close(a);
 	/* the claim went with it */
 	c.idle = PEL_IDLE_SPIN;
 	assert_int_equal(pel_create(&c, &b), 0);
-	pel_destroy(b);
+	destroy_and_close(b);
 }
 
 static void
@@ -483,7 +484,7 @@ test_share_cpus_allows_oversubscription(void **state)
 	/* allowed with the flag; destroyed at once so two spinners share the CPUs only briefly */
 	c.flags = PEL_F_SHARE_CPUS;
 	assert_int_equal(pel_create(&c, &rt), 0);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 /* ---- host warnings and isolation ---- */
@@ -501,7 +502,7 @@ test_isolation_warning_once(void **state)
 	c.idle = PEL_IDLE_BACKOFF;
 	c.sysfs_root = FIXTURE("sysfs-2cpu");
 	assert_int_equal(pel_create(&c, &rt), 0);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 	assert_int_equal(log.warnings, 1);
 	assert_non_null(strstr(log.last, "not isolated"));
 	assert_non_null(strstr(log.last, "isolcpus="));
@@ -509,7 +510,7 @@ test_isolation_warning_once(void **state)
 	quiet_config(&c, two_cpus(), &log);
 	c.sysfs_root = FIXTURE("sysfs-2cpu");
 	assert_int_equal(pel_create(&c, &rt), 0);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 	assert_int_equal(log.lines, 0);
 	if (online_cpus() != 2)
 		return;
@@ -521,7 +522,7 @@ test_isolation_warning_once(void **state)
 	assert_int_equal(pel_create(&c, &rt), 0);
 	assert_int_equal(pel_worker_count(rt), 1);
 	assert_int_equal(pel_worker_cpu(rt, 0), 1);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 	assert_int_equal(log.lines, 0);
 	c.cpus = "0-1";
 	assert_int_equal(pel_create(&c, &rt), -EINVAL);
@@ -546,7 +547,7 @@ test_default_stderr_log(void **state)
 	c.idle = PEL_IDLE_BACKOFF;
 	c.sysfs_root = FIXTURE("sysfs-2cpu");
 	assert_int_equal(pel_create(&c, &rt), 0);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
@@ -597,7 +598,7 @@ test_pollers(void **state)
 	unsigned before = atomic_load(&poll_calls);
 
 	assert_true(WAIT_UNTIL(atomic_load(&poll_calls) > before + 10 * PEL__MAX_POLLERS, 5000));
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 /* ---- the runtime's own slot, and pollers that let the worker park ---- */
@@ -642,7 +643,7 @@ test_run_on_each_worker(void **state)
 	assert_int_equal(pel_submit(p[3], 0, count_task, NULL), 0);
 	assert_true(WAIT_UNTIL(atomic_load(&counter) == 1, 5000));
 	assert_true(atomic_load(&parkok_calls) > 0);
-	pel_destroy(rt);
+	destroy_and_close(rt);
 }
 
 /* ---- shutdown ---- */
@@ -695,6 +696,10 @@ test_submit_during_destroy(void **state)
 	assert_int_equal(atomic_load(&d.done), 0);
 	atomic_store(&g.open, 1);
 	pthread_join(d.thread, NULL);
+	/* destroy has returned: the open handle still answers, from live memory, until closed */
+	assert_int_equal(pel_submit(p, 0, record_task, NULL), -ESHUTDOWN);
+	assert_int_equal(pel_submit_burst(p, 0, &(struct pel_task){ record_task, NULL }, 1), 0);
+	pel_producer_close(p);
 	/* every accepted task ran exactly once, in order; the refused one did not */
 	assert_int_equal(atomic_load(&olog.n), accepted);
 	for (unsigned i = 0; i < accepted && i < LOG_MAX; i++)
@@ -733,7 +738,7 @@ test_spawns_during_destroy_all_run(void **state)
 	for (uintptr_t i = 0; i < 50; i++)
 		assert_int_equal(pel_submit(p, i % pel_worker_count(rt), chain_task,
 					    (void *)(200 + i)), 0);
-	pel_destroy(rt);	/* at once: the chains are mostly still to run */
+	destroy_and_close(rt);	/* at once: the chains are mostly still to run */
 	assert_int_equal(atomic_load(&chain_done), 50);
 }
 

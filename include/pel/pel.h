@@ -73,6 +73,7 @@ struct pel_config {
 	const char *sysfs_root;		/* prefix of /sys and /proc for topology reads; NULL: "" */
 	pel_log_fn log;			/* NULL: lines go to stderr prefixed "pel: " */
 	void *log_arg;			/* passed to log */
+	uint64_t reserved[8];		/* zero (pel_config_default()): room for later fields */
 };
 
 /** Fill @p cfg with the defaults (every field zero or NULL but idle = PEL_IDLE_BACKOFF). */
@@ -111,7 +112,9 @@ int pel_worker_cpu(const struct pel_runtime *rt, unsigned worker);
 int pel_producer_open(struct pel_runtime *rt, struct pel_producer **out);
 
 /**
- * Close a producer handle. Tasks it queued still run. NULL is ignored.
+ * Close a producer handle. Tasks it queued still run. NULL is ignored. A handle may be closed after
+ * pel_destroy() (it answers -ESHUTDOWN until then); the last close frees what was left of the
+ * runtime. Using a handle after closing it is undefined: its slot may belong to another thread.
  * Threads: the thread using @p p.
  */
 void pel_producer_close(struct pel_producer *p);
@@ -157,6 +160,7 @@ struct pel_worker_stats {
 	uint64_t wakeups;	/* futex wakes sent to this worker by producers and spawners */
 	uint64_t spawns;	/* tasks this worker queued with pel_spawn() */
 	int cpu;		/* CPU the worker is pinned to */
+	uint64_t reserved[8];	/* zero: room for later counters */
 };
 
 /**
@@ -177,7 +181,9 @@ int pel_drain(struct pel_runtime *rt, int64_t timeout_ns);
 
 /**
  * Stop the runtime: refuse new submits (-ESHUTDOWN), run every accepted task (and what they spawn),
- * join the workers, close every producer handle and free everything. NULL is ignored.
+ * join the workers and free everything but the producer handles still open: those keep answering
+ * -ESHUTDOWN until pel_producer_close(), and the last close frees them. NULL is ignored. No call
+ * but pel_submit(), pel_submit_burst() and pel_producer_close() on open handles is valid after it.
  * Threads: any but a worker's (from a task it logs an error and does nothing).
  */
 void pel_destroy(struct pel_runtime *rt);

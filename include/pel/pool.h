@@ -39,6 +39,7 @@ struct pel_pool_stats {
 	uint64_t high_water;	/* most objects of this slab live at once, seen by its owner */
 	int node;		/* NUMA node the slab was placed on (-1: not placed) */
 	int hugepages;		/* 1 when the slab is on 2 MiB pages */
+	uint64_t reserved[6];	/* zero: room for later counters */
 };
 
 /**
