@@ -186,6 +186,163 @@ test_stress_fence_fallback(void **state)
 	pel__barrier_force_fence(false);
 }
 
+/* ---- park/wake race: submits land while the worker is going to sleep ---- */
+
+static _Atomic unsigned long woke;
+
+static void
+woke_task(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add_explicit(&woke, 1, memory_order_relaxed);
+}
+
+static void
+race_park_wake(unsigned long rounds)
+{
+	struct pel_runtime *rt;
+	struct pel_producer *p;
+	struct pel_config c;
+	struct pel_worker_stats st;
+	uint64_t seed = 0x9e3779b97f4a7c15ull, t0 = now_ns();
+
+	quiet_config(&c, online_cpus() >= 2 ? "1" : "0", NULL);
+	c.idle = PEL_IDLE_PARK;	/* parks as soon as its rings are empty: every round races */
+	assert_int_equal(pel_create(&c, &rt), 0);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	atomic_store(&woke, 0);
+	for (unsigned long i = 0; i < rounds; i++) {
+		uint64_t until;
+
+		/* 0-4 us of delay: the submit lands before, during or after the worker's park */
+		seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+		until = now_ns() + seed % 4000;
+		while (now_ns() < until)
+			;
+		assert_int_equal(pel_submit(p, 0, woke_task, NULL), 0);
+		/* a lost wake-up leaves the task queued forever: 2 s is "forever" here */
+		if (!WAIT_UNTIL(atomic_load_explicit(&woke, memory_order_relaxed) == i + 1, 2000))
+			fail_msg("round %lu: task not run within 2 s: lost wake-up", i);
+	}
+	assert_int_equal(pel_stats(rt, 0, &st), 0);
+	print_message("%lu park/wake rounds in %.2f s: %llu parks, %llu wake-ups sent\n", rounds,
+		      (double)(now_ns() - t0) / 1e9, (unsigned long long)st.parks,
+		      (unsigned long long)st.wakeups);
+	assert_true(st.parks > 0 && st.wakeups > 0);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+static void
+test_park_wake_race(void **state)
+{
+	(void)state;
+	race_park_wake(ntasks / 20 > 2000 ? ntasks / 20 : 2000);
+}
+
+static void
+test_park_wake_race_fence_fallback(void **state)
+{
+	(void)state;
+	pel__barrier_force_fence(true);
+	race_park_wake(ntasks / 80 > 1000 ? ntasks / 80 : 1000);
+	pel__barrier_force_fence(false);
+}
+
+/* ---- destroy while producers submit flat out ---- */
+
+struct racer {
+	struct pel_runtime *rt;
+	unsigned id;
+	uint64_t accepted;
+	int last_err;
+};
+
+static _Atomic uint64_t race_accepted_total;
+
+static void *
+racer_main(void *arg)
+{
+	struct racer *r = arg;
+	struct pel_producer *p;
+
+	if (pel_producer_open(r->rt, &p))
+		return NULL;
+	for (uint64_t seq = 0; seq < ntasks; seq++) {
+		int err;
+
+		while ((err = pel_submit(p, worker_of(seq), mark_task,
+					 (void *)(((uintptr_t)r->id << 40) | seq))) == -EAGAIN)
+			sched_yield();
+		if (err) {
+			r->last_err = err;
+			break;
+		}
+		r->accepted++;
+		atomic_fetch_add_explicit(&race_accepted_total, 1, memory_order_relaxed);
+	}
+	/* after destroy: the handle still answers -ESHUTDOWN, then closing frees the table */
+	if (r->last_err == -ESHUTDOWN && pel_submit(p, 0, mark_task, NULL) != -ESHUTDOWN)
+		r->last_err = -EPROTO;
+	pel_producer_close(p);
+	return NULL;
+}
+
+static void
+test_destroy_while_submitting(void **state)
+{
+	struct racer r[PRODUCERS];
+	pthread_t th[PRODUCERS];
+	struct pel_runtime *rt;
+	struct pel_config c;
+	uint64_t accepted = 0;
+	unsigned ran = 0, twice = 0, refused = 0;
+
+	(void)state;
+	marks = calloc((size_t)PRODUCERS * ntasks, 1);
+	assert_non_null(marks);
+	memset(last, 0, sizeof(last));
+	atomic_store(&order_errors, 0);
+	atomic_store(&wrong_worker, 0);
+	atomic_store(&race_accepted_total, 0);
+	quiet_config(&c, online_cpus() >= 2 ? "0-1" : "0", NULL);
+	assert_int_equal(pel_create(&c, &rt), 0);
+	nworkers = pel_worker_count(rt);
+	for (unsigned i = 0; i < PRODUCERS; i++) {
+		r[i] = (struct racer){ .rt = rt, .id = i };
+		assert_int_equal(pthread_create(&th[i], NULL, racer_main, &r[i]), 0);
+	}
+	/* destroy in the middle of the flood */
+	assert_true(WAIT_UNTIL(atomic_load(&race_accepted_total) >= ntasks / 2, 30000));
+	pel_destroy(rt);
+	for (unsigned i = 0; i < PRODUCERS; i++) {
+		pthread_join(th[i], NULL);
+		accepted += r[i].accepted;
+		refused += r[i].last_err == -ESHUTDOWN;
+		assert_true(r[i].last_err == 0 || r[i].last_err == -ESHUTDOWN);
+	}
+	for (unsigned pr = 0; pr < PRODUCERS; pr++)
+		for (uint64_t seq = 0; seq < ntasks; seq++) {
+			uint8_t m = atomic_load_explicit(&marks[(size_t)pr * ntasks + seq],
+							 memory_order_relaxed);
+
+			ran += m;
+			twice += m > 1;
+			/* exactly the accepted prefix ran: nothing refused ran, nothing accepted lost */
+			if ((m != 0) != (seq < r[pr].accepted))
+				fail_msg("producer %u task %llu: accepted %d, ran %u times", pr,
+					 (unsigned long long)seq, seq < r[pr].accepted, m);
+		}
+	print_message("destroy during a flood: %llu tasks accepted, %u run, %u of %d producers "
+		      "refused with -ESHUTDOWN\n", (unsigned long long)accepted, ran, refused,
+		      PRODUCERS);
+	assert_int_equal(twice, 0);
+	assert_int_equal(ran, accepted);
+	assert_int_equal(atomic_load(&order_errors), 0);
+	assert_int_equal(atomic_load(&wrong_worker), 0);
+	free((void *)marks);
+}
+
 /* ---- the ring alone, two threads ---- */
 
 static struct pel_ring *sring;
@@ -255,6 +412,9 @@ main(void)
 		cmocka_unit_test(test_stress_park),
 		cmocka_unit_test(test_stress_backoff_small_rings),
 		cmocka_unit_test(test_stress_fence_fallback),
+		cmocka_unit_test(test_park_wake_race),
+		cmocka_unit_test(test_park_wake_race_fence_fallback),
+		cmocka_unit_test(test_destroy_while_submitting),
 	};
 
 	if (env && atoi(env) > 0)
