@@ -4,7 +4,6 @@
  * a 2-socket 2x16-core SMT Intel host, a 1-socket 8-core host, a 4-node AMD EPYC), its error
  * paths on broken trees written here, the SMT-pair finder, and the kernel command line parsers.
  */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -381,18 +380,12 @@ test_default_cpus_and_nodes(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct pel_config c;
 		int per_node[4] = { 0 };
+		char root[PATH_MAX];
 
+		snprintf(root, sizeof(root), "%s/%s", PEL_FIXTURE_DIR, cases[i].tree);
+		assert_int_equal(pel__topo_load(root, t), 0);
 		pel_config_default(&c);
-		c.sysfs_root = FIXTURE("") ;
-		c.sysfs_root = NULL;
-		{
-			static char root[PATH_MAX];
-
-			snprintf(root, sizeof(root), "%s", FIXTURE(""));
-			strncat(root, cases[i].tree, sizeof(root) - strlen(root) - 1);
-			c.sysfs_root = root;
-			assert_int_equal(pel__topo_load(root, t), 0);
-		}
+		c.sysfs_root = root;
 		c.idle = PEL_IDLE_PARK;
 		assert_int_equal(pel__config_resolve(&c, &pl), 0);
 		assert_string_equal(pl.cpus_text, cases[i].cpus);
