@@ -296,6 +296,7 @@ struct pel_worker {
 	alignas(PEL_CACHE_GUARD) struct pel_runtime *rt;
 	unsigned id;
 	int cpu;
+	int node;			/* NUMA node of cpu, -1 unknown: layers place memory there */
 	unsigned nin;			/* inbound rings: nworkers mesh rings, then producers */
 	struct pel_ring **in;		/* in[j], j < nworkers: from worker j; then producer j - N */
 	struct pel_ring **mesh_out;	/* mesh_out[j]: this worker's ring to worker j */

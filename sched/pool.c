@@ -454,13 +454,11 @@ slab_map(struct pel_pool *pool, unsigned w)
 	s->map_len = len;
 	s->node = -1;
 #if PEL_HAVE_NUMA
-	if (numa_available() >= 0) {
-		int node = numa_node_of_cpu(rt->workers[w]->cpu);
-
-		if (node >= 0) {
-			numa_tonode_memory(map, len, node);
-			s->node = node;
-		}
+	/* the worker's node, as the runtime read it from sysfs (-1: unknown, no binding) */
+	if (rt->workers[w]->node >= 0 && numa_available() >= 0 &&
+	    rt->workers[w]->node <= numa_max_node()) {
+		numa_tonode_memory(map, len, rt->workers[w]->node);
+		s->node = rt->workers[w]->node;
 	}
 #endif
 	/* written through now, on the bound node: no page fault on the allocation path later */

@@ -96,6 +96,35 @@ release_table(struct pel_runtime *rt)
 }
 
 /* Everything but the table: workers, rings, layers, plan. */
+/* Each worker's NUMA node (layers bind its memory there), and SMT siblings among polling workers. */
+static void
+apply_topology(struct pel_runtime *rt)
+{
+	struct pel__plan *pl = rt->plan;
+	struct pel__topo *topo = malloc(sizeof(*topo));
+	int pairs[4][2];
+	unsigned n;
+
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		rt->workers[i]->node = -1;
+	if (!topo || pel__topo_load(pl->root, topo)) {
+		pel__log(rt->log, rt->log_arg, PEL_LOG_INFO,
+			 "cannot read the CPU topology (%s); worker memory is not placed by NUMA node",
+			 topo ? pel_last_error() : "out of memory");
+		free(topo);
+		return;
+	}
+	for (unsigned i = 0; i < rt->nworkers; i++)
+		rt->workers[i]->node = pel__topo_cpu_node(topo, rt->workers[i]->cpu);
+	n = pl->poll_some ? pel__topo_smt_pairs(topo, &pl->workers, pairs, 4) : 0;
+	if (n)
+		pel__log(rt->log, rt->log_arg, PEL_LOG_WARNING,
+			 "%u pair%s of polling workers are SMT siblings of one core (cpus %d and %d%s): "
+			 "each gets about half the core. Use one CPU per core, or PEL_IDLE_PARK", n,
+			 n > 1 ? "s" : "", pairs[0][0], pairs[0][1], n > 1 ? ", ..." : "");
+	free(topo);
+}
+
 static void
 free_runtime(struct pel_runtime *rt)
 {
@@ -292,6 +321,7 @@ pel_create(const struct pel_config *cfg, struct pel_runtime **out)
 		goto out_free;
 	}
 	warn_host(rt);
+	apply_topology(rt);
 	err = start_workers(rt);
 	if (err)
 		goto out_free;

@@ -529,6 +529,41 @@ test_isolation_warning_once(void **state)
 	assert_error_contains("cpu 0 is not isolated (isolated: 1)");
 }
 
+/* Polling workers that are hyper-threads of one core: one warning naming them. */
+static void
+test_smt_sibling_warning(void **state)
+{
+	struct captured log;
+	struct pel_runtime *rt;
+	struct pel_config c;
+
+	(void)state;
+	if (online_cpus() != 2)
+		skip();
+	quiet_config(&c, "0-1", &log);
+	c.idle = PEL_IDLE_BACKOFF;
+	c.sysfs_root = FIXTURE("sysfs-2cpu-smt");
+	assert_int_equal(pel_create(&c, &rt), 0);
+	destroy_and_close(rt);
+	assert_int_equal(log.warnings, 2);	/* not isolated, and the SMT pair */
+	assert_non_null(strstr(log.all, "1 pair of polling workers are SMT siblings of one core "
+				       "(cpus 0 and 1)"));
+	/* sleeping workers do not compete for the core: no warning */
+	quiet_config(&c, "0-1", &log);
+	c.sysfs_root = FIXTURE("sysfs-2cpu-smt");
+	assert_int_equal(pel_create(&c, &rt), 0);
+	destroy_and_close(rt);
+	assert_int_equal(log.warnings, 0);
+	/* one worker per core: no warning */
+	quiet_config(&c, "0-1", &log);
+	c.idle = PEL_IDLE_BACKOFF;
+	c.sysfs_root = FIXTURE("sysfs-1s8c");
+	assert_int_equal(pel__topo_parse_cpus("0-1", &(cpu_set_t){ 0 }), 0);
+	assert_int_equal(pel_create(&c, &rt), 0);
+	destroy_and_close(rt);
+	assert_null(strstr(log.all, "SMT siblings"));
+}
+
 static void
 test_default_stderr_log(void **state)
 {
@@ -760,6 +795,7 @@ main(void)
 		cmocka_unit_test(test_spin_worker_and_busy_claims),
 		cmocka_unit_test(test_share_cpus_allows_oversubscription),
 		cmocka_unit_test(test_isolation_warning_once),
+		cmocka_unit_test(test_smt_sibling_warning),
 		cmocka_unit_test(test_default_stderr_log),
 		cmocka_unit_test(test_pollers),
 		cmocka_unit_test(test_run_on_each_worker),
