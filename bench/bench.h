@@ -27,8 +27,8 @@ struct pel_bench_opts {
 	int cpu_a;			/* producer */
 	int cpu_b;			/* consumer, worker */
 	unsigned slots;			/* ring: --slots */
-	uint64_t items;			/* ring: --items, both modes */
-	unsigned reps;			/* ring: --reps */
+	uint64_t items;			/* ring: --items, both modes; pool: pairs per run */
+	unsigned reps;			/* ring, pool: --reps */
 	uint64_t samples;		/* handoff: --samples */
 	uint64_t interval_ns;		/* handoff: --interval-ns */
 	unsigned rounds;		/* handoff: --rounds */
@@ -61,6 +61,7 @@ void pel_bench_ratio(struct pel_bench_report *rep, const char *name, double valu
 /* Suites: 0, or 1 after printing why to stderr. */
 int pel_bench_ring(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_handoff(const struct pel_bench_opts *o, struct pel_bench_report *rep);
+int pel_bench_pool(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 
 /** Pin the calling thread to @p cpu. @return 0 or a positive errno. */
 int pel_bench_pin(int cpu);

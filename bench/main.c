@@ -27,6 +27,8 @@ static const char usage_text[] =
 	"            a mutex+condvar queue; one item per op and bursts of 32\n"
 	"  handoff   open-loop latency from pel_submit() to the task's first instruction,\n"
 	"            beside a cache-line handoff (the floor) and a mutex+condvar thread pool\n"
+	"  pool      ns per alloc+free pair of 64-byte objects: pel_alloc/pel_free (local, and\n"
+	"            freed on another worker), glibc malloc/free, rte_mempool with its cache\n"
 	"\n"
 	"common options:\n"
 	"  --json FILE         also write the figures as JSON to FILE\n"
@@ -40,6 +42,9 @@ static const char usage_text[] =
 	"  --samples N         tasks submitted per variant (default 200000)\n"
 	"  --interval-ns N     planned time between two submits (default 10000)\n"
 	"  --rounds N          the variants take turns, N rounds of samples/N each (default 10)\n"
+	"pool options:\n"
+	"  --items N           alloc+free pairs per run (default 4M)\n"
+	"  --reps N            runs of each row, interleaved; prints the median (default 5)\n"
 	"\n"
 	"N takes a k, M or G suffix (x1000).\n";
 
@@ -311,7 +316,7 @@ main(int argc, char **argv)
 {
 	static struct pel_bench_report rep;
 	struct pel_bench_opts o = { 0 };
-	bool ring, cpus_given = false;
+	bool ring, handoff, cpus_given = false;
 	int c, err;
 
 	if (argc < 2)
@@ -321,11 +326,9 @@ main(int argc, char **argv)
 		return 0;
 	}
 	o.suite = argv[1];
-	if (!strcmp(o.suite, "ring"))
-		ring = true;
-	else if (!strcmp(o.suite, "handoff"))
-		ring = false;
-	else
+	ring = !strcmp(o.suite, "ring");
+	handoff = !strcmp(o.suite, "handoff");
+	if (!ring && !handoff && strcmp(o.suite, "pool"))
 		usage_exit("unknown SUITE \"%s\"", o.suite);
 
 	/* getopt sees argv[1], the suite, as the program name */
@@ -348,21 +351,21 @@ main(int argc, char **argv)
 					   optarg);
 			break;
 		case OPT_ITEMS:
-			if (!ring)
-				usage_exit("--items is a ring option");
+			if (handoff)
+				usage_exit("--items is a ring and pool option");
 			o.items = parse_count(optarg, UINT64_C(1) << 40);
 			if (!o.items)
 				usage_exit("--items wants a positive count, got \"%s\"", optarg);
 			break;
 		case OPT_REPS:
-			if (!ring)
-				usage_exit("--reps is a ring option");
+			if (handoff)
+				usage_exit("--reps is a ring and pool option");
 			o.reps = (unsigned)parse_count(optarg, 1000);
 			if (!o.reps)
 				usage_exit("--reps wants a count in 1 .. 1000, got \"%s\"", optarg);
 			break;
 		case OPT_SAMPLES:
-			if (ring)
+			if (!handoff)
 				usage_exit("--samples is a handoff option");
 			o.samples = parse_count(optarg, UINT64_C(100000000));
 			if (o.samples < 100)
@@ -370,7 +373,7 @@ main(int argc, char **argv)
 					   optarg);
 			break;
 		case OPT_INTERVAL:
-			if (ring)
+			if (!handoff)
 				usage_exit("--interval-ns is a handoff option");
 			o.interval_ns = parse_count(optarg, 1000000000ull);
 			if (o.interval_ns < 100)
@@ -378,7 +381,7 @@ main(int argc, char **argv)
 					   optarg);
 			break;
 		case OPT_ROUNDS:
-			if (ring)
+			if (!handoff)
 				usage_exit("--rounds is a handoff option");
 			o.rounds = (unsigned)parse_count(optarg, 1000);
 			if (!o.rounds)
@@ -401,7 +404,12 @@ main(int argc, char **argv)
 	pick_cpus(&o, cpus_given);
 
 	rep.bench = o.suite;
-	err = ring ? pel_bench_ring(&o, &rep) : pel_bench_handoff(&o, &rep);
+	if (ring)
+		err = pel_bench_ring(&o, &rep);
+	else if (handoff)
+		err = pel_bench_handoff(&o, &rep);
+	else
+		err = pel_bench_pool(&o, &rep);
 	if (err)
 		return 1;
 	if (o.json && write_json(o.json, &rep))
