@@ -14,6 +14,7 @@
  * (a park-safe poller), so an object freed remotely is back on its owner within one pass.
  * This layer depends on sched/internal.h only; sched/ knows nothing of it.
  */
+#define PEL_POOL_NO_INLINE	/* this file defines the exported pel_alloc() and pel_free() */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,19 +43,15 @@
 #endif
 
 struct slab {
-	/* The owner's: its cache and counters (read by pel_pool_stats()). */
-	alignas(PEL_CACHE_GUARD) void **cache;
-	unsigned ncache;
-	unsigned cache_cap;
-	_Atomic uint64_t allocs, frees, failures, high_water;
+	/* The owner's: its cache (read inline by pel_alloc()/pel_free()) and counters. */
+	alignas(PEL_CACHE_GUARD) struct pel__pool_cache c;
+	_Atomic uint64_t failures, high_water;
 	/* The shared free stack. */
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t head;
 	/* Counters other threads add to. */
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t remote_frees, foreign_allocs, foreign_failures;
 	/* Fixed after creation. */
-	alignas(PEL_CACHE_GUARD) char *base;
-	char *end;
-	_Atomic uint32_t *next;		/* shared-stack links, by object index */
+	alignas(PEL_CACHE_GUARD) _Atomic uint32_t *next;		/* shared-stack links, by object index */
 	_Atomic uint8_t *live;		/* 1 while allocated (checked builds) */
 	void *map;
 	size_t map_len;
@@ -69,6 +66,8 @@ struct pend {
 _Static_assert(PEL_CACHE_GUARD % sizeof(struct pend) == 0, "pend rows must tile guard blocks");
 
 struct pel_pool {
+	struct pel__pool_pub pub;	/* first: the inline fast paths read it */
+	struct pel__pool_cache **caches;	/* pub.cache */
 	struct pel_runtime *rt;
 	unsigned nworkers;
 	unsigned count;
@@ -111,6 +110,37 @@ shared_pop(struct slab *s)
 	}
 }
 
+/*
+ * Pop up to @p n objects with one CAS: walk n links down from the head, then swing the head past
+ * them. While the head (with its tag) is unchanged nothing below it can have changed, so a walk
+ * over links someone rewrote meanwhile only ends in a failed CAS and a new walk; links always hold
+ * a valid index or NIL, so a stale walk cannot leave the array.
+ * @return how many were popped into @p out.
+ */
+static unsigned
+shared_pop_chain(struct slab *s, uint32_t *out, unsigned n)
+{
+	/* acquire: pairs with the release of every push before it (a release sequence of CASes);
+	 * the links below the head and the objects are visible */
+	uint64_t h = atomic_load_explicit(&s->head, memory_order_acquire);
+
+	for (;;) {
+		uint32_t idx = (uint32_t)h;
+		unsigned k = 0;
+
+		while (idx != NIL && k < n) {
+			out[k++] = idx;
+			idx = atomic_load_explicit(&s->next[idx], memory_order_relaxed);
+		}
+		if (k == 0)
+			return 0;
+		if (atomic_compare_exchange_weak_explicit(&s->head, &h,
+							  (((h >> 32) + 1) << 32) | idx,
+							  memory_order_acq_rel, memory_order_acquire))
+			return k;
+	}
+}
+
 /* Push the chain first -> ... -> last (linked through next[]). */
 static void
 shared_push(struct slab *s, uint32_t first, uint32_t last)
@@ -129,7 +159,7 @@ shared_push(struct slab *s, uint32_t first, uint32_t last)
 static inline uint32_t
 index_of(const struct pel_pool *pool, const struct slab *s, const char *p)
 {
-	size_t off = (size_t)(p - s->base);
+	size_t off = (size_t)(p - s->c.base);
 
 	return (uint32_t)(pool->shift ? off >> pool->shift : off / pool->stride);
 }
@@ -137,7 +167,7 @@ index_of(const struct pel_pool *pool, const struct slab *s, const char *p)
 static inline void *
 object_at(const struct pel_pool *pool, const struct slab *s, uint32_t idx)
 {
-	return s->base + (size_t)idx * pool->stride;
+	return s->c.base + (size_t)idx * pool->stride;
 }
 
 /* Which worker's slab holds @p p; -1 when it is not an object of this pool. */
@@ -147,8 +177,8 @@ owner_of(const struct pel_pool *pool, const char *p)
 	for (unsigned w = 0; w < pool->nworkers; w++) {
 		const struct slab *s = pool->slab[w];
 
-		if (p >= s->base && p < s->end) {
-			size_t off = (size_t)(p - s->base);
+		if (p >= s->c.base && p < s->c.end) {
+			size_t off = (size_t)(p - s->c.base);
 
 			if ((pool->shift ? off & (pool->stride - 1) : off % pool->stride) != 0)
 				return -1;
@@ -166,10 +196,17 @@ caller_worker(const struct pel_pool *pool)
 	return w && w->rt == pool->rt ? w : NULL;
 }
 
+/* Checked pools (not fast: every call out of line) keep a live mark per object. */
+static inline bool
+checked(const struct pel_pool *pool)
+{
+	return !pool->pub.fast;
+}
+
 static void
 mark_live(struct pel_pool *pool, struct slab *s, void *obj)
 {
-	if (POOL_CHECKS) {
+	if (checked(pool)) {
 		uint32_t idx = index_of(pool, s, obj);
 
 		atomic_store_explicit(&s->live[idx], 1, memory_order_relaxed);
@@ -180,7 +217,7 @@ mark_live(struct pel_pool *pool, struct slab *s, void *obj)
 static bool
 unmark_live(struct pel_pool *pool, struct slab *s, unsigned w, void *obj)
 {
-	if (POOL_CHECKS) {
+	if (checked(pool)) {
 		uint32_t idx = index_of(pool, s, obj);
 
 		if (!atomic_exchange_explicit(&s->live[idx], 0, memory_order_relaxed)) {
@@ -201,28 +238,33 @@ owner_alloc(struct pel_pool *pool, struct slab *s)
 	uint64_t a, live;
 	void *obj;
 
-	if (pel_unlikely(s->ncache == 0)) {
-		/* refill half the cache from the shared stack, one pop at a time: other threads can
-		 * still find what is left there */
-		while (s->ncache < s->cache_cap / 2 + 1) {
-			uint32_t idx = shared_pop(s);
+	if (pel_unlikely(s->c.n == 0)) {
+		/* the cache ran dry: a high point of this slab's live objects, sample it */
+		live = atomic_load_explicit(&s->c.allocs, memory_order_relaxed) +
+		       atomic_load_explicit(&s->foreign_allocs, memory_order_relaxed) -
+		       atomic_load_explicit(&s->c.frees, memory_order_relaxed) -
+		       atomic_load_explicit(&s->remote_frees, memory_order_relaxed);
+		if (live > atomic_load_explicit(&s->high_water, memory_order_relaxed))
+			atomic_store_explicit(&s->high_water, live, memory_order_relaxed);
+		/* refill half the cache from the shared stack in one CAS: other threads can still
+		 * find what is left there */
+		uint32_t got[CACHE_MAX / 2 + 1];
+		unsigned k = shared_pop_chain(s, got, s->c.cap / 2 + 1);
 
-			if (idx == NIL)
-				break;
-			s->cache[s->ncache++] = object_at(pool, s, idx);
-		}
-		if (s->ncache == 0) {
+		for (unsigned i = 0; i < k; i++)
+			s->c.obj[s->c.n++] = object_at(pool, s, got[i]);
+		if (s->c.n == 0) {
 			a = atomic_load_explicit(&s->failures, memory_order_relaxed);
 			atomic_store_explicit(&s->failures, a + 1, memory_order_relaxed);
 			return NULL;
 		}
 	}
-	obj = s->cache[--s->ncache];
+	obj = s->c.obj[--s->c.n];
 	mark_live(pool, s, obj);
-	a = atomic_load_explicit(&s->allocs, memory_order_relaxed) + 1;
-	atomic_store_explicit(&s->allocs, a, memory_order_relaxed);
+	a = atomic_load_explicit(&s->c.allocs, memory_order_relaxed) + 1;
+	atomic_store_explicit(&s->c.allocs, a, memory_order_relaxed);
 	live = a + atomic_load_explicit(&s->foreign_allocs, memory_order_relaxed) -
-	       atomic_load_explicit(&s->frees, memory_order_relaxed) -
+	       atomic_load_explicit(&s->c.frees, memory_order_relaxed) -
 	       atomic_load_explicit(&s->remote_frees, memory_order_relaxed);
 	if (live > atomic_load_explicit(&s->high_water, memory_order_relaxed))
 		atomic_store_explicit(&s->high_water, live, memory_order_relaxed);
@@ -230,7 +272,7 @@ owner_alloc(struct pel_pool *pool, struct slab *s)
 }
 
 void *
-pel_alloc(struct pel_pool *pool)
+pel__pool_alloc_slow(struct pel_pool *pool)
 {
 	struct pel_worker *w;
 	unsigned start;
@@ -264,24 +306,24 @@ owner_free(struct pel_pool *pool, struct slab *s, void *obj)
 {
 	uint64_t f;
 
-	if (pel_unlikely(s->ncache == s->cache_cap)) {
+	if (pel_unlikely(s->c.n == s->c.cap)) {
 		/* spill the older half to the shared stack, as one chain */
-		unsigned half = s->cache_cap / 2, i;
-		uint32_t first = index_of(pool, s, s->cache[0]), prev = first;
+		unsigned half = s->c.cap / 2, i;
+		uint32_t first = index_of(pool, s, s->c.obj[0]), prev = first;
 
 		for (i = 1; i < half; i++) {
-			uint32_t idx = index_of(pool, s, s->cache[i]);
+			uint32_t idx = index_of(pool, s, s->c.obj[i]);
 
 			atomic_store_explicit(&s->next[prev], idx, memory_order_relaxed);
 			prev = idx;
 		}
 		shared_push(s, first, prev);
-		memmove(s->cache, s->cache + half, (s->ncache - half) * sizeof(*s->cache));
-		s->ncache -= half;
+		memmove(s->c.obj, s->c.obj + half, (s->c.n - half) * sizeof(*s->c.obj));
+		s->c.n -= half;
 	}
-	s->cache[s->ncache++] = obj;
-	f = atomic_load_explicit(&s->frees, memory_order_relaxed);
-	atomic_store_explicit(&s->frees, f + 1, memory_order_relaxed);
+	s->c.obj[s->c.n++] = obj;
+	f = atomic_load_explicit(&s->c.frees, memory_order_relaxed);
+	atomic_store_explicit(&s->c.frees, f + 1, memory_order_relaxed);
 }
 
 static void
@@ -295,7 +337,7 @@ flush_one(struct pel_pool *pool, struct pend *pd, unsigned owner)
 }
 
 void
-pel_free(struct pel_pool *pool, void *obj)
+pel__pool_free_slow(struct pel_pool *pool, void *obj)
 {
 	struct pel_worker *w;
 	struct slab *s;
@@ -306,8 +348,8 @@ pel_free(struct pel_pool *pool, void *obj)
 	w = caller_worker(pool);
 	if (pel_likely(w != NULL)) {
 		s = pool->slab[w->id];
-		if (pel_likely((char *)obj >= s->base && (char *)obj < s->end)) {
-			if (POOL_CHECKS && owner_of(pool, obj) != (int)w->id)
+		if (pel_likely((char *)obj >= s->c.base && (char *)obj < s->c.end)) {
+			if (checked(pool) && owner_of(pool, obj) != (int)w->id)
 				goto not_ours;
 			if (unmark_live(pool, s, w->id, obj))
 				owner_free(pool, s, obj);
@@ -345,6 +387,19 @@ not_ours:
 	pel__log(pool->rt->log, pool->rt->log_arg, PEL_LOG_ERROR,
 		 "pel_free: %p is not an object of this pool (%zu-byte objects, %u per worker); "
 		 "ignored", obj, pool->obj_size, pool->count);
+}
+
+/* The exported symbols, for C++ and dlsym(): C callers get pool.h's inline versions. */
+void *
+pel_alloc(struct pel_pool *pool)
+{
+	return pel__pool_alloc_slow(pool);
+}
+
+void
+pel_free(struct pel_pool *pool, void *obj)
+{
+	pel__pool_free_slow(pool, obj);
 }
 
 /* ---- the flush poller, one per worker per runtime ---- */
@@ -467,17 +522,17 @@ slab_map(struct pel_pool *pool, unsigned w)
 		return pel__fail(-EPERM, "mlock of worker %u's %zu-byte slab refused (%s): raise "
 				 "RLIMIT_MEMLOCK (ulimit -l) or grant CAP_IPC_LOCK", w, len,
 				 strerror(errno));
-	s->base = map;
-	s->end = s->base + objs;
-	s->next = (_Atomic uint32_t *)(s->base + objs);
+	s->c.base = map;
+	s->c.end = s->c.base + objs;
+	s->next = (_Atomic uint32_t *)(s->c.base + objs);
 	s->live = (_Atomic uint8_t *)(s->next + pool->count);
 	/* every object starts on the shared stack, in address order */
 	for (uint32_t i = 0; i < pool->count; i++)
 		atomic_init(&s->next[i], i + 1 < pool->count ? i + 1 : NIL);
 	atomic_init(&s->head, 0);
-	s->cache_cap = pool->count < CACHE_MAX ? pool->count : CACHE_MAX;
-	s->cache = calloc(s->cache_cap, sizeof(*s->cache));
-	if (!s->cache)
+	s->c.cap = pool->count < CACHE_MAX ? pool->count : CACHE_MAX;
+	s->c.obj = calloc(s->c.cap, sizeof(*s->c.obj));
+	if (!s->c.obj)
 		return pel__fail(-ENOMEM, "out of memory for worker %u's pool cache", w);
 	return 0;
 }
@@ -493,12 +548,13 @@ pool_free(struct pel_pool *pool)
 				continue;
 			if (s->map)
 				munmap(s->map, s->map_len);
-			free(s->cache);
+			free(s->c.obj);
 			free(s);
 		}
 		free(pool->slab);
 	}
 	free(pool->pend);
+	free(pool->caches);
 	free(pool);
 }
 
@@ -549,9 +605,13 @@ pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker_cou
 	pool->pend_stride = (unsigned)((pool->nworkers * sizeof(struct pend) + PEL_CACHE_GUARD - 1) /
 				       PEL_CACHE_GUARD * PEL_CACHE_GUARD / sizeof(struct pend));
 	pool->slab = calloc(pool->nworkers, sizeof(*pool->slab));
+	pool->caches = calloc(pool->nworkers, sizeof(*pool->caches));
+	pool->pub.rt = rt;
+	pool->pub.fast = !POOL_CHECKS;
+	pool->pub.cache = (struct pel__pool_cache *const *)pool->caches;
 	pool->pend = aligned_alloc(PEL_CACHE_GUARD, (size_t)pool->nworkers * pool->pend_stride *
 							    sizeof(struct pend));
-	if (!pool->slab || !pool->pend) {
+	if (!pool->slab || !pool->pend || !pool->caches) {
 		err = pel__fail(-ENOMEM, "out of memory for the pool");
 		goto out_free;
 	}
@@ -563,6 +623,7 @@ pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker_cou
 			goto out_free;
 		}
 		memset(pool->slab[w], 0, sizeof(struct slab));
+		pool->caches[w] = &pool->slab[w]->c;
 		err = slab_map(pool, w);
 		if (err)
 			goto out_free;
@@ -624,8 +685,8 @@ pel_pool_destroy(struct pel_pool *pool)
 	for (unsigned w = 0; w < pool->nworkers; w++) {
 		struct slab *s = pool->slab[w];
 
-		live += atomic_load(&s->allocs) + atomic_load(&s->foreign_allocs) -
-			atomic_load(&s->frees) - atomic_load(&s->remote_frees);
+		live += atomic_load(&s->c.allocs) + atomic_load(&s->foreign_allocs) -
+			atomic_load(&s->c.frees) - atomic_load(&s->remote_frees);
 	}
 	if (live)
 		pel__log(pool->rt->log, pool->rt->log_arg, PEL_LOG_WARNING,
@@ -645,13 +706,16 @@ pel_pool_stats(const struct pel_pool *pool, unsigned worker, struct pel_pool_sta
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, pool->nworkers);
 	s = pool->slab[worker];
 	memset(out, 0, sizeof(*out));
-	out->allocs = atomic_load_explicit(&s->allocs, memory_order_relaxed) +
+	out->allocs = atomic_load_explicit(&s->c.allocs, memory_order_relaxed) +
 		      atomic_load_explicit(&s->foreign_allocs, memory_order_relaxed);
-	out->frees = atomic_load_explicit(&s->frees, memory_order_relaxed);
+	out->frees = atomic_load_explicit(&s->c.frees, memory_order_relaxed);
 	out->remote_frees = atomic_load_explicit(&s->remote_frees, memory_order_relaxed);
 	out->failures = atomic_load_explicit(&s->failures, memory_order_relaxed) +
 			atomic_load_explicit(&s->foreign_failures, memory_order_relaxed);
 	out->high_water = atomic_load_explicit(&s->high_water, memory_order_relaxed);
+	/* the owner samples its high point when its cache runs dry; now is a sample too */
+	if (out->allocs - out->frees - out->remote_frees > out->high_water)
+		out->high_water = out->allocs - out->frees - out->remote_frees;
 	out->node = s->node;
 	out->hugepages = s->huge;
 	return 0;

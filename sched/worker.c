@@ -21,6 +21,7 @@
 #define HUGE_2M (2u << 20)
 
 PEL__TLS struct pel_worker *pel__self;
+__thread struct pel__tls pel__tls_worker;	/* pool.h's inline fast paths read it */
 
 static long
 futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
@@ -302,7 +303,10 @@ pel__worker_main(void *arg)
 	if (!run)
 		return NULL;
 	pel__self = w;
+	pel__tls_worker.rt = rt;
+	pel__tls_worker.id = w->id;
 	loop(w);
+	pel__tls_worker.rt = NULL;
 	pel__self = NULL;
 	return NULL;
 }

@@ -17,6 +17,20 @@
 
 #define COUNT 300	/* more than the owner cache (256): refill and spill both happen */
 
+/* Checked builds send every call out of line; the second pass forces pool.h's inline paths on. */
+static int force_fast;
+
+static int
+create_pool(struct pel_runtime *rt, size_t size, unsigned count, unsigned flags,
+	    struct pel_pool **out)
+{
+	int err = pel_pool_create(rt, size, count, flags, out);
+
+	if (!err && force_fast)
+		((struct pel__pool_pub *)*out)->fast = 1;
+	return err;
+}
+
 static struct pel_runtime *
 start(unsigned workers, struct captured *log)
 {
@@ -47,16 +61,13 @@ call_task(void *arg)
 static void
 on_worker(struct pel_runtime *rt, unsigned w, void (*fn)(void *), void *arg)
 {
-	static struct pel_producer *p;
-	static struct pel_runtime *p_rt;
 	struct call c = { .fn = fn, .arg = arg };
+	struct pel_producer *p;
 
-	if (p_rt != rt) {
-		assert_int_equal(pel_producer_open(rt, &p), 0);
-		p_rt = rt;
-	}
+	assert_int_equal(pel_producer_open(rt, &p), 0);
 	assert_int_equal(pel_submit(p, w, call_task, &c), 0);
 	assert_true(WAIT_UNTIL(atomic_load(&c.done), 10000));
+	pel_producer_close(p);
 }
 
 struct batch {
@@ -134,7 +145,7 @@ test_create_errors(void **state)
 	assert_int_equal(pel_pool_create(rt, 64, 10, 1u << 7, &pool), -EINVAL);
 	assert_error_contains("flags 0x80");
 	assert_null(pool);
-	assert_int_equal(pel_pool_create(rt, 64, 10, 0, &pool), 0);
+	assert_int_equal(create_pool(rt, 64, 10, 0, &pool), 0);
 	assert_int_equal(pel_pool_stats(pool, 1, &st), -EINVAL);
 	assert_int_equal(pel_pool_stats(pool, 0, NULL), -EINVAL);
 	assert_int_equal(pel_pool_stats(NULL, 0, &st), -EINVAL);
@@ -177,7 +188,7 @@ check_capacity(unsigned flags, size_t obj_size, size_t align)
 	static struct batch b;
 	struct pel_pool_stats st;
 
-	assert_int_equal(pel_pool_create(rt, obj_size, COUNT, flags, &b.pool), 0);
+	assert_int_equal(create_pool(rt, obj_size, COUNT, flags, &b.pool), 0);
 	/* exactly COUNT live at once on the owner, then NULL (counted), never blocking */
 	b.want = COUNT + 1;
 	on_worker(rt, 0, alloc_n, &b);
@@ -227,7 +238,7 @@ test_remote_free_back_within_a_pass(void **state)
 	if (online_cpus() < 2)
 		skip();
 	rt = start(2, NULL);
-	assert_int_equal(pel_pool_create(rt, 64, COUNT, 0, &b.pool), 0);
+	assert_int_equal(create_pool(rt, 64, COUNT, 0, &b.pool), 0);
 	b.want = COUNT;
 	on_worker(rt, 0, alloc_n, &b);
 	assert_int_equal(b.got, COUNT);
@@ -270,7 +281,7 @@ test_non_worker_threads(void **state)
 	struct pel_pool_stats st;
 
 	(void)state;
-	assert_int_equal(pel_pool_create(rt, 128, 40, 0, &pool), 0);
+	assert_int_equal(create_pool(rt, 128, 40, 0, &pool), 0);
 	/* a producer thread can take every object of every slab, then gets NULL */
 	while (total <= 40 * n && (obj[total] = pel_alloc(pool)) != NULL)
 		total++;
@@ -308,8 +319,13 @@ test_double_free_and_foreign_pointer(void **state)
 	destroy_and_close(rt);
 	skip();
 #endif
-	assert_int_equal(pel_pool_create(rt, 48, COUNT, 0, &b.pool), 0);
-	assert_int_equal(pel_pool_create(rt, 48, COUNT, 0, &other), 0);
+	if (force_fast) {
+		print_message("skip: a fast (unchecked) pool does not look for double frees\n");
+		destroy_and_close(rt);
+		skip();
+	}
+	assert_int_equal(create_pool(rt, 48, COUNT, 0, &b.pool), 0);
+	assert_int_equal(create_pool(rt, 48, COUNT, 0, &other), 0);
 	b.want = 3;
 	on_worker(rt, 0, alloc_n, &b);
 	assert_int_equal(b.got, 3);
@@ -355,7 +371,7 @@ test_destroy_warns_on_live_objects(void **state)
 	struct pel_pool *pool;
 
 	(void)state;
-	assert_int_equal(pel_pool_create(rt, 32, 8, 0, &pool), 0);
+	assert_int_equal(create_pool(rt, 32, 8, 0, &pool), 0);
 	assert_non_null(pel_alloc(pool));
 	assert_non_null(pel_alloc(pool));
 	pel_pool_destroy(pool);
@@ -387,7 +403,7 @@ test_hugepages_fallback_logged(void **state)
 	struct pel_pool_stats st;
 
 	(void)state;
-	assert_int_equal(pel_pool_create(rt, 64, 1000, PEL_POOL_F_HUGEPAGES, &pool), 0);
+	assert_int_equal(create_pool(rt, 64, 1000, PEL_POOL_F_HUGEPAGES, &pool), 0);
 	assert_int_equal(pel_pool_stats(pool, 0, &st), 0);
 	if (free_hugepages() > 0) {
 		assert_int_equal(st.hugepages, 1);
@@ -481,7 +497,7 @@ test_stress_cross_worker(void **state)
 	if (online_cpus() < 2)
 		skip();
 	rt = start(2, NULL);
-	assert_int_equal(pel_pool_create(rt, sizeof(struct obj), STRESS_OBJS, 0, &spool), 0);
+	assert_int_equal(create_pool(rt, sizeof(struct obj), STRESS_OBJS, 0, &spool), 0);
 	atomic_store(&stress_done, 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, foreign_thread,
@@ -530,8 +546,15 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_stress_cross_worker),
 	};
 
-	if (argc > 1 && !strcmp(argv[1], "--stress"))
-		return cmocka_run_group_tests(stress, NULL, NULL);
-	(void)argv;
-	return cmocka_run_group_tests(unit, NULL, NULL);
+	int failed;
+
+	if (argc > 1 && !strcmp(argv[1], "--stress")) {
+		failed = cmocka_run_group_tests_name("pool stress, out of line", stress, NULL, NULL);
+		force_fast = 1;
+		return failed + cmocka_run_group_tests_name("pool stress, inline fast paths", stress,
+							    NULL, NULL);
+	}
+	failed = cmocka_run_group_tests_name("pool, out of line", unit, NULL, NULL);
+	force_fast = 1;
+	return failed + cmocka_run_group_tests_name("pool, inline fast paths", unit, NULL, NULL);
 }

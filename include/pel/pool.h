@@ -52,20 +52,96 @@ struct pel_pool_stats {
 int pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker_count,
 		    unsigned flags, struct pel_pool **out);
 
+#ifndef __cplusplus
+#include <stdatomic.h>
+
+/** @internal One worker's owner cache of its slab, laid out by sched/pool.c. */
+struct pel__pool_cache {
+	void **obj;			/* LIFO of free objects */
+	unsigned n;
+	unsigned cap;
+	char *base;			/* the slab's objects: [base, end) */
+	char *end;
+	_Atomic uint64_t allocs;	/* written by the owner only */
+	_Atomic uint64_t frees;
+};
+
+/** @internal The head of every struct pel_pool: what the inline fast paths read. */
+struct pel__pool_pub {
+	const struct pel_runtime *rt;
+	unsigned fast;			/* 0: every call out of line (checked builds: NDEBUG unset) */
+	struct pel__pool_cache *const *cache;	/* [worker] */
+};
+
+/** @internal The runtime and worker id of the calling thread ({NULL, 0} off the workers). */
+struct pel__tls {
+	const struct pel_runtime *rt;
+	unsigned id;
+};
+extern __thread struct pel__tls pel__tls_worker __attribute__((tls_model("initial-exec")));
+
+/** @internal The out-of-line paths: cache empty or full, another thread's object, checks. */
+void *pel__pool_alloc_slow(struct pel_pool *pool);
+void pel__pool_free_slow(struct pel_pool *pool, void *obj);
+#endif
+
+#if !defined(__cplusplus) && !defined(PEL_POOL_NO_INLINE)
 /**
  * Allocate one object: on a worker of the pool's runtime from that worker's slab; elsewhere from
  * the first slab with a free object, starting at a slab that rotates per thread.
  * @return the object (aligned to 16, or 64 with PEL_POOL_F_CACHE_ALIGN), or NULL when exhausted
  *         (counted in the slab's failures; never blocks).
+ * Inline: on the owner worker, a pop from its cache (no atomic operation, no call).
  */
-void *pel_alloc(struct pel_pool *pool);
+static inline void *
+pel_alloc(struct pel_pool *pool)
+{
+	const struct pel__pool_pub *pp = (const struct pel__pool_pub *)pool;
+
+	if (__builtin_expect(pool && pp->fast && pel__tls_worker.rt == pp->rt, 1)) {
+		struct pel__pool_cache *c = pp->cache[pel__tls_worker.id];
+
+		if (__builtin_expect(c->n != 0, 1)) {
+			atomic_store_explicit(&c->allocs,
+					      atomic_load_explicit(&c->allocs, memory_order_relaxed) + 1,
+					      memory_order_relaxed);
+			return c->obj[--c->n];
+		}
+	}
+	return pel__pool_alloc_slow(pool);
+}
 
 /**
- * Free an object allocated from @p pool, from any thread. NULL is ignored. In builds without
- * NDEBUG a double free or a pointer that is not from this pool is reported through the runtime's
- * log and ignored, leaving the pool intact.
+ * Free an object allocated from @p pool, from any thread. NULL is ignored. In builds of libpel
+ * without NDEBUG a double free or a pointer that is not from this pool is reported through the
+ * runtime's log and ignored, leaving the pool intact; a foreign pointer is refused in every build.
+ * Inline: the owner worker's own object goes back on its cache (no atomic operation, no call).
  */
+static inline void
+pel_free(struct pel_pool *pool, void *obj)
+{
+	const struct pel__pool_pub *pp = (const struct pel__pool_pub *)pool;
+
+	if (__builtin_expect(pool && pp->fast && pel__tls_worker.rt == pp->rt, 1)) {
+		struct pel__pool_cache *c = pp->cache[pel__tls_worker.id];
+
+		if (__builtin_expect((char *)obj >= c->base && (char *)obj < c->end &&
+				     c->n < c->cap, 1)) {
+			c->obj[c->n++] = obj;
+			atomic_store_explicit(&c->frees,
+					      atomic_load_explicit(&c->frees, memory_order_relaxed) + 1,
+					      memory_order_relaxed);
+			return;
+		}
+	}
+	pel__pool_free_slow(pool, obj);
+}
+#else
+/** Allocate one object (see the C inline version's doc). */
+void *pel_alloc(struct pel_pool *pool);
+/** Free an object from any thread (see the C inline version's doc). */
 void pel_free(struct pel_pool *pool, void *obj);
+#endif
 
 /**
  * Destroy a pool: logs a warning if objects are still allocated. NULL is ignored.
