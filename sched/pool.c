@@ -59,6 +59,23 @@ struct slab {
 	bool huge;
 };
 
+/*
+ * The return ring from one worker to another's slab: an SPSC ring of object indexes. The freeing
+ * worker pushes (no CAS: one slot store and a release of tail), the owner drains it when its cache
+ * runs dry. An index crosses between the cores once; through next[] and the shared stack it
+ * crossed twice (the link written by the freer, read by the owner) plus the head's CAS line.
+ * When a ring is full (its owner has not needed objects lately) frees fall back to the chains.
+ */
+#define RET_SLOTS	512u
+
+struct ret_ring {
+	alignas(PEL_CACHE_GUARD) _Atomic uint32_t tail;	/* the freer's */
+	uint32_t head_cache;
+	_Atomic uint64_t pushed;			/* remote frees through this ring */
+	alignas(PEL_CACHE_GUARD) _Atomic uint32_t head;	/* the owner's */
+	alignas(PEL_CACHE_GUARD) uint32_t slot[RET_SLOTS];
+};
+
 /* A chain of objects one worker freed to another's slab, not yet pushed. */
 struct pend {
 	uint32_t first, last, n, pad;	/* 16 bytes: rows are whole PEL_CACHE_GUARD blocks */
@@ -76,6 +93,7 @@ struct pel_pool {
 	unsigned shift;			/* log2(stride) when a power of two, else 0 */
 	unsigned flags;
 	struct slab **slab;
+	struct ret_ring **ret;		/* ret[f * nworkers + o]: worker f's frees to o's slab */
 	struct pend *pend;		/* row w (pend_stride entries) is worker w's, only it writes */
 	unsigned pend_stride;
 };
@@ -230,10 +248,50 @@ unmark_live(struct pel_pool *pool, struct slab *s, unsigned w, void *obj)
 	return true;
 }
 
+/* Remote frees of slab @p o so far: through the shared stack, and through each return ring. */
+static uint64_t
+remote_total(const struct pel_pool *pool, unsigned o)
+{
+	uint64_t n = atomic_load_explicit(&pool->slab[o]->remote_frees, memory_order_relaxed);
+
+	for (unsigned f = 0; f < pool->nworkers; f++)
+		if (f != o)
+			n += atomic_load_explicit(&pool->ret[(size_t)f * pool->nworkers + o]->pushed,
+						  memory_order_relaxed);
+	return n;
+}
+
+/* The owner takes what the other workers returned to it, up to @p room objects. */
+static unsigned
+drain_returns(struct pel_pool *pool, unsigned o, struct slab *s, unsigned room)
+{
+	unsigned got = 0;
+
+	for (unsigned f = 0; f < pool->nworkers && got < room; f++) {
+		struct ret_ring *r;
+		uint32_t h, t;
+
+		if (f == o)
+			continue;
+		r = pool->ret[(size_t)f * pool->nworkers + o];
+		h = atomic_load_explicit(&r->head, memory_order_relaxed);
+		/* acquire: pairs with the release of tail in the freer; the slots are written */
+		t = atomic_load_explicit(&r->tail, memory_order_acquire);
+		while (h != t && got < room) {
+			s->c.obj[s->c.n++] = object_at(pool, s, r->slot[h & (RET_SLOTS - 1)]);
+			h++;
+			got++;
+		}
+		/* release: pairs with the freer's acquire of head; these slots are free again */
+		atomic_store_explicit(&r->head, h, memory_order_release);
+	}
+	return got;
+}
+
 /* ---- allocation ---- */
 
 static void *
-owner_alloc(struct pel_pool *pool, struct slab *s)
+owner_alloc(struct pel_pool *pool, unsigned o, struct slab *s)
 {
 	uint64_t a, live;
 	void *obj;
@@ -242,17 +300,20 @@ owner_alloc(struct pel_pool *pool, struct slab *s)
 		/* the cache ran dry: a high point of this slab's live objects, sample it */
 		live = atomic_load_explicit(&s->c.allocs, memory_order_relaxed) +
 		       atomic_load_explicit(&s->foreign_allocs, memory_order_relaxed) -
-		       atomic_load_explicit(&s->c.frees, memory_order_relaxed) -
-		       atomic_load_explicit(&s->remote_frees, memory_order_relaxed);
+		       atomic_load_explicit(&s->c.frees, memory_order_relaxed) - remote_total(pool, o);
 		if (live > atomic_load_explicit(&s->high_water, memory_order_relaxed))
 			atomic_store_explicit(&s->high_water, live, memory_order_relaxed);
-		/* refill half the cache from the shared stack in one CAS: other threads can still
-		 * find what is left there */
-		uint32_t got[CACHE_MAX / 2 + 1];
-		unsigned k = shared_pop_chain(s, got, s->c.cap / 2 + 1);
+		/* first what other workers returned, then half the cache from the shared stack in
+		 * one CAS (other threads can still find what is left there) */
+		unsigned want = s->c.cap / 2 + 1;
 
-		for (unsigned i = 0; i < k; i++)
-			s->c.obj[s->c.n++] = object_at(pool, s, got[i]);
+		if (drain_returns(pool, o, s, want) == 0) {
+			uint32_t got[CACHE_MAX / 2 + 1];
+			unsigned k = shared_pop_chain(s, got, want);
+
+			for (unsigned i = 0; i < k; i++)
+				s->c.obj[s->c.n++] = object_at(pool, s, got[i]);
+		}
 		if (s->c.n == 0) {
 			a = atomic_load_explicit(&s->failures, memory_order_relaxed);
 			atomic_store_explicit(&s->failures, a + 1, memory_order_relaxed);
@@ -281,7 +342,7 @@ pel__pool_alloc_slow(struct pel_pool *pool)
 		return NULL;
 	w = caller_worker(pool);
 	if (pel_likely(w != NULL))
-		return owner_alloc(pool, pool->slab[w->id]);
+		return owner_alloc(pool, w->id, pool->slab[w->id]);
 	start = foreign_rr++ % pool->nworkers;
 	for (unsigned k = 0; k < pool->nworkers; k++) {
 		struct slab *s = pool->slab[(start + k) % pool->nworkers];
@@ -363,7 +424,24 @@ pel__pool_free_slow(struct pel_pool *pool, void *obj)
 	if (!unmark_live(pool, s, (unsigned)owner, obj))
 		return;
 	if (w) {
-		/* another worker's object: chain it, push the chain at BATCH or at the pass's end */
+		/* another worker's object: its return ring to the owner, no CAS */
+		struct ret_ring *r = pool->ret[(size_t)w->id * pool->nworkers + (unsigned)owner];
+		uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+
+		if (t - r->head_cache == RET_SLOTS)
+			/* acquire: pairs with the owner's release of head; those slots are free */
+			r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+		if (t - r->head_cache < RET_SLOTS) {
+			uint64_t n = atomic_load_explicit(&r->pushed, memory_order_relaxed);
+
+			r->slot[t & (RET_SLOTS - 1)] = index_of(pool, s, obj);
+			/* release: pairs with the owner's acquire in drain_returns() */
+			atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+			atomic_store_explicit(&r->pushed, n + 1, memory_order_relaxed);
+			return;
+		}
+		/* the ring is full: chain it to the shared stack, pushed at BATCH or at the end
+		 * of this worker's pass */
 		struct pend *pd = &pool->pend[(size_t)w->id * pool->pend_stride + (unsigned)owner];
 		uint32_t idx = index_of(pool, s, obj);
 
@@ -553,6 +631,10 @@ pool_free(struct pel_pool *pool)
 		}
 		free(pool->slab);
 	}
+	if (pool->ret)
+		for (size_t i = 0; i < (size_t)pool->nworkers * pool->nworkers; i++)
+			free(pool->ret[i]);
+	free(pool->ret);
 	free(pool->pend);
 	free(pool->caches);
 	free(pool);
@@ -611,7 +693,18 @@ pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker_cou
 	pool->pub.cache = (struct pel__pool_cache *const *)pool->caches;
 	pool->pend = aligned_alloc(PEL_CACHE_GUARD, (size_t)pool->nworkers * pool->pend_stride *
 							    sizeof(struct pend));
-	if (!pool->slab || !pool->pend || !pool->caches) {
+	pool->ret = calloc((size_t)pool->nworkers * pool->nworkers, sizeof(*pool->ret));
+	for (size_t i = 0; pool->ret && i < (size_t)pool->nworkers * pool->nworkers; i++) {
+		if (i / pool->nworkers == i % pool->nworkers)
+			continue;	/* no ring from a worker to itself */
+		pool->ret[i] = aligned_alloc(PEL_CACHE_GUARD, sizeof(struct ret_ring));
+		if (!pool->ret[i]) {
+			err = pel__fail(-ENOMEM, "out of memory for the pool's return rings");
+			goto out_free;
+		}
+		memset(pool->ret[i], 0, sizeof(struct ret_ring));
+	}
+	if (!pool->slab || !pool->pend || !pool->caches || !pool->ret) {
 		err = pel__fail(-ENOMEM, "out of memory for the pool");
 		goto out_free;
 	}
@@ -686,7 +779,7 @@ pel_pool_destroy(struct pel_pool *pool)
 		struct slab *s = pool->slab[w];
 
 		live += atomic_load(&s->c.allocs) + atomic_load(&s->foreign_allocs) -
-			atomic_load(&s->c.frees) - atomic_load(&s->remote_frees);
+			atomic_load(&s->c.frees) - remote_total(pool, w);
 	}
 	if (live)
 		pel__log(pool->rt->log, pool->rt->log_arg, PEL_LOG_WARNING,
@@ -709,7 +802,7 @@ pel_pool_stats(const struct pel_pool *pool, unsigned worker, struct pel_pool_sta
 	out->allocs = atomic_load_explicit(&s->c.allocs, memory_order_relaxed) +
 		      atomic_load_explicit(&s->foreign_allocs, memory_order_relaxed);
 	out->frees = atomic_load_explicit(&s->c.frees, memory_order_relaxed);
-	out->remote_frees = atomic_load_explicit(&s->remote_frees, memory_order_relaxed);
+	out->remote_frees = remote_total(pool, worker);
 	out->failures = atomic_load_explicit(&s->failures, memory_order_relaxed) +
 			atomic_load_explicit(&s->foreign_failures, memory_order_relaxed);
 	out->high_water = atomic_load_explicit(&s->high_water, memory_order_relaxed);

@@ -271,6 +271,69 @@ test_remote_free_back_within_a_pass(void **state)
 	destroy_and_close(rt);
 }
 
+/* More remote frees than a return ring holds (512): the rest take the chains, none is lost. */
+#define OVER 1500
+struct many {
+	struct pel_pool *pool;
+	void *obj[OVER];
+	unsigned got;
+};
+
+static void
+alloc_many(void *arg)
+{
+	struct many *m = arg;
+
+	m->got = 0;
+	for (unsigned i = 0; i < OVER + 1; i++) {
+		void *o = pel_alloc(m->pool);
+
+		if (o && m->got < OVER)
+			m->obj[m->got++] = o;
+		else if (o)
+			m->got = OVER + 1;	/* more than the slab holds: a bug */
+	}
+}
+
+static void
+free_many(void *arg)
+{
+	struct many *m = arg;
+
+	for (unsigned i = 0; i < m->got; i++)
+		pel_free(m->pool, m->obj[i]);
+}
+
+static void
+test_remote_frees_past_the_return_ring(void **state)
+{
+	static struct many m;
+	struct pel_runtime *rt;
+	struct pel_pool_stats st;
+
+	(void)state;
+	if (online_cpus() < 2)
+		skip();
+	rt = start(2, NULL);
+	assert_int_equal(create_pool(rt, 32, OVER, 0, &m.pool), 0);
+	for (int round = 0; round < 3; round++) {
+		on_worker(rt, 0, alloc_many, &m);
+		assert_int_equal(m.got, OVER);
+		assert_distinct_aligned(m.obj, OVER, 16, 32);
+		on_worker(rt, 1, free_many, &m);	/* 512 by the ring, 988 by chains */
+		assert_true(WAIT_UNTIL(atomic_load(&rt->workers[1]->parked) == 1, 5000));
+	}
+	on_worker(rt, 0, alloc_many, &m);
+	assert_int_equal(m.got, OVER);
+	on_worker(rt, 0, free_many, &m);
+	assert_int_equal(pel_pool_stats(m.pool, 0, &st), 0);
+	assert_int_equal(st.remote_frees, 3 * OVER);
+	assert_int_equal(st.frees, OVER);
+	assert_int_equal(st.allocs, 4 * OVER);
+	pel_pool_destroy(m.pool);
+	destroy_and_close(rt);
+}
+
 static void
 test_non_worker_threads(void **state)
 {
@@ -537,6 +600,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_create_from_task_refused),
 		cmocka_unit_test(test_capacity_and_alignment),
 		cmocka_unit_test(test_remote_free_back_within_a_pass),
+		cmocka_unit_test(test_remote_frees_past_the_return_ring),
 		cmocka_unit_test(test_non_worker_threads),
 		cmocka_unit_test(test_double_free_and_foreign_pointer),
 		cmocka_unit_test(test_destroy_warns_on_live_objects),
