@@ -16,6 +16,18 @@
 
 #include <pel/pel.h>
 
+/* ASan builds (gcc says __SANITIZE_ADDRESS__, clang __has_feature): mlock() is a no-op there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PEL_HAS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PEL_HAS_ASAN 1
+#endif
+#endif
+#ifndef PEL_HAS_ASAN
+#define PEL_HAS_ASAN 0
+#endif
+
 #ifndef PEL_FIXTURE_DIR
 #error "PEL_FIXTURE_DIR must name tests/fixtures"
 #endif

@@ -483,6 +483,51 @@ test_hugepages_fallback_logged(void **state)
 	destroy_and_close(rt);
 }
 
+static long
+vm_locked_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* The runtime's PEL_F_MLOCK locks the slabs too. */
+static void
+test_mlock_locks_slabs(void **state)
+{
+	struct pel_runtime *rt;
+	struct pel_pool *pool;
+	struct pel_config c;
+	long before, after;
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("skip: locking 4 MiB needs root or a large RLIMIT_MEMLOCK\n");
+		skip();
+	}
+	if (PEL_HAS_ASAN) {
+		print_message("skip: ASan makes mlock() a no-op\n");
+		skip();
+	}
+	quiet_config(&c, "0", NULL);
+	c.flags = PEL_F_MLOCK;
+	assert_int_equal(pel_create(&c, &rt), 0);
+	before = vm_locked_kb();
+	assert_int_equal(create_pool(rt, 64, 65536, 0, &pool), 0);	/* 4 MiB of objects */
+	after = vm_locked_kb();
+	print_message("VmLck %ld kB -> %ld kB\n", before, after);
+	assert_true(after - before >= 4096);
+	pel_pool_destroy(pool);
+	destroy_and_close(rt);
+}
+
 /* ---- concurrency: objects cross workers and threads ---- */
 
 #define STRESS_OBJS 512
@@ -605,6 +650,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_double_free_and_foreign_pointer),
 		cmocka_unit_test(test_destroy_warns_on_live_objects),
 		cmocka_unit_test(test_hugepages_fallback_logged),
+		cmocka_unit_test(test_mlock_locks_slabs),
 	};
 	const struct CMUnitTest stress[] = {
 		cmocka_unit_test(test_stress_cross_worker),
