@@ -3,6 +3,7 @@
 #include <pel/pel.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 
 static std::atomic<int> ran{0};
@@ -29,5 +30,9 @@ main()
 		return 1;
 	}
 	pel_destroy(rt);
+	/* a handle outlives destroy: it refuses work, and closing it frees the rest */
+	if (pel_submit(p, 0, task, nullptr) != -ESHUTDOWN)
+		return 1;
+	pel_producer_close(p);
 	return ran == 1 ? 0 : 1;
 }
