@@ -24,6 +24,7 @@
 #include <pel/pool.h>
 
 #include "internal.h"
+#include "trace/trace.h"
 #include "pel_config.h"
 
 #if PEL_HAVE_NUMA
@@ -315,6 +316,7 @@ owner_alloc(struct pel_pool *pool, unsigned o, struct slab *s)
 				s->c.obj[s->c.n++] = object_at(pool, s, got[i]);
 		}
 		if (s->c.n == 0) {
+			pel__trace(pool_alloc_fail, (int)o, pool->obj_size);
 			a = atomic_load_explicit(&s->failures, memory_order_relaxed);
 			atomic_store_explicit(&s->failures, a + 1, memory_order_relaxed);
 			return NULL;
@@ -357,6 +359,7 @@ pel__pool_alloc_slow(struct pel_pool *pool)
 		}
 	}
 	atomic_fetch_add_explicit(&pool->slab[start]->foreign_failures, 1, memory_order_relaxed);
+	pel__trace(pool_alloc_fail, -1, pool->obj_size);
 	return NULL;
 }
 

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "trace/trace.h"
 
 /* CPUs busy-polled by live runtimes of this process (PEL_IDLE_SPIN without PEL_F_SHARE_CPUS). */
 static pthread_mutex_t claim_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -442,12 +443,16 @@ pel_submit(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
 	if (pel_unlikely(!producer_enter(p)))
 		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	pel__trace(submit, worker, p->id,
+		   atomic_load_explicit(&p->ring[worker]->prod.tail, memory_order_relaxed));
 	err = pel_ring_push(p->ring[worker], fn, arg);
 	if (pel_likely(!err))
 		pel__wake(p->rt->workers[worker]);	/* before leaving: rt stays alive */
 	producer_leave(p);
-	if (pel_unlikely(err))
+	if (pel_unlikely(err)) {
+		pel__trace(ring_full, worker, p->id);
 		return pel__fail_lazy(-EAGAIN, PEL__LAZY_RING_FULL, worker, p->rt->slots);
+	}
 	return 0;
 }
 
@@ -472,10 +477,21 @@ pel_submit_burst(struct pel_producer *p, unsigned worker, const struct pel_task 
 		pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
 		return 0;
 	}
-	done = pel_ring_push_burst(p->ring[worker], t, n);
+	if (pel_unlikely(pel__trace_on(submit))) {
+		uint64_t tail = atomic_load_explicit(&p->ring[worker]->prod.tail,
+						     memory_order_relaxed);
+
+		done = pel_ring_push_burst(p->ring[worker], t, n);
+		for (unsigned i = 0; i < done; i++)
+			pel__trace(submit, worker, p->id, tail + i);
+	} else {
+		done = pel_ring_push_burst(p->ring[worker], t, n);
+	}
 	if (pel_likely(done))
 		pel__wake(p->rt->workers[worker]);
 	producer_leave(p);
+	if (pel_unlikely(done < n))
+		pel__trace(ring_full, worker, p->id);
 	if (pel_unlikely(done < n)) {
 		if (!pel__ring_fn_ok(t[done].fn))
 			pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
@@ -499,8 +515,12 @@ pel_spawn(unsigned worker, pel_task_fn fn, void *arg)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, rt->nworkers);
 	if (pel_unlikely(!pel__ring_fn_ok(fn)))
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
-	if (pel_unlikely(pel_ring_push(w->mesh_out[worker], fn, arg)))
+	pel__trace(spawn, worker, PEL__TRACE_SRC_WORKER + w->id,
+		   atomic_load_explicit(&w->mesh_out[worker]->prod.tail, memory_order_relaxed));
+	if (pel_unlikely(pel_ring_push(w->mesh_out[worker], fn, arg))) {
+		pel__trace(ring_full, worker, PEL__TRACE_SRC_WORKER + w->id);
 		return pel__fail_lazy(-EAGAIN, PEL__LAZY_RING_FULL, worker, rt->slots);
+	}
 	s = atomic_load_explicit(&w->stats.spawns, memory_order_relaxed);
 	atomic_store_explicit(&w->stats.spawns, s + 1, memory_order_relaxed);
 	if (worker != w->id)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "trace/trace.h"
 
 #define HUGE_2M (2u << 20)
 
@@ -149,9 +150,11 @@ park(struct pel_worker *w, unsigned nin, uint64_t *parks)
 	}
 	(*parks)++;
 	atomic_store_explicit(&w->stats.parks, *parks, memory_order_relaxed);
+	pel__trace(park, w->id);
 	/* acquire: pairs with the exchange in pel__wake_slow(); the waker's push is visible */
 	while (atomic_load_explicit(&w->parked, memory_order_acquire))
 		futex(&w->parked, FUTEX_WAIT_PRIVATE, 1);
+	pel__trace(unpark, w->id);
 }
 
 void
@@ -191,6 +194,22 @@ pel__poller_add(pel__poll_fn fn, void *ctx, unsigned flags)
 	return 0;
 }
 
+/* A burst with tracing on: each task's dequeue, start and end, identified by (worker, src, seq). */
+static void
+run_traced(struct pel_worker *w, unsigned r, struct pel_ring *ring, struct pel_task *buf, unsigned n)
+{
+	unsigned src = r < w->rt->nworkers ? PEL__TRACE_SRC_WORKER + r : r - w->rt->nworkers;
+	uint64_t head = atomic_load_explicit(&ring->cons.head, memory_order_relaxed);
+
+	for (unsigned i = 0; i < n; i++)
+		pel__trace(dequeue, w->id, src, head + i, n);
+	for (unsigned i = 0; i < n; i++) {
+		pel__trace(task_start, w->id, (const void *)buf[i].fn, src, head + i);
+		buf[i].fn(buf[i].arg);
+		pel__trace(task_end, w->id, (const void *)buf[i].fn, src, head + i);
+	}
+}
+
 static void
 loop(struct pel_worker *w)
 {
@@ -213,8 +232,11 @@ loop(struct pel_worker *w)
 
 			if (!n)
 				continue;
-			for (unsigned i = 0; i < n; i++)
-				buf[i].fn(buf[i].arg);
+			if (pel_unlikely(pel__trace_on(dequeue) || pel__trace_on(task_start)))
+				run_traced(w, r, ring, buf, n);
+			else
+				for (unsigned i = 0; i < n; i++)
+					buf[i].fn(buf[i].arg);
 			/* head counts tasks that have returned: pel_drain() relies on it */
 			pel_ring_consume(ring, n);
 			ran += n;
@@ -228,6 +250,8 @@ loop(struct pel_worker *w)
 		}
 
 		if (found) {
+			if (idle_since)
+				pel__trace(idle_exit, w->id);
 			now = pel__tsc();
 			tasks += ran;
 			busy += now - mark;
@@ -252,6 +276,7 @@ loop(struct pel_worker *w)
 		idle += now - mark;
 		mark = now;
 		if (!idle_since) {
+			pel__trace(idle_enter, w->id);
 			idle_since = now;
 			atomic_store_explicit(&st->idle_loops, idle_loops, memory_order_relaxed);
 			atomic_store_explicit(&st->idle_ns, pel__cycles_to_ns(idle),
@@ -305,7 +330,9 @@ pel__worker_main(void *arg)
 	pel__self = w;
 	pel__tls_worker.rt = rt;
 	pel__tls_worker.id = w->id;
+	pel__trace(worker_start, w->id, w->cpu);
 	loop(w);
+	pel__trace(worker_stop, w->id, atomic_load_explicit(&w->stats.tasks_run, memory_order_relaxed));
 	pel__tls_worker.rt = NULL;
 	pel__self = NULL;
 	return NULL;

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trace/tp.h - pel's LTTng-UST tracepoint provider, "pel".
+ *
+ * Small fixed-size fields; LTTng's own clock stamps every event. A task is identified by where it
+ * came from and its position in that ring: (worker, src, seq), src = producer handle id (user
+ * handles are 1..max_producers, 0 is the runtime's own) or, for spawns, 1000000 + the spawning
+ * worker. pel:submit / pel:spawn and pel:dequeue carry the same triple, so queue wait is
+ * dequeue - submit for the same triple (tools/pel-trace does that); task_start / task_end carry it
+ * too. Idle events mark transitions only, never each empty pass.
+ */
+#undef TRACEPOINT_PROVIDER
+#define TRACEPOINT_PROVIDER pel
+
+#undef TRACEPOINT_INCLUDE
+#define TRACEPOINT_INCLUDE "trace/tp.h"
+
+#if !defined(PEL_TRACE_TP_H) || defined(TRACEPOINT_HEADER_MULTI_READ)
+#define PEL_TRACE_TP_H
+
+#include <lttng/tracepoint.h>
+
+TRACEPOINT_EVENT(pel, worker_start,
+	TP_ARGS(unsigned, worker, int, cpu),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer(int32_t, cpu, cpu)))
+
+TRACEPOINT_EVENT(pel, worker_stop,
+	TP_ARGS(unsigned, worker, uint64_t, tasks),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer(uint64_t, tasks, tasks)))
+
+TRACEPOINT_EVENT(pel, submit,
+	TP_ARGS(unsigned, worker, unsigned, src, uint64_t, seq),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer(uint32_t, src, src)
+		  ctf_integer(uint64_t, seq, seq)))
+
+TRACEPOINT_EVENT(pel, spawn,
+	TP_ARGS(unsigned, worker, unsigned, src, uint64_t, seq),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer(uint32_t, src, src)
+		  ctf_integer(uint64_t, seq, seq)))
+
+TRACEPOINT_EVENT(pel, ring_full,
+	TP_ARGS(unsigned, worker, unsigned, src),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer(uint32_t, src, src)))
+
+TRACEPOINT_EVENT(pel, dequeue,
+	TP_ARGS(unsigned, worker, unsigned, src, uint64_t, seq, unsigned, burst),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer(uint32_t, src, src)
+		  ctf_integer(uint64_t, seq, seq) ctf_integer(uint32_t, burst, burst)))
+
+TRACEPOINT_EVENT(pel, task_start,
+	TP_ARGS(unsigned, worker, const void *, fn, unsigned, src, uint64_t, seq),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer_hex(uint64_t, fn, (uintptr_t)fn)
+		  ctf_integer(uint32_t, src, src) ctf_integer(uint64_t, seq, seq)))
+
+TRACEPOINT_EVENT(pel, task_end,
+	TP_ARGS(unsigned, worker, const void *, fn, unsigned, src, uint64_t, seq),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer_hex(uint64_t, fn, (uintptr_t)fn)
+		  ctf_integer(uint32_t, src, src) ctf_integer(uint64_t, seq, seq)))
+
+TRACEPOINT_EVENT(pel, idle_enter,
+	TP_ARGS(unsigned, worker),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker)))
+
+TRACEPOINT_EVENT(pel, idle_exit,
+	TP_ARGS(unsigned, worker),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker)))
+
+TRACEPOINT_EVENT(pel, park,
+	TP_ARGS(unsigned, worker),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker)))
+
+TRACEPOINT_EVENT(pel, unpark,
+	TP_ARGS(unsigned, worker),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker)))
+
+TRACEPOINT_EVENT(pel, pool_alloc_fail,
+	TP_ARGS(int, worker, uint64_t, obj_size),
+	TP_FIELDS(ctf_integer(int32_t, worker, worker) ctf_integer(uint64_t, obj_size, obj_size)))
+
+/* TAU-style user timers: id is the address of the name literal, stable for the process. */
+TRACEPOINT_EVENT(pel, timer_entry,
+	TP_ARGS(const char *, name, int, worker),
+	TP_FIELDS(ctf_integer_hex(uint64_t, id, (uintptr_t)name) ctf_string(name, name)
+		  ctf_integer(int32_t, worker, worker)))
+
+TRACEPOINT_EVENT(pel, timer_exit,
+	TP_ARGS(const char *, name, int, worker),
+	TP_FIELDS(ctf_integer_hex(uint64_t, id, (uintptr_t)name) ctf_integer(int32_t, worker, worker)))
+
+#endif /* PEL_TRACE_TP_H */
+
+#include <lttng/tracepoint-event.h>
