@@ -443,11 +443,13 @@ pel_submit(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
 	if (pel_unlikely(!producer_enter(p)))
 		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
-	pel__trace(submit, worker, p->id,
-		   atomic_load_explicit(&p->ring[worker]->prod.tail, memory_order_relaxed));
 	err = pel_ring_push(p->ring[worker], fn, arg);
-	if (pel_likely(!err))
+	if (pel_likely(!err)) {
+		/* the position it took: tail was advanced by one */
+		pel__trace(submit, worker, p->id,
+			   atomic_load_explicit(&p->ring[worker]->prod.tail, memory_order_relaxed) - 1);
 		pel__wake(p->rt->workers[worker]);	/* before leaving: rt stays alive */
+	}
 	producer_leave(p);
 	if (pel_unlikely(err)) {
 		pel__trace(ring_full, worker, p->id);
@@ -515,12 +517,12 @@ pel_spawn(unsigned worker, pel_task_fn fn, void *arg)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, rt->nworkers);
 	if (pel_unlikely(!pel__ring_fn_ok(fn)))
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
-	pel__trace(spawn, worker, PEL__TRACE_SRC_WORKER + w->id,
-		   atomic_load_explicit(&w->mesh_out[worker]->prod.tail, memory_order_relaxed));
 	if (pel_unlikely(pel_ring_push(w->mesh_out[worker], fn, arg))) {
 		pel__trace(ring_full, worker, PEL__TRACE_SRC_WORKER + w->id);
 		return pel__fail_lazy(-EAGAIN, PEL__LAZY_RING_FULL, worker, rt->slots);
 	}
+	pel__trace(spawn, worker, PEL__TRACE_SRC_WORKER + w->id,
+		   atomic_load_explicit(&w->mesh_out[worker]->prod.tail, memory_order_relaxed) - 1);
 	s = atomic_load_explicit(&w->stats.spawns, memory_order_relaxed);
 	atomic_store_explicit(&w->stats.spawns, s + 1, memory_order_relaxed);
 	if (worker != w->id)

@@ -17,7 +17,7 @@
 #	gcc	gcc, -Dwerror=true, debugoptimized; every suite
 #	clang	clang, -Dwerror=true, debugoptimized; every suite
 #	asan	clang, ASan + UBSan (leaks detected, first error fatal); every suite
-#	tsan	clang, TSan; suite "concurrency"
+#	tsan	clang, TSan, -Dtracing=disabled; suite "concurrency"
 #	fuzz	clang, libFuzzer target fuzz_config for FUZZ_SECONDS (30) on a copy of its corpus;
 #		one test
 
@@ -113,7 +113,10 @@ config_def()
 		;;
 	tsan)
 		CFG_CC=clang
-		CFG_OPTS=(-Db_sanitize=thread -Db_lundef=false -Dstress_tasks=100000)
+		# LTTng-UST reads its tracepoint state words with plain loads and updates them
+		# RCU-style from its own threads: TSan reports that as a race (seen once in ~12
+		# runs). This job checks pel's own concurrency, so it builds without tracepoints.
+		CFG_OPTS=(-Db_sanitize=thread -Db_lundef=false -Dstress_tasks=100000 -Dtracing=disabled)
 		CFG_ENV=(TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1)
 		CFG_TEST=(--suite concurrency --timeout-multiplier 5)
 		;;
