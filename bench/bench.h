@@ -60,6 +60,7 @@ void pel_bench_ratio(struct pel_bench_report *rep, const char *name, double valu
 
 /* Suites: 0, or 1 after printing why to stderr. */
 int pel_bench_ring(const struct pel_bench_opts *o, struct pel_bench_report *rep);
+int pel_bench_trace(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_handoff(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_pool(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 

@@ -29,6 +29,8 @@ static const char usage_text[] =
 	"            beside a cache-line handoff (the floor) and a mutex+condvar thread pool\n"
 	"  pool      ns per alloc+free pair of 64-byte objects: pel_alloc/pel_free (local, and\n"
 	"            freed on another worker), glibc malloc/free, rte_mempool with its cache\n"
+	"  trace     tasks/s with tracepoints compiled out, idle and recording; ns per recorded\n"
+	"            event against a bare LTTng-UST tracepoint (--items N tasks, --reps N)\n"
 	"\n"
 	"common options:\n"
 	"  --json FILE         also write the figures as JSON to FILE\n"
@@ -328,7 +330,7 @@ main(int argc, char **argv)
 	o.suite = argv[1];
 	ring = !strcmp(o.suite, "ring");
 	handoff = !strcmp(o.suite, "handoff");
-	if (!ring && !handoff && strcmp(o.suite, "pool"))
+	if (!ring && !handoff && strcmp(o.suite, "pool") && strcmp(o.suite, "trace"))
 		usage_exit("unknown SUITE \"%s\"", o.suite);
 
 	/* getopt sees argv[1], the suite, as the program name */
@@ -408,6 +410,8 @@ main(int argc, char **argv)
 		err = pel_bench_ring(&o, &rep);
 	else if (handoff)
 		err = pel_bench_handoff(&o, &rep);
+	else if (!strcmp(o.suite, "trace"))
+		err = pel_bench_trace(&o, &rep);
 	else
 		err = pel_bench_pool(&o, &rep);
 	if (err)

@@ -12,7 +12,7 @@
 
 #include <stdarg.h>
 
-#if PEL_HAVE_LTTNG
+#if PEL_HAVE_LTTNG && !defined(PEL_NO_TRACE)
 #include "trace/tp.h"
 #define pel__trace(event, ...)	tracepoint(pel, event, __VA_ARGS__)
 #define pel__trace_on(event)	tracepoint_enabled(pel, event)
