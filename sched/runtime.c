@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "stamps.h"
 #include "trace/trace.h"
 
 /* CPUs busy-polled by live runtimes of this process (PEL_IDLE_SPIN without PEL_F_SHARE_CPUS). */
@@ -443,6 +444,7 @@ pel_submit(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
 	if (pel_unlikely(!producer_enter(p)))
 		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	pel__stamp_push(p->ring[worker], p->rt->slots, 1);
 	err = pel_ring_push(p->ring[worker], fn, arg);
 	if (pel_likely(!err)) {
 		/* the position it took: tail was advanced by one */
@@ -483,6 +485,7 @@ pel_submit_burst(struct pel_producer *p, unsigned worker, const struct pel_task 
 		uint64_t tail = atomic_load_explicit(&p->ring[worker]->prod.tail,
 						     memory_order_relaxed);
 
+		pel__stamp_push(p->ring[worker], p->rt->slots, n);
 		done = pel_ring_push_burst(p->ring[worker], t, n);
 		for (unsigned i = 0; i < done; i++)
 			pel__trace(submit, worker, p->id, tail + i);
@@ -517,6 +520,7 @@ pel_spawn(unsigned worker, pel_task_fn fn, void *arg)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, rt->nworkers);
 	if (pel_unlikely(!pel__ring_fn_ok(fn)))
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
+	pel__stamp_push(w->mesh_out[worker], rt->slots, 1);
 	if (pel_unlikely(pel_ring_push(w->mesh_out[worker], fn, arg))) {
 		pel__trace(ring_full, worker, PEL__TRACE_SRC_WORKER + w->id);
 		return pel__fail_lazy(-EAGAIN, PEL__LAZY_RING_FULL, worker, rt->slots);

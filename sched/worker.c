@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "stamps.h"
 #include "trace/trace.h"
 
 #define HUGE_2M (2u << 20)
@@ -50,7 +51,9 @@ pel__worker_rings_alloc(struct pel_worker *w)
 {
 	struct pel_runtime *rt = w->rt;
 	unsigned nrings = rt->nworkers + rt->nslots;
-	size_t stride = pel_ring_memsize(rt->slots), len = stride * nrings;
+	/* each ring, then its enqueue stamps when tracing is compiled in (trace/trace.h) */
+	size_t stride = pel_ring_memsize(rt->slots) + pel__stamps_size(rt->slots);
+	size_t len = stride * nrings;
 	void *mem = MAP_FAILED;
 
 	if (rt->plan->cfg.flags & PEL_F_HUGEPAGES) {
@@ -201,8 +204,11 @@ run_traced(struct pel_worker *w, unsigned r, struct pel_ring *ring, struct pel_t
 	unsigned src = r < w->rt->nworkers ? PEL__TRACE_SRC_WORKER + r : r - w->rt->nworkers;
 	uint64_t head = atomic_load_explicit(&ring->cons.head, memory_order_relaxed);
 
+	uint64_t now = pel__tsc();
+
 	for (unsigned i = 0; i < n; i++)
-		pel__trace(dequeue, w->id, src, head + i, n);
+		pel__trace(dequeue, w->id, src, head + i, n,
+			   pel__stamp_wait(ring, w->rt->slots, head + i, now));
 	for (unsigned i = 0; i < n; i++) {
 		pel__trace(task_start, w->id, (const void *)buf[i].fn, src, head + i);
 		buf[i].fn(buf[i].arg);

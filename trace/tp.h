@@ -43,9 +43,10 @@ TRACEPOINT_EVENT(pel, ring_full,
 	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer(uint32_t, src, src)))
 
 TRACEPOINT_EVENT(pel, dequeue,
-	TP_ARGS(unsigned, worker, unsigned, src, uint64_t, seq, unsigned, burst),
+	TP_ARGS(unsigned, worker, unsigned, src, uint64_t, seq, unsigned, burst, int64_t, wait),
 	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer(uint32_t, src, src)
-		  ctf_integer(uint64_t, seq, seq) ctf_integer(uint32_t, burst, burst)))
+		  ctf_integer(uint64_t, seq, seq) ctf_integer(uint32_t, burst, burst)
+		  ctf_integer(int64_t, queue_wait_ns, wait)))
 
 TRACEPOINT_EVENT(pel, task_start,
 	TP_ARGS(unsigned, worker, const void *, fn, unsigned, src, uint64_t, seq),

@@ -31,4 +31,5 @@ pel__trace_sink(int unused, ...)
 /* src of a task spawned by worker w (producer handles are their slot ids, 0 .. max_producers) */
 #define PEL__TRACE_SRC_WORKER	1000000u
 
+
 #endif

@@ -62,6 +62,16 @@ user_submits=$(grep " pel:submit: " "$work/text" | grep -vc "src = 0,")
 check "submit events from the program's handle ($user_submits) = tasks it had accepted ($(fact "f['submitted']"))" "[ $user_submits -eq $(fact "f['submitted']") ]"
 check "spawn events = spawns ($(fact "f['spawned']"))" "[ \$(count spawn) -eq $(fact "f['spawned']") ]"
 check "dequeue events = submits + spawns" "[ \$(count dequeue) -eq \$(( \$(count submit) + \$(count spawn) )) ]"
+# queue_wait_ns: stamped at submit while pel:dequeue records; -1 only for tasks pushed before
+# lttng-ust enabled the tracepoints in this process (its first milliseconds)
+check "dequeue queue_wait_ns: >= 0, or -1 when not stamped; 90% stamped" "/usr/bin/python3 - '$work/text' <<'PY'
+import re, sys
+w = [int(m.group(1)) for m in (re.search(r'pel:dequeue:.*queue_wait_ns = (-?\d+)', l) for l in open(sys.argv[1])) if m]
+bad = [x for x in w if x < -1]
+stamped = sum(1 for x in w if x >= 0)
+print('   %d dequeues, %d stamped' % (len(w), stamped))
+sys.exit(0 if w and not bad and stamped >= 0.9 * len(w) else 1)
+PY"
 timed=$(fact "f['timed']")
 check "timer_entry events = 3 x $timed (outer, inner, inner)" "[ \$(count timer_entry) -eq $((3 * timed)) ]"
 check "timer_exit events = timer_entry events" "[ \$(count timer_exit) -eq \$(count timer_entry) ]"
