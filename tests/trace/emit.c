@@ -55,7 +55,7 @@ worker(void *arg)
 		}
 		tracepoint(pel, submit, w, src, seq);
 		spin(500);
-		tracepoint(pel, dequeue, w, src, seq, 1);
+		tracepoint(pel, dequeue, w, src, seq, 1, (int64_t)500);
 		tracepoint(pel, task_start, w, (const void *)worker, src, seq);
 		tracepoint(pel, timer_entry, outer, (int)w);
 		spin(300);
