@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <pel/pel.h>
 #include <pel/ring.h>
 
 #define PEL_BENCH_MAX_METRICS	64
@@ -59,6 +60,17 @@ void pel_bench_metric(struct pel_bench_report *rep, const char *name, double val
 void pel_bench_ratio(struct pel_bench_report *rep, const char *name, double value);
 
 /* Suites: 0, or 1 after printing why to stderr. */
+/** Median, min and max of @p v (sorted in place). */
+struct pel_bench_figure {
+	double median;
+	double min;
+	double max;
+};
+struct pel_bench_figure pel_bench_summarise(double *v, unsigned n);
+
+/** A pel log callback that prints each distinct line once. */
+void pel_bench_log_once(enum pel_log_level level, const char *msg, void *arg);
+
 int pel_bench_ring(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_trace(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_handoff(const struct pel_bench_opts *o, struct pel_bench_report *rep);

@@ -339,28 +339,6 @@ start_b(struct handoff *h, pthread_t *b)
 }
 
 /* pel's log lines to stderr, each distinct line once: every round creates a runtime. */
-static void
-log_once(enum pel_log_level level, const char *msg, void *arg)
-{
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static char seen[8][256];
-	static unsigned nseen;
-	unsigned i;
-
-	(void)level;
-	(void)arg;
-	pthread_mutex_lock(&lock);
-	for (i = 0; i < nseen; i++)
-		if (!strncmp(seen[i], msg, sizeof(seen[i]) - 1))
-			break;
-	if (i == nseen) {
-		if (nseen < 8)
-			snprintf(seen[nseen++], sizeof(seen[0]), "%s", msg);
-		fprintf(stderr, "pel: %s\n", msg);
-	}
-	pthread_mutex_unlock(&lock);
-}
-
 static int
 start_pel(struct handoff *h)
 {
@@ -372,7 +350,7 @@ start_pel(struct handoff *h)
 	pel_config_default(&cfg);
 	cfg.cpus = cpus;
 	cfg.idle = PEL_IDLE_SPIN;
-	cfg.log = log_once;
+	cfg.log = pel_bench_log_once;
 	/* this thread is already pinned to A: pel_create() checks the cgroup's cpuset, not our mask */
 	err = pel_create(&cfg, &h->rt);
 	if (!err) {

@@ -50,6 +50,48 @@ static const char usage_text[] =
 	"\n"
 	"N takes a k, M or G suffix (x1000).\n";
 
+void
+pel_bench_log_once(enum pel_log_level level, const char *msg, void *arg)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char seen[8][256];
+	static unsigned nseen;
+	unsigned i;
+
+	(void)level;
+	(void)arg;
+	pthread_mutex_lock(&lock);
+	for (i = 0; i < nseen; i++)
+		if (!strncmp(seen[i], msg, sizeof(seen[i]) - 1))
+			break;
+	if (i == nseen) {
+		if (nseen < 8)
+			snprintf(seen[nseen++], sizeof(seen[0]), "%s", msg);
+		fprintf(stderr, "pel: %s\n", msg);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+struct pel_bench_figure
+pel_bench_summarise(double *v, unsigned n)
+{
+	struct pel_bench_figure f;
+
+	qsort(v, n, sizeof(*v), cmp_double);
+	f.min = v[0];
+	f.max = v[n - 1];
+	f.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return f;
+}
+
 static void usage_exit(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void

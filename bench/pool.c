@@ -318,28 +318,6 @@ struct suite {
 };
 
 /* pel's log lines to stderr, each distinct line once: every run creates a runtime. */
-static void
-log_once(enum pel_log_level level, const char *msg, void *arg)
-{
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static char seen[8][256];
-	static unsigned nseen;
-	unsigned i;
-
-	(void)level;
-	(void)arg;
-	pthread_mutex_lock(&lock);
-	for (i = 0; i < nseen; i++)
-		if (!strncmp(seen[i], msg, sizeof(seen[i]) - 1))
-			break;
-	if (i == nseen) {
-		if (nseen < 8)
-			snprintf(seen[nseen++], sizeof(seen[0]), "%s", msg);
-		fprintf(stderr, "pel: %s\n", msg);
-	}
-	pthread_mutex_unlock(&lock);
-}
-
 static int
 pin_or_say(int cpu)
 {
@@ -361,7 +339,7 @@ pel_up(const char *cpus, unsigned nworkers, enum pel_idle idle, struct pel_runti
 	pel_config_default(&cfg);
 	cfg.cpus = cpus;
 	cfg.idle = idle;
-	cfg.log = log_once;
+	cfg.log = pel_bench_log_once;
 	err = pel_create(&cfg, rt);
 	if (err) {
 		fprintf(stderr, "pel-bench: pel_create(cpus \"%s\"): %s: %s\n", cpus,
@@ -593,32 +571,6 @@ rte_down(struct suite *s)
 
 /* ---- the suite ---- */
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-struct figure {
-	double median;
-	double min;
-	double max;
-};
-
-static struct figure
-summarise(double *v, unsigned n)
-{
-	struct figure f;
-
-	qsort(v, n, sizeof(*v), cmp_double);
-	f.min = v[0];
-	f.max = v[n - 1];
-	f.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-	return f;
-}
-
 static void
 ratio(struct pel_bench_report *rep, const char *label, enum mode m, double x, const char *name)
 {
@@ -631,7 +583,7 @@ int
 pel_bench_pool(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 {
 	struct suite s = { 0 };
-	struct figure fig[R_COUNT];
+	struct pel_bench_figure fig[R_COUNT];
 	unsigned reps = o->reps ? o->reps : DEFAULT_REPS, r, k;
 	double *v;
 	char name[64];
@@ -684,7 +636,7 @@ pel_bench_pool(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 	for (k = 0; k < R_COUNT; k++) {
 		if (rows[k].alloc == A_RTE && !s.rte)
 			continue;
-		fig[k] = summarise(&v[k * reps], reps);
+		fig[k] = pel_bench_summarise(&v[k * reps], reps);
 		printf("%-9s %-15s %-8s ns/pair median=%-6.2f min=%-6.2f max=%-6.2f Mpair/s=%.1f\n",
 		       rows[k].role, rows[k].label, mode_name[rows[k].mode], fig[k].median,
 		       fig[k].min, fig[k].max, 1e3 / fig[k].median);

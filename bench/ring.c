@@ -477,38 +477,12 @@ run_one(const struct pel_bench_opts *o, const struct variant *v, enum mode m, ui
 	return 0;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-struct figure {
-	double median;
-	double min;
-	double max;
-};
-
-static struct figure
-summarise(double *v, unsigned n)
-{
-	struct figure f;
-
-	qsort(v, n, sizeof(*v), cmp_double);
-	f.min = v[0];
-	f.max = v[n - 1];
-	f.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-	return f;
-}
-
 int
 pel_bench_ring(const struct pel_bench_opts *opts, struct pel_bench_report *rep)
 {
 	struct pel_bench_opts o = *opts;
 	uint64_t items[M_COUNT];
-	struct figure fig[NVARIANTS][M_COUNT];
+	struct pel_bench_figure fig[NVARIANTS][M_COUNT];
 	double *thr;
 	unsigned rep_i, vi, m, pel_vi = NVARIANTS - 1;
 	char name[64];
@@ -556,14 +530,14 @@ pel_bench_ring(const struct pel_bench_opts *opts, struct pel_bench_report *rep)
 	}
 	for (vi = 0; vi < NVARIANTS; vi++)
 		for (m = 0; m < M_COUNT; m++)
-			fig[vi][m] = summarise(&THR(vi, m, 0), o.reps);
+			fig[vi][m] = pel_bench_summarise(&THR(vi, m, 0), o.reps);
 #undef THR
 	free(thr);
 
 	for (m = 0; m < M_COUNT; m++) {
 		for (vi = 0; vi < NVARIANTS; vi++) {
 			const struct variant *v = &variants[vi];
-			const struct figure *f = &fig[vi][m];
+			const struct pel_bench_figure *f = &fig[vi][m];
 
 			printf("%-9s %-15s %-8s ", v->role, v->label, mode_name[m]);
 			printf("Mtask/s median=%-7.2f min=%-7.2f max=%-7.2f ns/task=%.2f\n",

@@ -83,21 +83,6 @@ session_end(const char *name, const char *out)
 	   name, out);
 }
 
-static int
-cmp_d(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-static double
-median(double *v, unsigned n)
-{
-	qsort(v, n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int
 pel_bench_trace(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 {
@@ -149,14 +134,14 @@ pel_bench_trace(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 		}
 		usleep(500000);	/* rest: see README.md */
 	}
-	double mo = median(out_tps, reps), mi = median(in_tps, reps);
+	double mo = pel_bench_summarise(out_tps, reps).median, mi = pel_bench_summarise(in_tps, reps).median;
 
 	printf("baseline  compiled out    Mtask/s median=%.2f\n", mo / 1e6);
 	printf("pel       not recording   Mtask/s median=%.2f\n", mi / 1e6);
 	pel_bench_metric(rep, "compiled_out_tasks_per_sec", mo, "tasks/s");
 	pel_bench_metric(rep, "inactive_tasks_per_sec", mi, "tasks/s");
 	if (rec_tps[0] > 0) {
-		double mr = median(rec_tps, reps);
+		double mr = pel_bench_summarise(rec_tps, reps).median;
 
 		printf("pel       recording       Mtask/s median=%.2f (each task: dequeue, "
 		       "task_start, task_end and its submit)\n", mr / 1e6);
