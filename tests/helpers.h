@@ -95,6 +95,21 @@ quiet_config(struct pel_config *cfg, const char *cpus, struct captured *log)
 	}
 }
 
+/* The first number in a file (sysfs, procfs), or -1. */
+static inline long
+read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
 static inline int
 online_cpus(void)
 {

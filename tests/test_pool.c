@@ -446,15 +446,7 @@ test_destroy_warns_on_live_objects(void **state)
 static long
 free_hugepages(void)
 {
-	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
+	return read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
 }
 
 static void

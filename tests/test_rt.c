@@ -161,20 +161,6 @@ test_mlock(void **state)
 	assert_int_equal(child_create(RLIMIT_MEMLOCK, &c, "RLIMIT_MEMLOCK is 0 bytes", -EPERM), 0);
 }
 
-static long
-read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static void
 test_hugepages_or_fallback(void **state)
 {
