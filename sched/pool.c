@@ -51,6 +51,7 @@ struct slab {
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t head;
 	/* Counters other threads add to. */
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t remote_frees, foreign_allocs, foreign_failures;
+	_Atomic uint32_t wanted;	/* a non-worker thread found the shared stack empty */
 	/* Fixed after creation. */
 	alignas(PEL_CACHE_GUARD) _Atomic uint32_t *next;		/* shared-stack links, by object index */
 	_Atomic uint8_t *live;		/* 1 while allocated (checked builds) */
@@ -262,6 +263,23 @@ remote_total(const struct pel_pool *pool, unsigned o)
 	return n;
 }
 
+/*
+ * Objects of slab @p o live now: frees are read before allocs (counters only grow, so a free is
+ * never counted without its alloc), and the difference is clamped to 0 .. count.
+ */
+static uint64_t
+live_now(const struct pel_pool *pool, unsigned o)
+{
+	const struct slab *s = pool->slab[o];
+	int64_t frees = (int64_t)(atomic_load_explicit(&s->c.frees, memory_order_acquire) +
+				  remote_total(pool, o));
+	int64_t allocs = (int64_t)(atomic_load_explicit(&s->c.allocs, memory_order_acquire) +
+				   atomic_load_explicit(&s->foreign_allocs, memory_order_acquire));
+	int64_t live = allocs - frees;
+
+	return live < 0 ? 0 : live > (int64_t)pool->count ? pool->count : (uint64_t)live;
+}
+
 /* The owner takes what the other workers returned to it, up to @p room objects. */
 static unsigned
 drain_returns(struct pel_pool *pool, unsigned o, struct slab *s, unsigned room)
@@ -299,9 +317,7 @@ owner_alloc(struct pel_pool *pool, unsigned o, struct slab *s)
 
 	if (pel_unlikely(s->c.n == 0)) {
 		/* the cache ran dry: a high point of this slab's live objects, sample it */
-		live = atomic_load_explicit(&s->c.allocs, memory_order_relaxed) +
-		       atomic_load_explicit(&s->foreign_allocs, memory_order_relaxed) -
-		       atomic_load_explicit(&s->c.frees, memory_order_relaxed) - remote_total(pool, o);
+		live = live_now(pool, o);
 		if (live > atomic_load_explicit(&s->high_water, memory_order_relaxed))
 			atomic_store_explicit(&s->high_water, live, memory_order_relaxed);
 		/* first what other workers returned, then half the cache from the shared stack in
@@ -326,9 +342,7 @@ owner_alloc(struct pel_pool *pool, unsigned o, struct slab *s)
 	mark_live(pool, s, obj);
 	a = atomic_load_explicit(&s->c.allocs, memory_order_relaxed) + 1;
 	atomic_store_explicit(&s->c.allocs, a, memory_order_relaxed);
-	live = a + atomic_load_explicit(&s->foreign_allocs, memory_order_relaxed) -
-	       atomic_load_explicit(&s->c.frees, memory_order_relaxed) -
-	       atomic_load_explicit(&s->remote_frees, memory_order_relaxed);
+	live = live_now(pool, o);
 	if (live > atomic_load_explicit(&s->high_water, memory_order_relaxed))
 		atomic_store_explicit(&s->high_water, live, memory_order_relaxed);
 	return obj;
@@ -359,32 +373,46 @@ pel__pool_alloc_slow(struct pel_pool *pool)
 		}
 	}
 	atomic_fetch_add_explicit(&pool->slab[start]->foreign_failures, 1, memory_order_relaxed);
+	/* free objects may sit where only their owners look (caches, return rings): ask every
+	 * owner to put them back on its shared stack at its next pass */
+	for (unsigned k = 0; k < pool->nworkers; k++) {
+		atomic_store_explicit(&pool->slab[k]->wanted, 1, memory_order_relaxed);
+		/* Dekker with park(): our flag before its parked flag; a sleeping owner is woken */
+		pel__wake(pool->rt->workers[k]);
+	}
 	pel__trace(pool_alloc_fail, -1, pool->obj_size);
 	return NULL;
 }
 
 /* ---- freeing ---- */
 
+/* Move the @p k oldest objects of the owner's cache to the shared stack, as one chain. */
+static void
+spill(struct pel_pool *pool, struct slab *s, unsigned k)
+{
+	uint32_t first, prev;
+
+	if (k == 0 || k > s->c.n)
+		return;
+	first = prev = index_of(pool, s, s->c.obj[0]);
+	for (unsigned i = 1; i < k; i++) {
+		uint32_t idx = index_of(pool, s, s->c.obj[i]);
+
+		atomic_store_explicit(&s->next[prev], idx, memory_order_relaxed);
+		prev = idx;
+	}
+	shared_push(s, first, prev);
+	memmove(s->c.obj, s->c.obj + k, (s->c.n - k) * sizeof(*s->c.obj));
+	s->c.n -= k;
+}
+
 static void
 owner_free(struct pel_pool *pool, struct slab *s, void *obj)
 {
 	uint64_t f;
 
-	if (pel_unlikely(s->c.n == s->c.cap)) {
-		/* spill the older half to the shared stack, as one chain */
-		unsigned half = s->c.cap / 2, i;
-		uint32_t first = index_of(pool, s, s->c.obj[0]), prev = first;
-
-		for (i = 1; i < half; i++) {
-			uint32_t idx = index_of(pool, s, s->c.obj[i]);
-
-			atomic_store_explicit(&s->next[prev], idx, memory_order_relaxed);
-			prev = idx;
-		}
-		shared_push(s, first, prev);
-		memmove(s->c.obj, s->c.obj + half, (s->c.n - half) * sizeof(*s->c.obj));
-		s->c.n -= half;
-	}
+	if (pel_unlikely(s->c.n == s->c.cap))
+		spill(pool, s, s->c.cap / 2 ? s->c.cap / 2 : 1);	/* the older half */
 	s->c.obj[s->c.n++] = obj;
 	f = atomic_load_explicit(&s->c.frees, memory_order_relaxed);
 	atomic_store_explicit(&s->c.frees, f + 1, memory_order_relaxed);
@@ -495,20 +523,42 @@ flush_row(struct pel_pool *pool, unsigned w)
 			flush_one(pool, &row[o], o);
 }
 
+/*
+ * On the owner, after a non-worker thread missed: what other workers returned, and the cache above
+ * half, go onto the shared stack where every thread can find them.
+ */
+static int
+rebalance(struct pel_pool *pool, unsigned o)
+{
+	struct slab *s = pool->slab[o];
+
+	if (!atomic_load_explicit(&s->wanted, memory_order_relaxed))
+		return 0;
+	atomic_store_explicit(&s->wanted, 0, memory_order_relaxed);
+	drain_returns(pool, o, s, s->c.cap - s->c.n);
+	if (s->c.n > s->c.cap / 2)
+		spill(pool, s, s->c.n - s->c.cap / 2);
+	return 1;
+}
+
 static int
 flush_poll(void *ctx)
 {
 	struct pool_layer *layer = ctx;
 	unsigned n = atomic_load_explicit(&layer->n, memory_order_acquire);
 	unsigned w = pel__self->id;
+	int did = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct pel_pool *pool = atomic_load_explicit(&layer->pools[i], memory_order_acquire);
 
-		if (pool)
+		if (pool) {
 			flush_row(pool, w);
+			did += rebalance(pool, w);
+		}
 	}
-	return 0;	/* flushing is not work: it never keeps the worker from idling */
+	return did;	/* flushing is not work; a rebalance counts once (it keeps a park from
+			 * missing a request raised just before it) */
 }
 
 static void
@@ -810,8 +860,8 @@ pel_pool_stats(const struct pel_pool *pool, unsigned worker, struct pel_pool_sta
 			atomic_load_explicit(&s->foreign_failures, memory_order_relaxed);
 	out->high_water = atomic_load_explicit(&s->high_water, memory_order_relaxed);
 	/* the owner samples its high point when its cache runs dry; now is a sample too */
-	if (out->allocs - out->frees - out->remote_frees > out->high_water)
-		out->high_water = out->allocs - out->frees - out->remote_frees;
+	if (live_now(pool, worker) > out->high_water)
+		out->high_water = live_now(pool, worker);
 	out->node = s->node;
 	out->hugepages = s->huge;
 	return 0;

@@ -36,7 +36,12 @@ pel__stamps(struct pel_ring *r, unsigned slots)
 	return (struct pel__stamp *)((char *)r + pel_ring_memsize(slots));
 }
 
-/* Before pushing @p n tasks at the ring's tail: stamp them, if pel:dequeue is being recorded. */
+/*
+ * Before pushing @p n tasks at the ring's tail: stamp them, if pel:dequeue is being recorded. A
+ * seqlock per stamp: pos holds position + 1 (0: never stamped, as fresh memory reads), cleared
+ * before the tsc changes and set after, so a reader that races a rewrite sees a mismatch and
+ * reports -1 rather than another task's wait.
+ */
 static inline void
 pel__stamp_push(struct pel_ring *r, unsigned slots, unsigned n)
 {
@@ -46,23 +51,36 @@ pel__stamp_push(struct pel_ring *r, unsigned slots, unsigned n)
 		struct pel__stamp *st = pel__stamps(r, slots);
 
 		for (unsigned i = 0; i < n; i++) {
-			atomic_store_explicit(&st[(tail + i) & (slots - 1)].tsc, now,
-					      memory_order_relaxed);
-			atomic_store_explicit(&st[(tail + i) & (slots - 1)].pos, tail + i,
-					      memory_order_relaxed);
+			struct pel__stamp *e = &st[(tail + i) & (slots - 1)];
+
+			atomic_store_explicit(&e->pos, 0, memory_order_relaxed);
+			/* release: the cleared pos is visible before the new tsc */
+			atomic_thread_fence(memory_order_release);
+			atomic_store_explicit(&e->tsc, now, memory_order_relaxed);
+			/* release: pairs with the reader's acquire of pos; tsc is visible with it */
+			atomic_store_explicit(&e->pos, tail + i + 1, memory_order_release);
 		}
 	}
 }
 
-/* The queue wait of the task at @p pos, in ns, or -1 when it was not stamped. */
+/* The queue wait of the task at @p pos, in ns, or -1 when it was not stamped for this task. */
 static inline int64_t
 pel__stamp_wait(struct pel_ring *r, unsigned slots, uint64_t pos, uint64_t now)
 {
-	struct pel__stamp *st = pel__stamps(r, slots) + (pos & (slots - 1));
+	struct pel__stamp *e = pel__stamps(r, slots) + (pos & (slots - 1));
+	uint64_t p1, p2, tsc;
 
-	if (!PEL__STAMPS || atomic_load_explicit(&st->pos, memory_order_relaxed) != pos)
+	if (!PEL__STAMPS)
 		return -1;
-	return (int64_t)pel__cycles_to_ns(now - atomic_load_explicit(&st->tsc, memory_order_relaxed));
+	/* acquire: pairs with the release of pos; tsc belongs to that position */
+	p1 = atomic_load_explicit(&e->pos, memory_order_acquire);
+	tsc = atomic_load_explicit(&e->tsc, memory_order_relaxed);
+	/* acquire: tsc is read before pos is read again */
+	atomic_thread_fence(memory_order_acquire);
+	p2 = atomic_load_explicit(&e->pos, memory_order_relaxed);
+	if (p1 != pos + 1 || p2 != p1 || tsc > now)
+		return -1;
+	return (int64_t)pel__cycles_to_ns(now - tsc);
 }
 
 #endif

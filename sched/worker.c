@@ -8,6 +8,7 @@
  * the idle strategy's yield and park, which only run when there is no work.
  */
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <string.h>
@@ -147,7 +148,12 @@ park(struct pel_worker *w, unsigned nin, uint64_t *parks)
 	/* Dekker with pel__wake(): our parked store before the re-scan below, on every CPU */
 	pel__barrier_heavy();
 	nin = rt->nworkers + atomic_load_explicit(&rt->producer_hwm, memory_order_acquire);
-	if (rings_ready(w, nin) || atomic_load_explicit(&rt->exit, memory_order_acquire)) {
+	/* park-safe pollers too: work asked of them just before our parked store is not lost */
+	for (unsigned p = 0; p < w->npollers; p++)
+		if (w->pollers[p].fn(w->pollers[p].ctx) > 0)
+			nin = UINT_MAX;
+	if (nin == UINT_MAX || rings_ready(w, nin) ||
+	    atomic_load_explicit(&rt->exit, memory_order_acquire)) {
 		atomic_store_explicit(&w->parked, 0, memory_order_relaxed);
 		return;
 	}

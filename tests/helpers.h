@@ -27,6 +27,17 @@
 #ifndef PEL_HAS_ASAN
 #define PEL_HAS_ASAN 0
 #endif
+/* TSan, likewise (its runtime intercepts mlock() as a no-op too). */
+#if defined(__SANITIZE_THREAD__)
+#define PEL_HAS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PEL_HAS_TSAN 1
+#endif
+#endif
+#ifndef PEL_HAS_TSAN
+#define PEL_HAS_TSAN 0
+#endif
 
 #ifndef PEL_FIXTURE_DIR
 #error "PEL_FIXTURE_DIR must name tests/fixtures"
