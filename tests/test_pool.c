@@ -157,6 +157,26 @@ test_create_errors(void **state)
 	destroy_and_close(rt);
 }
 
+/* A runtime holds at most 64 pools: the 65th is refused, and a freed place is reusable. */
+static void
+test_too_many_pools(void **state)
+{
+	struct pel_runtime *rt = start(1, NULL);
+	struct pel_pool *pools[64], *extra = (struct pel_pool *)0x1;
+
+	(void)state;
+	for (unsigned i = 0; i < 64; i++)
+		assert_int_equal(pel_pool_create(rt, 16, 1, 0, &pools[i]), 0);
+	assert_int_equal(pel_pool_create(rt, 16, 1, 0, &extra), -ENOSPC);
+	assert_null(extra);
+	assert_error_contains("this runtime already has 64 pools");
+	pel_pool_destroy(pools[10]);
+	assert_int_equal(pel_pool_create(rt, 16, 1, 0, &pools[10]), 0);
+	for (unsigned i = 0; i < 64; i++)
+		pel_pool_destroy(pools[i]);
+	destroy_and_close(rt);
+}
+
 static struct pel_runtime *task_rt;
 static _Atomic int task_err;
 
@@ -695,6 +715,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest unit[] = {
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_create_from_task_refused),
+		cmocka_unit_test(test_too_many_pools),
 		cmocka_unit_test(test_capacity_and_alignment),
 		cmocka_unit_test(test_remote_free_back_within_a_pass),
 		cmocka_unit_test(test_remote_frees_past_the_return_ring),
