@@ -9,8 +9,8 @@ static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
 /* ns = cycles * mult >> 32, and cycles = ns * inv_mult >> 32; fixed after calibration. */
 static uint64_t cyc_mult, ns_mult;
 
-static uint64_t
-mono_ns(void)
+uint64_t
+pel__mono_ns(void)
 {
 	struct timespec ts;
 
@@ -24,7 +24,7 @@ pel__clock_cycles(void)
 #if defined(__x86_64__) || defined(__aarch64__)
 	return pel__tsc();
 #else
-	return mono_ns();
+	return pel__mono_ns();
 #endif
 }
 
@@ -36,11 +36,11 @@ calibrate(void)
 	double best = 0;
 
 	for (int i = 0; i < 3; i++) {
-		uint64_t n0 = mono_ns(), c0 = pel__tsc(), n1, c1;
+		uint64_t n0 = pel__mono_ns(), c0 = pel__tsc(), n1, c1;
 		struct timespec d = { 0, 3 * PEL_NS_PER_MS };
 
 		nanosleep(&d, NULL);
-		n1 = mono_ns();
+		n1 = pel__mono_ns();
 		c1 = pel__tsc();
 		if (n1 > n0 && c1 > c0) {
 			double hz = (double)(c1 - c0) * 1e9 / (double)(n1 - n0);
@@ -81,4 +81,24 @@ pel_now_ns(void)
 {
 	pel__clock_init();
 	return pel__cycles_to_ns(pel__clock_cycles());
+}
+
+void
+pel__nap(uint64_t *nap, uint64_t deadline_ns)
+{
+	uint64_t d = *nap ? *nap : PEL_NS_PER_US;
+	struct timespec ts;
+
+	*nap = d < PEL_NS_PER_MS ? 2 * d : d;
+	if (deadline_ns) {
+		uint64_t now = pel__mono_ns();
+
+		if (now >= deadline_ns)
+			return;
+		if (d > deadline_ns - now)
+			d = deadline_ns - now;
+	}
+	ts.tv_sec = (time_t)(d / PEL_NS_PER_S);
+	ts.tv_nsec = (long)(d % PEL_NS_PER_S);
+	nanosleep(&ts, NULL);
 }

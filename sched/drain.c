@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -45,23 +44,13 @@ pel__quiescent(struct pel_runtime *rt)
 	return ok;
 }
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * PEL_NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 int
 pel__drain(struct pel_runtime *rt, int64_t timeout_ns)
 {
-	uint64_t start = mono_ns(), nap = 1000;
+	uint64_t start = pel__mono_ns(), nap = 0;
+	uint64_t deadline = timeout_ns >= 0 ? start + (uint64_t)timeout_ns : 0;
 
 	for (unsigned spins = 0;; spins++) {
-		uint64_t waited;
-
 		bool quiet;
 
 		pthread_mutex_lock(&rt->drain_lock);
@@ -69,21 +58,12 @@ pel__drain(struct pel_runtime *rt, int64_t timeout_ns)
 		pthread_mutex_unlock(&rt->drain_lock);
 		if (quiet)
 			return 0;
-		waited = mono_ns() - start;
-		if (timeout_ns >= 0 && waited >= (uint64_t)timeout_ns)
+		if (timeout_ns >= 0 && pel__mono_ns() - start >= (uint64_t)timeout_ns)
 			return pel__fail(-ETIMEDOUT, "tasks still queued or running after %lld ns",
 					 (long long)timeout_ns);
-		if (spins < 64) {
+		if (spins < 64)
 			pel__cpu_relax();
-			continue;
-		}
-		/* Sleep between checks, 1 us growing to 1 ms, never past the deadline. */
-		if (timeout_ns >= 0 && nap > (uint64_t)timeout_ns - waited)
-			nap = (uint64_t)timeout_ns - waited;
-		struct timespec d = { (time_t)(nap / PEL_NS_PER_S), (long)(nap % PEL_NS_PER_S) };
-
-		nanosleep(&d, NULL);
-		if (nap < PEL_NS_PER_MS)
-			nap *= 2;
+		else
+			pel__nap(&nap, deadline);	/* 1 us growing to 1 ms, never past the deadline */
 	}
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sched/internal.h - the runtime's internals, shared by sched/ and the layers above it (io/, pools,
- * real time). Nothing here is exported from libpel.so; tests reach it through the static library.
+ * sched/internal.h - the core's private parts: the runtime, worker and producer structs, the plan,
+ * topology, barriers. Layers above the core (mem/, io/, ...) include sched/layer.h instead. Nothing
+ * here is exported from libpel.so; tests reach it through the static library.
  */
 #ifndef PEL_SCHED_INTERNAL_H
 #define PEL_SCHED_INTERNAL_H
@@ -14,6 +15,8 @@
 
 #include <pel/pel.h>
 
+#include "layer.h"
+
 #define PEL__BURST		32	/* tasks taken from one ring per pass */
 #define PEL__MAX_POLLERS	8	/* pollers per worker */
 #define PEL__MAX_PRODUCERS	4096
@@ -21,39 +24,6 @@
 #define PEL__DEFAULT_PRODUCERS	16
 #define PEL__DEFAULT_SPIN_NS	(20 * PEL_NS_PER_US)
 #define PEL__DEFAULT_PARK_NS	(200 * PEL_NS_PER_US)
-
-/* Thread-locals read on hot paths: initial-exec, no __tls_get_addr call (and no allocation). */
-#define PEL__TLS		__thread __attribute__((tls_model("initial-exec")))
-
-#if defined(__GNUC__)
-#define pel__printf(a, b)	__attribute__((format(printf, a, b)))
-#define pel__cold		__attribute__((cold))
-#else
-#define pel__printf(a, b)
-#define pel__cold
-#endif
-
-/* ---- errors and logging (sched/error.c) ---- */
-
-/** Keep "fmt" as this thread's last error and return @p err (a negative errno). */
-int pel__fail(int err, const char *fmt, ...) pel__printf(2, 3) pel__cold;
-
-/** Hot-path failures keep only their numbers; pel_last_error() words them when asked. */
-enum pel__lazy {
-	PEL__LAZY_RING_FULL = 1,	/* a = worker, b = slots */
-	PEL__LAZY_BAD_WORKER,		/* a = worker, b = worker count */
-	PEL__LAZY_BAD_FN,		/* a = worker */
-	PEL__LAZY_SHUTDOWN,
-	PEL__LAZY_NOT_TASK,		/* a = call: 0 spawn */
-	PEL__LAZY_BAD_PRODUCER,		/* a = 0 NULL, 1 closed */
-};
-int pel__fail_lazy(int err, enum pel__lazy what, unsigned a, unsigned b);
-
-/** Log one line through @p fn (NULL: stderr). */
-void pel__logv(pel_log_fn fn, void *arg, enum pel_log_level level, const char *fmt, va_list ap)
-	pel__printf(4, 0);
-void pel__log(pel_log_fn fn, void *arg, enum pel_log_level level, const char *fmt, ...)
-	pel__printf(4, 5);
 
 /* ---- topology (sched/topology.c) ---- */
 
@@ -194,43 +164,6 @@ int pel__config_resolve(const struct pel_config *cfg, struct pel__plan *plan);
 int pel__allowed_cpus(cpu_set_t *set);
 void pel__set_allowed_cpus_override(const cpu_set_t *set);	/* NULL: the real affinity */
 
-/* ---- clock (sched/clock.c) ---- */
-
-uint64_t pel__clock_cycles(void);
-uint64_t pel__cycles_to_ns(uint64_t cycles);
-uint64_t pel__ns_to_cycles(uint64_t ns);
-void pel__clock_init(void);
-
-static inline uint64_t
-pel__tsc(void)
-{
-#if defined(__x86_64__)
-	uint32_t lo, hi;
-
-	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
-	return ((uint64_t)hi << 32) | lo;
-#elif defined(__aarch64__)
-	uint64_t v;
-
-	__asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
-	return v;
-#else
-	return pel__clock_cycles();
-#endif
-}
-
-static inline void
-pel__cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield" ::: "memory");
-#else
-	atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
-
 /* ---- asymmetric barriers (sched/barrier.c) ----
  *
  * Two Dekker pairs run through pel: "producer stores a slot, then reads the worker's parked flag"
@@ -260,21 +193,11 @@ pel__barrier_light(void)
 
 /* ---- runtime ---- */
 
-/** A poller: called by its worker on every pass; returns how much work it found (0: none). */
-typedef int (*pel__poll_fn)(void *ctx);
-
-/** The poller never needs waking: work for it only arises from this worker's own tasks, so the
- * worker may park (its pass before parking runs the poller). Without it the worker never parks. */
-#define PEL__POLL_PARK_OK	(1u << 0)
-
 struct pel__poller {
 	pel__poll_fn fn;
 	void *ctx;
 	unsigned flags;
 };
-
-/** Slots in struct pel_runtime's layer[] array. */
-enum { PEL__LAYER_POOL, PEL__LAYERS = 4 };
 
 struct pel__worker_stats {
 	_Atomic uint64_t tasks_run;
@@ -348,14 +271,21 @@ struct pel_runtime {
 	bool abort;			/* set-up failed: leave */
 	bool claimed;			/* busy CPUs registered in the process-wide claim set */
 	pthread_mutex_t own_lock;	/* the runtime's own producer slot (pel__run_on_each_worker) */
-	void *layer[PEL__LAYERS];	/* state of the layers above sched/, which sched/ never reads */
 	uint64_t *drain_scratch;	/* pel__quiescent()'s tail snapshot, allocated at create */
 	pthread_mutex_t drain_lock;	/* drain_scratch has one user at a time */
-	void (*layer_free[PEL__LAYERS])(void *layer);	/* called at destroy, after the workers */
+	/* Layers: their state, registered under layer_lock, stopped by pel_destroy() under it. The
+	 * lock lives as long as the handle table (refs), so late handles can still take it. */
+	pthread_mutex_t layer_lock;
+	bool layers_stopped;		/* pel_destroy() ran every layer's stop */
+	unsigned nlayers;
+	struct {
+		const struct pel__layer_ops *ops;
+		void *state;		/* sched/ never reads it */
+	} layer[PEL__MAX_LAYERS];
 };
 
-/** The worker running the calling thread, NULL elsewhere. */
-extern PEL__TLS struct pel_worker *pel__self;
+/** The worker running the calling thread, NULL elsewhere (pel/self.h's one thread-local). */
+#define pel__self	(pel__tls_worker.w)
 
 /** Worker thread body (sched/worker.c). */
 void *pel__worker_main(void *arg);
@@ -374,22 +304,6 @@ pel__wake(struct pel_worker *w)
 	if (pel_unlikely(atomic_load_explicit(&w->parked, memory_order_relaxed)))
 		pel__wake_slow(w);
 }
-
-/**
- * Register a poller on the calling worker. Layers (io_uring, pools) call it from a task running on
- * the worker they poll for (see pel__run_on_each_worker()), so no lock is needed.
- * @param flags  0 or PEL__POLL_PARK_OK
- * @return 0; -EPERM not on a worker; -ENOSPC PEL__MAX_POLLERS reached; -EINVAL NULL fn.
- */
-int pel__poller_add(pel__poll_fn fn, void *ctx, unsigned flags);
-
-/**
- * Run fn(worker id, arg) once on every worker, through the runtime's own producer slot, and wait
- * until all have returned. For layers' set-up and tear-down (cold: takes a mutex, may sleep).
- * @return 0; -EDEADLK called from a task; -ESHUTDOWN runtime stopping.
- */
-int pel__run_on_each_worker(struct pel_runtime *rt, void (*fn)(unsigned worker, void *arg),
-			    void *arg);
 
 /**
  * Wait for quiescence: an instant at which every task accepted so far, and every task those

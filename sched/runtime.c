@@ -91,8 +91,10 @@ warn_host(struct pel_runtime *rt)
 static void
 release_table(struct pel_runtime *rt)
 {
+	/* acq_rel: pairs with the other holders' decrements; their last uses happen before the free */
 	if (atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	pthread_mutex_destroy(&rt->layer_lock);
 	free(rt->producers);
 	free(rt);
 }
@@ -153,9 +155,6 @@ free_runtime(struct pel_runtime *rt)
 			rt->producers[i].ring = NULL;
 		}
 	}
-	for (unsigned i = 0; i < PEL__LAYERS; i++)
-		if (rt->layer[i] && rt->layer_free[i])
-			rt->layer_free[i](rt->layer[i]);
 	unclaim_cpus(rt);
 	pthread_mutex_destroy(&rt->start_lock);
 	pthread_mutex_destroy(&rt->own_lock);
@@ -304,6 +303,7 @@ pel_create(const struct pel_config *cfg, struct pel_runtime **out)
 	atomic_init(&rt->refs, 1);		/* pel_destroy's */
 	pthread_mutex_init(&rt->own_lock, NULL);
 	pthread_mutex_init(&rt->drain_lock, NULL);
+	pthread_mutex_init(&rt->layer_lock, NULL);
 	rt->idle = plan->cfg.idle;
 	rt->log = plan->cfg.log;
 	rt->log_arg = plan->cfg.log_arg;
@@ -481,11 +481,11 @@ pel_submit_burst(struct pel_producer *p, unsigned worker, const struct pel_task 
 		pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
 		return 0;
 	}
+	pel__stamp_push(p->ring[worker], p->rt->slots, n);
 	if (pel_unlikely(pel__trace_on(submit))) {
 		uint64_t tail = atomic_load_explicit(&p->ring[worker]->prod.tail,
 						     memory_order_relaxed);
 
-		pel__stamp_push(p->ring[worker], p->rt->slots, n);
 		done = pel_ring_push_burst(p->ring[worker], t, n);
 		for (unsigned i = 0; i < done; i++)
 			pel__trace(submit, worker, p->id, tail + i);
@@ -575,6 +575,19 @@ pel_drain(struct pel_runtime *rt, int64_t timeout_ns)
 	return pel__drain(rt, timeout_ns);
 }
 
+/* Every layer reclaims what it holds; a layer call that holds the lock finishes first. */
+static void
+stop_layers(struct pel_runtime *rt)
+{
+	pthread_mutex_lock(&rt->layer_lock);
+	for (unsigned i = rt->nlayers; i-- > 0;)
+		if (rt->layer[i].ops->stop)
+			rt->layer[i].ops->stop(rt, rt->layer[i].state);
+	rt->nlayers = 0;
+	rt->layers_stopped = true;
+	pthread_mutex_unlock(&rt->layer_lock);
+}
+
 void
 pel_destroy(struct pel_runtime *rt)
 {
@@ -603,6 +616,7 @@ pel_destroy(struct pel_runtime *rt)
 		pel__wake_force(rt->workers[i]);
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		pthread_join(rt->workers[i]->thread, NULL);
+	stop_layers(rt);
 	free_runtime(rt);
 	release_table(rt);
 }
@@ -649,17 +663,110 @@ pel__run_on_each_worker(struct pel_runtime *rt, void (*fn)(unsigned worker, void
 		}
 	}
 	if (!err) {
-		uint64_t nap = 1000;
+		uint64_t nap = 0;
 
-		while (atomic_load_explicit(&e.done, memory_order_acquire) < rt->nworkers) {
-			struct timespec d = { 0, (long)nap };
-
-			nanosleep(&d, NULL);
-			if (nap < 1000000)
-				nap *= 2;
-		}
+		/* acquire: pairs with the release in each_task(); what fn did is visible */
+		while (atomic_load_explicit(&e.done, memory_order_acquire) < rt->nworkers)
+			pel__nap(&nap, 0);
 	}
 	atomic_store_explicit(&p->in_use, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&rt->own_lock);
 	return err;
+}
+
+/* ---- what layers read of the runtime (sched/layer.h) ---- */
+
+void
+pel__rt_log(const struct pel_runtime *rt, enum pel_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	pel__logv(rt->log, rt->log_arg, level, fmt, ap);
+	va_end(ap);
+}
+
+unsigned
+pel__rt_flags(const struct pel_runtime *rt)
+{
+	return rt->plan->cfg.flags;
+}
+
+int
+pel__worker_node(const struct pel_runtime *rt, unsigned w)
+{
+	return w < rt->nworkers ? rt->workers[w]->node : -1;
+}
+
+void
+pel__worker_wake(struct pel_runtime *rt, unsigned w)
+{
+	pel__wake(rt->workers[w]);
+}
+
+bool
+pel__rt_stopping(const struct pel_runtime *rt)
+{
+	return atomic_load_explicit(&rt->stopping, memory_order_acquire);
+}
+
+void
+pel__rt_ref(struct pel_runtime *rt)
+{
+	atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
+}
+
+void
+pel__rt_unref(struct pel_runtime *rt)
+{
+	release_table(rt);
+}
+
+bool
+pel__layer_lock(struct pel_runtime *rt)
+{
+	pthread_mutex_lock(&rt->layer_lock);
+	/* stopping is set before pel_destroy() takes the lock to stop the layers */
+	return atomic_load_explicit(&rt->stopping, memory_order_acquire) || rt->layers_stopped;
+}
+
+int
+pel__layer_enter(struct pel_runtime *rt)
+{
+	if (pel__self)
+		return pel__fail(-EDEADLK, "called from a task on worker %u: it sets up every worker "
+				 "and waits for them", pel__self->id);
+	if (pel__layer_lock(rt)) {
+		pthread_mutex_unlock(&rt->layer_lock);
+		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	}
+	return 0;
+}
+
+void
+pel__layer_leave(struct pel_runtime *rt)
+{
+	pthread_mutex_unlock(&rt->layer_lock);
+}
+
+void *
+pel__layer_get(struct pel_runtime *rt, const struct pel__layer_ops *ops)
+{
+	for (unsigned i = 0; i < rt->nlayers; i++)
+		if (rt->layer[i].ops == ops)
+			return rt->layer[i].state;
+	return NULL;
+}
+
+int
+pel__layer_add(struct pel_runtime *rt, const struct pel__layer_ops *ops, void *state)
+{
+	if (pel__layer_get(rt, ops))
+		return pel__fail(-EEXIST, "layer %s is set up already", ops->name);
+	if (rt->nlayers == PEL__MAX_LAYERS)
+		return pel__fail(-ENOSPC, "all %d layer slots are in use", PEL__MAX_LAYERS);
+	rt->layer[rt->nlayers].ops = ops;
+	rt->layer[rt->nlayers].state = state;
+	rt->nlayers++;
+	return 0;
 }

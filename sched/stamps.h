@@ -23,11 +23,16 @@ struct pel__stamp {
 #define PEL__STAMPS	0
 #endif
 
-/* Bytes of stamps after a ring of @p slots (0 without tracing). */
+/*
+ * Bytes of stamps after a ring of @p slots (0 without tracing): a multiple of PEL_CACHE_GUARD, so
+ * the next ring of an array of (ring, stamps) pairs stays aligned as pel_ring_init() requires.
+ */
 static inline size_t
 pel__stamps_size(unsigned slots)
 {
-	return PEL__STAMPS ? (size_t)slots * sizeof(struct pel__stamp) : 0;
+	size_t b = (size_t)slots * sizeof(struct pel__stamp);
+
+	return PEL__STAMPS ? (b + PEL_CACHE_GUARD - 1) & ~(size_t)(PEL_CACHE_GUARD - 1) : 0;
 }
 
 static inline struct pel__stamp *
@@ -37,27 +42,35 @@ pel__stamps(struct pel_ring *r, unsigned slots)
 }
 
 /*
- * Before pushing @p n tasks at the ring's tail: stamp them, if pel:dequeue is being recorded. A
- * seqlock per stamp: pos holds position + 1 (0: never stamped, as fresh memory reads), cleared
- * before the tsc changes and set after, so a reader that races a rewrite sees a mismatch and
- * reports -1 rather than another task's wait.
+ * Before pushing @p n tasks at the ring's tail: stamp those that will fit, if pel:dequeue is being
+ * recorded. Only positions with room are stamped: on a full ring position tail shares its slot
+ * with head, the oldest queued task, whose stamp must survive a refused push. (Only this producer
+ * pushes, so the room seen here is there for the push that follows.) A seqlock per stamp: pos holds
+ * position + 1 (0: never stamped, as fresh memory reads), cleared before the tsc changes and set
+ * after, so a reader that races a rewrite sees a mismatch and reports -1 rather than another
+ * task's wait.
  */
 static inline void
 pel__stamp_push(struct pel_ring *r, unsigned slots, unsigned n)
 {
 	if (PEL__STAMPS && pel_unlikely(pel__trace_on(dequeue))) {
 		uint64_t tail = atomic_load_explicit(&r->prod.tail, memory_order_relaxed);
+		uint64_t room = pel__ring_free(r, tail, n);
 		uint64_t now = pel__tsc();
 		struct pel__stamp *st = pel__stamps(r, slots);
 
+		if (room < n)
+			n = (unsigned)room;
 		for (unsigned i = 0; i < n; i++) {
 			struct pel__stamp *e = &st[(tail + i) & (slots - 1)];
 
 			atomic_store_explicit(&e->pos, 0, memory_order_relaxed);
-			/* release: the cleared pos is visible before the new tsc */
+			/* release: the cleared pos is visible before the new tsc (pairs with the
+			 * acquire fence in pel__stamp_wait()) */
 			atomic_thread_fence(memory_order_release);
 			atomic_store_explicit(&e->tsc, now, memory_order_relaxed);
-			/* release: pairs with the reader's acquire of pos; tsc is visible with it */
+			/* release: pairs with the acquire of pos in pel__stamp_wait(); tsc is
+			 * visible with it */
 			atomic_store_explicit(&e->pos, tail + i + 1, memory_order_release);
 		}
 	}
@@ -72,10 +85,11 @@ pel__stamp_wait(struct pel_ring *r, unsigned slots, uint64_t pos, uint64_t now)
 
 	if (!PEL__STAMPS)
 		return -1;
-	/* acquire: pairs with the release of pos; tsc belongs to that position */
+	/* acquire: pairs with the release of pos in pel__stamp_push(); tsc belongs to that position */
 	p1 = atomic_load_explicit(&e->pos, memory_order_acquire);
 	tsc = atomic_load_explicit(&e->tsc, memory_order_relaxed);
-	/* acquire: tsc is read before pos is read again */
+	/* acquire: tsc is read before pos is read again (pairs with the release fence in
+	 * pel__stamp_push(): a rewrite under way shows as a changed pos) */
 	atomic_thread_fence(memory_order_acquire);
 	p2 = atomic_load_explicit(&e->pos, memory_order_relaxed);
 	if (p1 != pos + 1 || p2 != p1 || tsc > now)

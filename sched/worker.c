@@ -21,10 +21,8 @@
 #include "stamps.h"
 #include "trace/trace.h"
 
-#define HUGE_2M (2u << 20)
-
-PEL__TLS struct pel_worker *pel__self;
-__thread struct pel__tls pel__tls_worker;	/* pool.h's inline fast paths read it */
+/* Which worker the calling thread is (pel/self.h): the runtime's one thread-local. */
+__thread struct pel__tls pel__tls_worker;
 
 static long
 futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
@@ -52,46 +50,40 @@ pel__worker_rings_alloc(struct pel_worker *w)
 {
 	struct pel_runtime *rt = w->rt;
 	unsigned nrings = rt->nworkers + rt->nslots;
-	/* each ring, then its enqueue stamps when tracing is compiled in (trace/trace.h) */
+	/* each ring, then its enqueue stamps when tracing is compiled in (sched/stamps.h); both
+	 * multiples of PEL_CACHE_GUARD, so every ring starts aligned */
 	size_t stride = pel_ring_memsize(rt->slots) + pel__stamps_size(rt->slots);
-	size_t len = stride * nrings;
-	void *mem = MAP_FAILED;
+	char what[64];
+	bool huge;
+	void *mem;
 
-	if (rt->plan->cfg.flags & PEL_F_HUGEPAGES) {
-		size_t hlen = (len + HUGE_2M - 1) & ~(size_t)(HUGE_2M - 1);
-
-		mem = mmap(NULL, hlen, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-		if (mem == MAP_FAILED)
-			pel__log(rt->log, rt->log_arg, PEL_LOG_WARNING,
-				 "worker %u: no 2 MiB hugepage for its %zu KiB of rings (%s); using "
-				 "normal pages. Reserve some: echo N > /proc/sys/vm/nr_hugepages",
-				 w->id, len >> 10, strerror(errno));
-		else
-			len = hlen;
-	}
-	if (mem == MAP_FAILED)
-		mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED)
-		return start_fail(w, -ENOMEM, "worker %u: cannot map %zu bytes of rings: %s", w->id,
-				  len, strerror(errno));
+	snprintf(what, sizeof(what), "worker %u's rings", w->id);
+	mem = pel__map(rt, stride * nrings, rt->plan->cfg.flags & PEL_F_HUGEPAGES, what,
+		       &w->mem_len, &huge);
+	if (!mem)
+		return start_fail(w, -ENOMEM, "%s", pel_last_error());
 	w->mem = mem;
-	w->mem_len = len;
 	/* First touch from this thread, on this CPU: the pages come from the worker's node. */
 	for (unsigned i = 0; i < nrings; i++) {
+		int err;
+
 		w->in[i] = (struct pel_ring *)((char *)mem + (size_t)i * stride);
-		pel_ring_init(w->in[i], rt->slots);
+		err = pel_ring_init(w->in[i], rt->slots);
+		if (err)
+			return start_fail(w, err, "worker %u: ring %u of %u slots at offset %zu cannot "
+					  "be laid out (%s)", w->id, i, rt->slots, (size_t)i * stride,
+					  strerror(-err));
 	}
 	w->nin = rt->nworkers;
 	if (rt->plan->cfg.flags & PEL_F_MLOCK) {
-		if (mlock(mem, len) || mlock(w, sizeof(*w))) {
+		if (mlock(mem, w->mem_len) || mlock(w, sizeof(*w))) {
 			struct rlimit rl = { 0, 0 };
 			int err = errno == EPERM ? -EPERM : -ENOMEM;
 
 			getrlimit(RLIMIT_MEMLOCK, &rl);
 			return start_fail(w, err, "worker %u: mlock of %zu bytes refused (%s); "
 					  "RLIMIT_MEMLOCK is %llu bytes: raise it (ulimit -l) or grant "
-					  "CAP_IPC_LOCK", w->id, len, strerror(errno),
+					  "CAP_IPC_LOCK", w->id, w->mem_len, strerror(errno),
 					  (unsigned long long)rl.rlim_cur);
 		}
 	}
@@ -140,9 +132,10 @@ rings_ready(struct pel_worker *w, unsigned nin)
 }
 
 static void
-park(struct pel_worker *w, unsigned nin, uint64_t *parks)
+park(struct pel_worker *w, uint64_t *parks)
 {
 	struct pel_runtime *rt = w->rt;
+	unsigned nin;
 
 	atomic_store_explicit(&w->parked, 1, memory_order_relaxed);
 	/* Dekker with pel__wake(): our parked store before the re-scan below, on every CPU */
@@ -222,104 +215,159 @@ run_traced(struct pel_worker *w, unsigned r, struct pel_ring *ring, struct pel_t
 	}
 }
 
+/* What one worker's loop keeps between passes: its counters, published to w->stats. */
+struct loop_state {
+	uint64_t tasks, idle_loops, parks;
+	uint64_t busy, idle;		/* cycles */
+	uint64_t mark;			/* the TSC when the current busy or idle stretch began */
+	uint64_t idle_since;		/* the TSC when this idle period began; 0 while busy */
+	struct pel_task buf[PEL__BURST];
+};
+
+/*
+ * Phase 1: take up to PEL__BURST tasks from each inbound ring (mesh rings first, then the
+ * producers' rings in use), run them and publish each ring's head after its burst, so that head
+ * counts tasks that have returned (pel_drain() relies on it).
+ * @return how many tasks ran.
+ */
+static unsigned
+run_rings(struct pel_worker *w, struct loop_state *ls)
+{
+	struct pel_runtime *rt = w->rt;
+	/* acquire: pairs with the release in pel_producer_open(); rings below hwm are wired */
+	unsigned nin = rt->nworkers + atomic_load_explicit(&rt->producer_hwm, memory_order_acquire);
+	unsigned ran = 0;
+
+	for (unsigned r = 0; r < nin; r++) {
+		struct pel_ring *ring = w->in[r];
+		unsigned n = pel_ring_peek_burst(ring, ls->buf, PEL__BURST);
+
+		if (!n)
+			continue;
+		if (pel_unlikely(pel__trace_on(dequeue) || pel__trace_on(task_start)))
+			run_traced(w, r, ring, ls->buf, n);
+		else
+			for (unsigned i = 0; i < n; i++)
+				ls->buf[i].fn(ls->buf[i].arg);
+		pel_ring_consume(ring, n);
+		ran += n;
+	}
+	return ran;
+}
+
+/* Phase 2: the layers' pollers (the one door into the loop). @return the work they found. */
+static unsigned
+run_pollers(struct pel_worker *w)
+{
+	unsigned found = 0;
+
+	for (unsigned p = 0; p < w->npollers; p++) {
+		int got = w->pollers[p].fn(w->pollers[p].ctx);
+
+		if (got > 0)
+			found += (unsigned)got;
+	}
+	return found;
+}
+
+/* Phase 3a: a pass that found work; the busy time and task count go out to pel_stats(). */
+static void
+account_busy(struct pel_worker *w, struct loop_state *ls, unsigned ran)
+{
+	uint64_t now = pel__tsc();
+
+	if (ls->idle_since)
+		pel__trace(idle_exit, w->id);
+	ls->tasks += ran;
+	ls->busy += now - ls->mark;
+	ls->mark = now;
+	ls->idle_since = 0;
+	/* relaxed: counters for pel_stats(), which reads them relaxed; no data hangs on them */
+	atomic_store_explicit(&w->stats.tasks_run, ls->tasks, memory_order_relaxed);
+	atomic_store_explicit(&w->stats.busy_ns, pel__cycles_to_ns(ls->busy), memory_order_relaxed);
+}
+
+static void
+publish_idle(struct pel_worker *w, const struct loop_state *ls)
+{
+	/* relaxed: counters for pel_stats(), as in account_busy() */
+	atomic_store_explicit(&w->stats.idle_loops, ls->idle_loops, memory_order_relaxed);
+	atomic_store_explicit(&w->stats.idle_ns, pel__cycles_to_ns(ls->idle), memory_order_relaxed);
+}
+
+/*
+ * Phase 3b: a pass that found nothing: account the idle time and apply the idle strategy (spin,
+ * yield, park). The clock is read every 8th pass only, so a polling pass stays short (the
+ * busy/idle split is exact to 8 passes per idle period, well under a microsecond).
+ * @return true when the runtime is exiting: leave the loop.
+ */
+static bool
+idle(struct pel_worker *w, struct loop_state *ls)
+{
+	struct pel_runtime *rt = w->rt;
+	const enum pel_idle mode = rt->idle;
+	uint64_t now;
+
+	ls->idle_loops++;
+	if ((ls->idle_loops & 7) && ls->idle_since && mode != PEL_IDLE_PARK) {
+		pel__cpu_relax();	/* exit and the idle strategy: on the 8th pass */
+		return false;
+	}
+	now = pel__tsc();
+	ls->idle += now - ls->mark;
+	ls->mark = now;
+	if (!ls->idle_since) {
+		pel__trace(idle_enter, w->id);
+		ls->idle_since = now;
+		publish_idle(w, ls);
+	} else if (!(ls->idle_loops & 1023)) {
+		publish_idle(w, ls);
+	}
+	/* acquire: pairs with the seq_cst store of exit in pel_destroy(); the drain is complete */
+	if (atomic_load_explicit(&rt->exit, memory_order_acquire))
+		return true;
+	if (mode == PEL_IDLE_SPIN) {
+		pel__cpu_relax();
+	} else if (mode == PEL_IDLE_BACKOFF && now - ls->idle_since < rt->spin_cycles) {
+		pel__cpu_relax();
+	} else if (w->npollers_wake ||
+		   (mode == PEL_IDLE_BACKOFF && now - ls->idle_since < rt->park_cycles)) {
+		/* pollers cannot wake a parked worker: they keep it at the yield stage */
+		sched_yield();
+	} else {
+		park(w, &ls->parks);
+		now = pel__tsc();
+		ls->idle += now - ls->mark;
+		ls->mark = now;
+		ls->idle_since = now;
+	}
+	return false;
+}
+
+/* The loop, as libuv's uv_run: run rings, run pollers, account; idle when neither found work. */
 static void
 loop(struct pel_worker *w)
 {
-	struct pel_runtime *rt = w->rt;
-	struct pel__worker_stats *st = &w->stats;
-	struct pel_task buf[PEL__BURST];
-	uint64_t tasks = 0, idle_loops = 0, parks = 0, busy = 0, idle = 0;
-	uint64_t mark = pel__tsc(), idle_since = 0;
-	const enum pel_idle mode = rt->idle;
+	struct loop_state ls = { .mark = pel__tsc() };
 
 	for (;;) {
-		unsigned nin = rt->nworkers +
-			       atomic_load_explicit(&rt->producer_hwm, memory_order_acquire);
-		unsigned found = 0, ran = 0;
-		uint64_t now;
-
-		for (unsigned r = 0; r < nin; r++) {
-			struct pel_ring *ring = w->in[r];
-			unsigned n = pel_ring_peek_burst(ring, buf, PEL__BURST);
-
-			if (!n)
-				continue;
-			if (pel_unlikely(pel__trace_on(dequeue) || pel__trace_on(task_start)))
-				run_traced(w, r, ring, buf, n);
-			else
-				for (unsigned i = 0; i < n; i++)
-					buf[i].fn(buf[i].arg);
-			/* head counts tasks that have returned: pel_drain() relies on it */
-			pel_ring_consume(ring, n);
-			ran += n;
-		}
-		found = ran;
-		for (unsigned p = 0; p < w->npollers; p++) {
-			int got = w->pollers[p].fn(w->pollers[p].ctx);
-
-			if (got > 0)
-				found += (unsigned)got;
-		}
+		unsigned ran = run_rings(w, &ls);
+		unsigned found = ran + run_pollers(w);
 
 		if (found) {
-			if (idle_since)
-				pel__trace(idle_exit, w->id);
-			now = pel__tsc();
-			tasks += ran;
-			busy += now - mark;
-			mark = now;
-			idle_since = 0;
-			atomic_store_explicit(&st->tasks_run, tasks, memory_order_relaxed);
-			atomic_store_explicit(&st->busy_ns, pel__cycles_to_ns(busy),
-					      memory_order_relaxed);
-			/* a poller that always reports work must not hold the worker at exit */
-			if (!ran && atomic_load_explicit(&rt->exit, memory_order_acquire))
+			account_busy(w, &ls, ran);
+			/* a poller that always reports work must not hold the worker at exit
+			 * (acquire: pairs with the store of exit in pel_destroy()) */
+			if (!ran && atomic_load_explicit(&w->rt->exit, memory_order_acquire))
 				break;
 			continue;
 		}
-		/* idle: the clock every 8th pass only, so a polling pass stays short (the busy/idle
-		 * split is exact to 8 passes per idle period, well under a microsecond) */
-		idle_loops++;
-		if ((idle_loops & 7) && idle_since && mode != PEL_IDLE_PARK) {
-			pel__cpu_relax();	/* exit and the idle strategy: on the 8th pass */
-			continue;
-		}
-		now = pel__tsc();
-		idle += now - mark;
-		mark = now;
-		if (!idle_since) {
-			pel__trace(idle_enter, w->id);
-			idle_since = now;
-			atomic_store_explicit(&st->idle_loops, idle_loops, memory_order_relaxed);
-			atomic_store_explicit(&st->idle_ns, pel__cycles_to_ns(idle),
-					      memory_order_relaxed);
-		} else if (!(idle_loops & 1023)) {
-			atomic_store_explicit(&st->idle_loops, idle_loops, memory_order_relaxed);
-			atomic_store_explicit(&st->idle_ns, pel__cycles_to_ns(idle),
-					      memory_order_relaxed);
-		}
-		if (atomic_load_explicit(&rt->exit, memory_order_acquire))
+		if (idle(w, &ls))
 			break;
-		if (mode == PEL_IDLE_SPIN) {
-			pel__cpu_relax();
-		} else if (mode == PEL_IDLE_BACKOFF && now - idle_since < rt->spin_cycles) {
-			pel__cpu_relax();
-		} else if (w->npollers_wake ||
-			   (mode == PEL_IDLE_BACKOFF && now - idle_since < rt->park_cycles)) {
-			/* pollers cannot wake a parked worker: they keep it at the yield stage */
-			sched_yield();
-		} else {
-			park(w, nin, &parks);
-			now = pel__tsc();
-			idle += now - mark;
-			mark = now;
-			idle_since = now;
-		}
 	}
-	atomic_store_explicit(&st->tasks_run, tasks, memory_order_relaxed);
-	atomic_store_explicit(&st->idle_loops, idle_loops, memory_order_relaxed);
-	atomic_store_explicit(&st->busy_ns, pel__cycles_to_ns(busy), memory_order_relaxed);
-	atomic_store_explicit(&st->idle_ns, pel__cycles_to_ns(idle), memory_order_relaxed);
+	atomic_store_explicit(&w->stats.tasks_run, ls.tasks, memory_order_relaxed);
+	atomic_store_explicit(&w->stats.busy_ns, pel__cycles_to_ns(ls.busy), memory_order_relaxed);
+	publish_idle(w, &ls);
 }
 
 void *
@@ -339,13 +387,12 @@ pel__worker_main(void *arg)
 	pthread_mutex_unlock(&rt->start_lock);
 	if (!run)
 		return NULL;
-	pel__self = w;
 	pel__tls_worker.rt = rt;
 	pel__tls_worker.id = w->id;
+	pel__tls_worker.w = w;
 	pel__trace(worker_start, w->id, w->cpu);
 	loop(w);
 	pel__trace(worker_stop, w->id, atomic_load_explicit(&w->stats.tasks_run, memory_order_relaxed));
-	pel__tls_worker.rt = NULL;
-	pel__self = NULL;
+	pel__tls_worker = (struct pel__tls){ NULL, 0, NULL };
 	return NULL;
 }

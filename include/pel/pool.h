@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pel/self.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -55,7 +57,7 @@ int pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker
 #ifndef __cplusplus
 #include <stdatomic.h>
 
-/** @internal One worker's owner cache of its slab, laid out by sched/pool.c. */
+/** @internal One worker's owner cache of its slab, laid out by mem/pool.c. */
 struct pel__pool_cache {
 	void **obj;			/* LIFO of free objects */
 	unsigned n;
@@ -72,13 +74,6 @@ struct pel__pool_pub {
 	unsigned fast;			/* 0: every call out of line (checked builds: NDEBUG unset) */
 	struct pel__pool_cache *const *cache;	/* [worker] */
 };
-
-/** @internal The runtime and worker id of the calling thread ({NULL, 0} off the workers). */
-struct pel__tls {
-	const struct pel_runtime *rt;
-	unsigned id;
-};
-extern __thread struct pel__tls pel__tls_worker __attribute__((tls_model("initial-exec")));
 
 /** @internal The out-of-line paths: cache empty or full, another thread's object, checks. */
 void *pel__pool_alloc_slow(struct pel_pool *pool);

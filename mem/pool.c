@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sched/pool.c - NUMA-local fixed-size object pools (include/pel/pool.h).
+ * mem/pool.c - NUMA-local fixed-size object pools (include/pel/pool.h).
  *
  * A pool has one slab per worker: count objects of stride bytes, mapped for that pool and worker,
  * bound to the worker's NUMA node and written through at creation. Per slab:
@@ -12,10 +12,13 @@
  * A worker freeing another worker's object adds it to a chain kept per (freeing worker, owner)
  * and pushes the chain with one CAS when it reaches BATCH objects, or at the end of the pass
  * (a park-safe poller), so an object freed remotely is back on its owner within one pass.
- * This layer depends on sched/internal.h only; sched/ knows nothing of it.
+ * This layer depends on sched/layer.h only; sched/ knows nothing of it. It enters the worker loop
+ * through one park-safe poller per worker, and pel_destroy() stops it (pool_layer_stop()): pools
+ * still open are reclaimed and their handles answer NULL/-ESHUTDOWN until pel_pool_destroy().
  */
 #define PEL_POOL_NO_INLINE	/* this file defines the exported pel_alloc() and pel_free() */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -23,7 +26,7 @@
 
 #include <pel/pool.h>
 
-#include "internal.h"
+#include "sched/layer.h"
 #include "trace/trace.h"
 #include "pel_config.h"
 
@@ -35,7 +38,6 @@
 #define BATCH		32u	/* remote frees pushed to their owner at once */
 #define NIL		UINT32_MAX
 #define MAX_POOLS	64u	/* live pools per runtime */
-#define HUGE_2M		(2u << 20)
 
 #ifndef NDEBUG
 #define POOL_CHECKS 1
@@ -98,6 +100,11 @@ struct pel_pool {
 	struct ret_ring **ret;		/* ret[f * nworkers + o]: worker f's frees to o's slab */
 	struct pend *pend;		/* row w (pend_stride entries) is worker w's, only it writes */
 	unsigned pend_stride;
+	/* Shutdown: set by pool_layer_stop() under the layer lock, after the workers have left. */
+	alignas(PEL_CACHE_GUARD) _Atomic uint32_t dead;	/* slabs unmapped: NULL/-ESHUTDOWN */
+	_Atomic uint32_t users;		/* non-worker threads inside an alloc or free now */
+	bool orphan;			/* pel_pool_destroy() came while the runtime was stopping */
+	unsigned slot;			/* index in the layer's pools[] */
 };
 
 /* Per runtime: the pools each worker's flush poller visits. */
@@ -106,7 +113,6 @@ struct pool_layer {
 	struct pel_pool *_Atomic pools[MAX_POOLS];
 };
 
-static pthread_mutex_t layer_lock = PTHREAD_MUTEX_INITIALIZER;
 static PEL__TLS unsigned foreign_rr;	/* where a non-worker thread starts looking */
 
 /* ---- the shared stack ---- */
@@ -208,12 +214,34 @@ owner_of(const struct pel_pool *pool, const char *p)
 	return -1;
 }
 
-static inline struct pel_worker *
+/* The calling worker's id when it is a worker of the pool's runtime, else -1. */
+static inline int
 caller_worker(const struct pel_pool *pool)
 {
-	struct pel_worker *w = pel__self;
+	return pel__self_id(pool->rt);
+}
 
-	return w && w->rt == pool->rt ? w : NULL;
+/*
+ * A thread that is not a worker enters the pool's slabs: refused once pool_layer_stop() has begun
+ * (Dekker: our users increment before the load of dead; stop's store of dead before its load of
+ * users, both seq_cst), so stop never unmaps a slab under it.
+ */
+static inline bool
+foreign_enter(struct pel_pool *pool)
+{
+	atomic_fetch_add_explicit(&pool->users, 1, memory_order_seq_cst);
+	if (pel_likely(!atomic_load_explicit(&pool->dead, memory_order_seq_cst)))
+		return true;
+	atomic_fetch_sub_explicit(&pool->users, 1, memory_order_release);
+	pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	return false;
+}
+
+static inline void
+foreign_leave(struct pel_pool *pool)
+{
+	/* release: pairs with the acquire in pool_reclaim(); our slab accesses are done */
+	atomic_fetch_sub_explicit(&pool->users, 1, memory_order_release);
 }
 
 /* Checked pools (not fast: every call out of line) keep a live mark per object. */
@@ -241,8 +269,8 @@ unmark_live(struct pel_pool *pool, struct slab *s, unsigned w, void *obj)
 		uint32_t idx = index_of(pool, s, obj);
 
 		if (!atomic_exchange_explicit(&s->live[idx], 0, memory_order_relaxed)) {
-			pel__log(pool->rt->log, pool->rt->log_arg, PEL_LOG_ERROR,
-				 "pel_free: double free of %p (object %u of worker %u's slab); ignored",
+			pel__rt_log(pool->rt, PEL_LOG_ERROR,
+				    "pel_free: double free of %p (object %u of worker %u's slab); ignored",
 				 obj, idx, w);
 			return false;
 		}
@@ -348,17 +376,45 @@ owner_alloc(struct pel_pool *pool, unsigned o, struct slab *s)
 	return obj;
 }
 
+/*
+ * A non-worker found every shared stack empty. Free objects may still sit where only their owners
+ * look (caches, return rings, chains): ask each owner that has some, per its counters, to put them
+ * back on its shared stack at its next pass, and wake it if it is parked. Bounded: one request per
+ * owner until it has answered (wanted stays set until then), and none to an owner all of whose
+ * objects are allocated, so a thread retrying on an exhausted pool makes no syscall.
+ */
+static void
+ask_owners(struct pel_pool *pool)
+{
+	for (unsigned k = 0; k < pool->nworkers; k++) {
+		struct slab *s = pool->slab[k];
+
+		if (live_now(pool, k) >= pool->count)
+			continue;
+		/* relaxed load first: no RMW on the owner's line while a request is pending */
+		if (atomic_load_explicit(&s->wanted, memory_order_relaxed) ||
+		    atomic_exchange_explicit(&s->wanted, 1, memory_order_relaxed))
+			continue;
+		/* Dekker with the park in sched/: our wanted store before the load of its parked
+		 * flag (pel__worker_wake()'s barrier); a parking owner runs its pollers after
+		 * setting parked, so either it sees wanted or we see it parked and wake it */
+		pel__worker_wake(pool->rt, k);
+	}
+}
+
 void *
 pel__pool_alloc_slow(struct pel_pool *pool)
 {
-	struct pel_worker *w;
 	unsigned start;
+	int w;
 
 	if (pel_unlikely(!pool))
 		return NULL;
 	w = caller_worker(pool);
-	if (pel_likely(w != NULL))
-		return owner_alloc(pool, w->id, pool->slab[w->id]);
+	if (pel_likely(w >= 0))
+		return owner_alloc(pool, (unsigned)w, pool->slab[w]);
+	if (pel_unlikely(!foreign_enter(pool)))
+		return NULL;
 	start = foreign_rr++ % pool->nworkers;
 	for (unsigned k = 0; k < pool->nworkers; k++) {
 		struct slab *s = pool->slab[(start + k) % pool->nworkers];
@@ -369,17 +425,13 @@ pel__pool_alloc_slow(struct pel_pool *pool)
 
 			mark_live(pool, s, obj);
 			atomic_fetch_add_explicit(&s->foreign_allocs, 1, memory_order_relaxed);
+			foreign_leave(pool);
 			return obj;
 		}
 	}
 	atomic_fetch_add_explicit(&pool->slab[start]->foreign_failures, 1, memory_order_relaxed);
-	/* free objects may sit where only their owners look (caches, return rings): ask every
-	 * owner to put them back on its shared stack at its next pass */
-	for (unsigned k = 0; k < pool->nworkers; k++) {
-		atomic_store_explicit(&pool->slab[k]->wanted, 1, memory_order_relaxed);
-		/* Dekker with park(): our flag before its parked flag; a sleeping owner is woken */
-		pel__wake(pool->rt->workers[k]);
-	}
+	ask_owners(pool);
+	foreign_leave(pool);
 	pel__trace(pool_alloc_fail, -1, pool->obj_size);
 	return NULL;
 }
@@ -428,74 +480,90 @@ flush_one(struct pel_pool *pool, struct pend *pd, unsigned owner)
 	pd->n = 0;
 }
 
+static void
+not_ours(const struct pel_pool *pool, const void *obj)
+{
+	pel__rt_log(pool->rt, PEL_LOG_ERROR,
+		    "pel_free: %p is not an object of this pool (%zu-byte objects, %u per worker); "
+		    "ignored", obj, pool->obj_size, pool->count);
+}
+
+/* A worker frees another worker's object: its return ring to the owner, no CAS. */
+static void
+remote_free(struct pel_pool *pool, unsigned w, unsigned owner, struct slab *s, void *obj)
+{
+	struct ret_ring *r = pool->ret[(size_t)w * pool->nworkers + owner];
+	uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	struct pend *pd;
+	uint32_t idx;
+
+	if (t - r->head_cache == RET_SLOTS)
+		/* acquire: pairs with the owner's release of head in drain_returns(); those slots
+		 * are free */
+		r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+	if (t - r->head_cache < RET_SLOTS) {
+		uint64_t n = atomic_load_explicit(&r->pushed, memory_order_relaxed);
+
+		r->slot[t & (RET_SLOTS - 1)] = index_of(pool, s, obj);
+		/* release: pairs with the owner's acquire of tail in drain_returns() */
+		atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+		atomic_store_explicit(&r->pushed, n + 1, memory_order_relaxed);
+		return;
+	}
+	/* the ring is full: chain it to the shared stack, pushed at BATCH or at the end of this
+	 * worker's pass */
+	pd = &pool->pend[(size_t)w * pool->pend_stride + owner];
+	idx = index_of(pool, s, obj);
+	atomic_store_explicit(&s->next[idx], pd->n ? pd->first : NIL, memory_order_relaxed);
+	if (!pd->n)
+		pd->last = idx;
+	pd->first = idx;
+	if (++pd->n >= BATCH)
+		flush_one(pool, pd, owner);
+}
+
 void
 pel__pool_free_slow(struct pel_pool *pool, void *obj)
 {
-	struct pel_worker *w;
 	struct slab *s;
-	int owner;
+	int w, owner;
 
 	if (pel_unlikely(!obj || !pool))
 		return;
 	w = caller_worker(pool);
-	if (pel_likely(w != NULL)) {
-		s = pool->slab[w->id];
+	if (pel_likely(w >= 0)) {
+		s = pool->slab[w];
 		if (pel_likely((char *)obj >= s->c.base && (char *)obj < s->c.end)) {
-			if (checked(pool) && owner_of(pool, obj) != (int)w->id)
-				goto not_ours;
-			if (unmark_live(pool, s, w->id, obj))
+			if (checked(pool) && owner_of(pool, obj) != w)
+				return not_ours(pool, obj);
+			if (unmark_live(pool, s, (unsigned)w, obj))
 				owner_free(pool, s, obj);
 			return;
 		}
-	}
-	owner = owner_of(pool, obj);
-	if (pel_unlikely(owner < 0))
-		goto not_ours;
-	s = pool->slab[owner];
-	if (!unmark_live(pool, s, (unsigned)owner, obj))
-		return;
-	if (w) {
-		/* another worker's object: its return ring to the owner, no CAS */
-		struct ret_ring *r = pool->ret[(size_t)w->id * pool->nworkers + (unsigned)owner];
-		uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-
-		if (t - r->head_cache == RET_SLOTS)
-			/* acquire: pairs with the owner's release of head; those slots are free */
-			r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
-		if (t - r->head_cache < RET_SLOTS) {
-			uint64_t n = atomic_load_explicit(&r->pushed, memory_order_relaxed);
-
-			r->slot[t & (RET_SLOTS - 1)] = index_of(pool, s, obj);
-			/* release: pairs with the owner's acquire in drain_returns() */
-			atomic_store_explicit(&r->tail, t + 1, memory_order_release);
-			atomic_store_explicit(&r->pushed, n + 1, memory_order_relaxed);
-			return;
-		}
-		/* the ring is full: chain it to the shared stack, pushed at BATCH or at the end
-		 * of this worker's pass */
-		struct pend *pd = &pool->pend[(size_t)w->id * pool->pend_stride + (unsigned)owner];
-		uint32_t idx = index_of(pool, s, obj);
-
-		atomic_store_explicit(&s->next[idx], pd->n ? pd->first : NIL, memory_order_relaxed);
-		if (!pd->n)
-			pd->last = idx;
-		pd->first = idx;
-		if (++pd->n >= BATCH)
-			flush_one(pool, pd, (unsigned)owner);
+		owner = owner_of(pool, obj);
+		if (pel_unlikely(owner < 0))
+			return not_ours(pool, obj);
+		s = pool->slab[owner];
+		if (unmark_live(pool, s, (unsigned)owner, obj))
+			remote_free(pool, (unsigned)w, (unsigned)owner, s, obj);
 		return;
 	}
 	/* not a worker: no pass to flush at, push it now */
-	{
-		uint32_t idx = index_of(pool, s, obj);
+	if (pel_unlikely(!foreign_enter(pool)))
+		return;
+	owner = owner_of(pool, obj);
+	if (pel_unlikely(owner < 0)) {
+		not_ours(pool, obj);
+	} else {
+		s = pool->slab[owner];
+		if (unmark_live(pool, s, (unsigned)owner, obj)) {
+			uint32_t idx = index_of(pool, s, obj);
 
-		shared_push(s, idx, idx);
-		atomic_fetch_add_explicit(&s->remote_frees, 1, memory_order_relaxed);
+			shared_push(s, idx, idx);
+			atomic_fetch_add_explicit(&s->remote_frees, 1, memory_order_relaxed);
+		}
 	}
-	return;
-not_ours:
-	pel__log(pool->rt->log, pool->rt->log_arg, PEL_LOG_ERROR,
-		 "pel_free: %p is not an object of this pool (%zu-byte objects, %u per worker); "
-		 "ignored", obj, pool->obj_size, pool->count);
+	foreign_leave(pool);
 }
 
 /* The exported symbols, for C++ and dlsym(): C callers get pool.h's inline versions. */
@@ -534,6 +602,7 @@ rebalance(struct pel_pool *pool, unsigned o)
 
 	if (!atomic_load_explicit(&s->wanted, memory_order_relaxed))
 		return 0;
+	/* cleared before the objects go out: a request raised after this is answered next pass */
 	atomic_store_explicit(&s->wanted, 0, memory_order_relaxed);
 	drain_returns(pool, o, s, s->c.cap - s->c.n);
 	if (s->c.n > s->c.cap / 2)
@@ -546,7 +615,7 @@ flush_poll(void *ctx)
 {
 	struct pool_layer *layer = ctx;
 	unsigned n = atomic_load_explicit(&layer->n, memory_order_acquire);
-	unsigned w = pel__self->id;
+	unsigned w = pel__tls_worker.id;	/* a poller runs on its worker */
 	int did = 0;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -561,46 +630,57 @@ flush_poll(void *ctx)
 			 * missing a request raised just before it) */
 }
 
+struct install {
+	struct pool_layer *layer;
+	_Atomic int err;
+};
+
 static void
 install_poller(unsigned worker, void *arg)
 {
+	struct install *in = arg;
+	int err = pel__poller_add(flush_poll, in->layer, PEL__POLL_PARK_OK);
+
 	(void)worker;
-	pel__poller_add(flush_poll, arg, PEL__POLL_PARK_OK);
+	if (err)
+		atomic_store_explicit(&in->err, err, memory_order_relaxed);
 }
 
-static void
-free_layer(void *layer)
-{
-	free(layer);
-}
+static void pool_layer_stop(struct pel_runtime *rt, void *state);
 
-/* The runtime's pool layer, set up on first use. */
+static const struct pel__layer_ops pool_ops = {
+	.name = "pool",
+	.stop = pool_layer_stop,
+};
+
+/* Under the layer lock: the runtime's pool layer, set up on first use. */
 static int
 get_layer(struct pel_runtime *rt, struct pool_layer **out)
 {
-	struct pool_layer *layer;
-	int err = 0;
+	struct install in = { 0 };
+	int err;
 
-	pthread_mutex_lock(&layer_lock);
-	layer = rt->layer[PEL__LAYER_POOL];
-	if (!layer) {
-		layer = calloc(1, sizeof(*layer));
-		if (!layer) {
-			err = pel__fail(-ENOMEM, "out of memory for the pool layer");
-		} else {
-			err = pel__run_on_each_worker(rt, install_poller, layer);
-			if (err) {
-				free(layer);
-				layer = NULL;
-			} else {
-				rt->layer[PEL__LAYER_POOL] = layer;
-				rt->layer_free[PEL__LAYER_POOL] = free_layer;
-			}
-		}
+	*out = pel__layer_get(rt, &pool_ops);
+	if (*out)
+		return 0;
+	in.layer = calloc(1, sizeof(*in.layer));
+	if (!in.layer)
+		return pel__fail(-ENOMEM, "out of memory for the pool layer");
+	err = pel__layer_add(rt, &pool_ops, in.layer);
+	if (err) {
+		free(in.layer);
+		return err;
 	}
-	pthread_mutex_unlock(&layer_lock);
-	*out = layer;
-	return err;
+	/* registered first: if the runtime starts stopping half-way, the pollers already added
+	 * keep pointing at live state until pool_layer_stop() frees it, after the workers */
+	err = pel__run_on_each_worker(rt, install_poller, &in);
+	if (!err)
+		err = atomic_load_explicit(&in.err, memory_order_relaxed);
+	if (err)
+		return pel__fail(err, "cannot add the pool poller to every worker: %s",
+				 pel_strerror(err));
+	*out = in.layer;
+	return 0;
 }
 
 /* ---- create and destroy ---- */
@@ -612,46 +692,32 @@ slab_map(struct pel_pool *pool, unsigned w)
 	struct slab *s = pool->slab[w];
 	size_t objs = (size_t)pool->count * pool->stride;
 	size_t len = objs + (size_t)pool->count * (sizeof(uint32_t) + 1);
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	bool want_huge = (pool->flags & PEL_POOL_F_HUGEPAGES) ||
-			 (rt->plan->cfg.flags & PEL_F_HUGEPAGES);
-	void *map = MAP_FAILED;
+	unsigned rflags = pel__rt_flags(rt);
+	bool want_huge = (pool->flags & PEL_POOL_F_HUGEPAGES) || (rflags & PEL_F_HUGEPAGES);
+	int node = pel__worker_node(rt, w);
+	char what[64];
+	void *map;
 
-	len = (len + page - 1) & ~(page - 1);
-	if (want_huge) {
-		size_t hlen = (len + HUGE_2M - 1) & ~(size_t)(HUGE_2M - 1);
-
-		map = mmap(NULL, hlen, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-		if (map == MAP_FAILED)
-			pel__log(rt->log, rt->log_arg, PEL_LOG_WARNING,
-				 "pool slab of worker %u: no 2 MiB hugepage for %zu KiB (%s); using "
-				 "normal pages. Reserve some: echo N > /proc/sys/vm/nr_hugepages", w,
-				 len >> 10, strerror(errno));
-		else
-			len = hlen, s->huge = true;
-	}
-	if (map == MAP_FAILED)
-		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (map == MAP_FAILED)
-		return pel__fail(-ENOMEM, "cannot map %zu bytes for worker %u's slab: %s", len, w,
-				 strerror(errno));
+	snprintf(what, sizeof(what), "pool slab of worker %u", w);
+	map = pel__map(rt, len, want_huge, what, &s->map_len, &s->huge);
+	if (!map)
+		return -ENOMEM;
 	s->map = map;
-	s->map_len = len;
 	s->node = -1;
 #if PEL_HAVE_NUMA
 	/* the worker's node, as the runtime read it from sysfs (-1: unknown, no binding) */
-	if (rt->workers[w]->node >= 0 && numa_available() >= 0 &&
-	    rt->workers[w]->node <= numa_max_node()) {
-		numa_tonode_memory(map, len, rt->workers[w]->node);
-		s->node = rt->workers[w]->node;
+	if (node >= 0 && numa_available() >= 0 && node <= numa_max_node()) {
+		numa_tonode_memory(map, s->map_len, node);
+		s->node = node;
 	}
+#else
+	(void)node;
 #endif
 	/* written through now, on the bound node: no page fault on the allocation path later */
-	memset(map, 0, len);
-	if ((rt->plan->cfg.flags & PEL_F_MLOCK) && mlock(map, len))
+	memset(map, 0, s->map_len);
+	if ((rflags & PEL_F_MLOCK) && mlock(map, s->map_len))
 		return pel__fail(-EPERM, "mlock of worker %u's %zu-byte slab refused (%s): raise "
-				 "RLIMIT_MEMLOCK (ulimit -l) or grant CAP_IPC_LOCK", w, len,
+				 "RLIMIT_MEMLOCK (ulimit -l) or grant CAP_IPC_LOCK", w, s->map_len,
 				 strerror(errno));
 	s->c.base = map;
 	s->c.end = s->c.base + objs;
@@ -668,22 +734,32 @@ slab_map(struct pel_pool *pool, unsigned w)
 	return 0;
 }
 
+/* Give back the slabs' memory (the big part); the handle, counters and rings stay readable. */
+static void
+pool_release_slabs(struct pel_pool *pool)
+{
+	for (unsigned w = 0; pool->slab && w < pool->nworkers; w++) {
+		struct slab *s = pool->slab[w];
+
+		if (!s)
+			continue;
+		if (s->map)
+			munmap(s->map, s->map_len);
+		s->map = NULL;
+		free(s->c.obj);
+		s->c.obj = NULL;
+		s->c.n = s->c.cap = 0;
+	}
+}
+
 static void
 pool_free(struct pel_pool *pool)
 {
-	if (pool->slab) {
-		for (unsigned w = 0; w < pool->nworkers; w++) {
-			struct slab *s = pool->slab[w];
-
-			if (!s)
-				continue;
-			if (s->map)
-				munmap(s->map, s->map_len);
-			free(s->c.obj);
-			free(s);
-		}
-		free(pool->slab);
-	}
+	pool_release_slabs(pool);
+	if (pool->slab)
+		for (unsigned w = 0; w < pool->nworkers; w++)
+			free(pool->slab[w]);
+	free(pool->slab);
 	if (pool->ret)
 		for (size_t i = 0; i < (size_t)pool->nworkers * pool->nworkers; i++)
 			free(pool->ret[i]);
@@ -693,44 +769,22 @@ pool_free(struct pel_pool *pool)
 	free(pool);
 }
 
-int
-pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker_count,
-		unsigned flags, struct pel_pool **out)
+static struct pel_pool *
+pool_alloc(struct pel_runtime *rt, size_t obj_size, unsigned count, unsigned flags)
 {
-	struct pool_layer *layer;
-	struct pel_pool *pool;
-	size_t align;
-	unsigned slot;
-	int err;
+	size_t align = flags & PEL_POOL_F_CACHE_ALIGN ? PEL_CACHELINE : 16;
+	struct pel_pool *pool = aligned_alloc(PEL_CACHE_GUARD,
+					      (sizeof(*pool) + PEL_CACHE_GUARD - 1) &
+					      ~(size_t)(PEL_CACHE_GUARD - 1));
+	size_t nn;
 
-	if (!out)
-		return pel__fail(-EINVAL, "out pointer is NULL");
-	*out = NULL;
-	if (!rt)
-		return pel__fail(-EINVAL, "runtime is NULL");
-	if (obj_size == 0 || obj_size > PEL_POOL_MAX_OBJ)
-		return pel__fail(-EINVAL, "obj_size %zu is outside 1..%u", obj_size, PEL_POOL_MAX_OBJ);
-	if (per_worker_count == 0 || per_worker_count > PEL_POOL_MAX_COUNT)
-		return pel__fail(-EINVAL, "per_worker_count %u is outside 1..%u", per_worker_count,
-				 PEL_POOL_MAX_COUNT);
-	if (flags & ~(PEL_POOL_F_CACHE_ALIGN | PEL_POOL_F_HUGEPAGES))
-		return pel__fail(-EINVAL, "flags 0x%x hold bits this version does not know", flags);
-	if (pel__self)
-		return pel__fail(-EDEADLK, "pel_pool_create() called from a task: it sets up every "
-				 "worker and waits for them");
-	if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
-		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
-	err = get_layer(rt, &layer);
-	if (err)
-		return err;
-
-	pool = calloc(1, sizeof(*pool));
 	if (!pool)
-		return pel__fail(-ENOMEM, "out of memory for the pool");
-	align = flags & PEL_POOL_F_CACHE_ALIGN ? PEL_CACHELINE : 16;
+		return NULL;
+	memset(pool, 0, sizeof(*pool));
 	pool->rt = rt;
-	pool->nworkers = rt->nworkers;
-	pool->count = per_worker_count;
+	pool->nworkers = pel_worker_count(rt);
+	nn = (size_t)pool->nworkers * pool->nworkers;
+	pool->count = count;
 	pool->obj_size = obj_size;
 	pool->stride = (obj_size + align - 1) & ~(align - 1);
 	pool->flags = flags;
@@ -746,56 +800,134 @@ pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker_cou
 	pool->pub.cache = (struct pel__pool_cache *const *)pool->caches;
 	pool->pend = aligned_alloc(PEL_CACHE_GUARD, (size_t)pool->nworkers * pool->pend_stride *
 							    sizeof(struct pend));
-	pool->ret = calloc((size_t)pool->nworkers * pool->nworkers, sizeof(*pool->ret));
-	for (size_t i = 0; pool->ret && i < (size_t)pool->nworkers * pool->nworkers; i++) {
+	pool->ret = calloc(nn, sizeof(*pool->ret));
+	if (!pool->slab || !pool->pend || !pool->caches || !pool->ret)
+		goto out_free;
+	memset(pool->pend, 0, (size_t)pool->nworkers * pool->pend_stride * sizeof(struct pend));
+	for (size_t i = 0; i < nn; i++) {
 		if (i / pool->nworkers == i % pool->nworkers)
 			continue;	/* no ring from a worker to itself */
 		pool->ret[i] = aligned_alloc(PEL_CACHE_GUARD, sizeof(struct ret_ring));
-		if (!pool->ret[i]) {
-			err = pel__fail(-ENOMEM, "out of memory for the pool's return rings");
+		if (!pool->ret[i])
 			goto out_free;
-		}
 		memset(pool->ret[i], 0, sizeof(struct ret_ring));
 	}
-	if (!pool->slab || !pool->pend || !pool->caches || !pool->ret) {
-		err = pel__fail(-ENOMEM, "out of memory for the pool");
-		goto out_free;
-	}
-	memset(pool->pend, 0, (size_t)pool->nworkers * pool->pend_stride * sizeof(struct pend));
 	for (unsigned w = 0; w < pool->nworkers; w++) {
 		pool->slab[w] = aligned_alloc(PEL_CACHE_GUARD, sizeof(struct slab));
-		if (!pool->slab[w]) {
-			err = pel__fail(-ENOMEM, "out of memory for the pool");
+		if (!pool->slab[w])
 			goto out_free;
-		}
 		memset(pool->slab[w], 0, sizeof(struct slab));
 		pool->caches[w] = &pool->slab[w]->c;
-		err = slab_map(pool, w);
-		if (err)
-			goto out_free;
 	}
-
-	pthread_mutex_lock(&layer_lock);
-	for (slot = 0; slot < MAX_POOLS; slot++)
-		if (!atomic_load_explicit(&layer->pools[slot], memory_order_relaxed))
-			break;
-	if (slot < MAX_POOLS) {
-		/* release: pairs with flush_poll()'s acquire; the pool is set up */
-		atomic_store_explicit(&layer->pools[slot], pool, memory_order_release);
-		if (slot >= atomic_load_explicit(&layer->n, memory_order_relaxed))
-			atomic_store_explicit(&layer->n, slot + 1, memory_order_release);
-	}
-	pthread_mutex_unlock(&layer_lock);
-	if (slot == MAX_POOLS) {
-		err = pel__fail(-ENOSPC, "this runtime already has %u pools", MAX_POOLS);
-		goto out_free;
-	}
-	*out = pool;
-	return 0;
+	return pool;
 
 out_free:
 	pool_free(pool);
+	return NULL;
+}
+
+int
+pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker_count,
+		unsigned flags, struct pel_pool **out)
+{
+	struct pool_layer *layer;
+	struct pel_pool *pool;
+	unsigned slot;
+	int err;
+
+	if (!out)
+		return pel__fail(-EINVAL, "out pointer is NULL");
+	*out = NULL;
+	if (!rt)
+		return pel__fail(-EINVAL, "runtime is NULL");
+	if (obj_size == 0 || obj_size > PEL_POOL_MAX_OBJ)
+		return pel__fail(-EINVAL, "obj_size %zu is outside 1..%u", obj_size, PEL_POOL_MAX_OBJ);
+	if (per_worker_count == 0 || per_worker_count > PEL_POOL_MAX_COUNT)
+		return pel__fail(-EINVAL, "per_worker_count %u is outside 1..%u", per_worker_count,
+				 PEL_POOL_MAX_COUNT);
+	if (flags & ~(PEL_POOL_F_CACHE_ALIGN | PEL_POOL_F_HUGEPAGES))
+		return pel__fail(-EINVAL, "flags 0x%x hold bits this version does not know", flags);
+	/* from here to pel__layer_leave() pel_destroy() cannot free the workers under us */
+	err = pel__layer_enter(rt);
+	if (err)
+		return err == -EDEADLK ? pel__fail(err, "pel_pool_create() called from a task: it "
+						   "sets up every worker and waits for them") : err;
+	err = get_layer(rt, &layer);
+	if (err)
+		goto out_leave;
+	for (slot = 0; slot < MAX_POOLS; slot++)
+		if (!atomic_load_explicit(&layer->pools[slot], memory_order_relaxed))
+			break;
+	if (slot == MAX_POOLS) {
+		err = pel__fail(-ENOSPC, "this runtime already has %u pools", MAX_POOLS);
+		goto out_leave;
+	}
+	pool = pool_alloc(rt, obj_size, per_worker_count, flags);
+	if (!pool) {
+		err = pel__fail(-ENOMEM, "out of memory for the pool");
+		goto out_leave;
+	}
+	for (unsigned w = 0; w < pool->nworkers; w++) {
+		err = slab_map(pool, w);
+		if (err) {
+			pool_free(pool);
+			goto out_leave;
+		}
+	}
+	pool->slot = slot;
+	pel__rt_ref(rt);	/* the handle keeps rt's table (stopping, the layer lock) alive */
+	/* release: pairs with flush_poll()'s acquire; the pool is set up */
+	atomic_store_explicit(&layer->pools[slot], pool, memory_order_release);
+	if (slot >= atomic_load_explicit(&layer->n, memory_order_relaxed))
+		/* release: pairs with flush_poll()'s acquire of n */
+		atomic_store_explicit(&layer->n, slot + 1, memory_order_release);
+	*out = pool;
+out_leave:
+	pel__layer_leave(rt);
 	return err;
+}
+
+/*
+ * pel_destroy(), after the workers: under the layer lock, every pool still registered gives its
+ * slabs back. Handles whose pel_pool_destroy() already came (orphans) are freed whole; the others
+ * answer NULL / -ESHUTDOWN until their pel_pool_destroy() frees them.
+ */
+static void
+pool_reclaim(struct pel_pool *pool)
+{
+	pool->pub.fast = 0;	/* every call out of line, where dead is checked */
+	atomic_store_explicit(&pool->dead, 1, memory_order_seq_cst);
+	/* Dekker with foreign_enter(): dead before users; acquire pairs with foreign_leave() */
+	while (atomic_load_explicit(&pool->users, memory_order_seq_cst))
+		pel__cpu_relax();
+	pool_release_slabs(pool);
+}
+
+static void
+pool_layer_stop(struct pel_runtime *rt, void *state)
+{
+	struct pool_layer *layer = state;
+	unsigned n = atomic_load_explicit(&layer->n, memory_order_relaxed), open = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct pel_pool *pool = atomic_load_explicit(&layer->pools[i], memory_order_relaxed);
+
+		if (!pool)
+			continue;
+		if (pool->orphan) {
+			pool_free(pool);
+			pel__rt_unref(rt);	/* pel_destroy() holds a ref: never the last */
+		} else {
+			pool_reclaim(pool);
+			open++;
+		}
+	}
+	if (open)
+		pel__rt_log(rt, PEL_LOG_WARNING, "pel_destroy: %u pool%s still open; %s memory is "
+			    "reclaimed and %s answer%s NULL until pel_pool_destroy()", open,
+			    open > 1 ? "s were" : " was", open > 1 ? "their" : "its",
+			    open > 1 ? "they" : "it", open > 1 ? "" : "s");
+	free(layer);
 }
 
 static void
@@ -814,20 +946,43 @@ nothing(unsigned worker, void *arg)
 void
 pel_pool_destroy(struct pel_pool *pool)
 {
+	struct pel_runtime *rt;
 	struct pool_layer *layer;
 	uint64_t live = 0;
 
 	if (!pool)
 		return;
-	layer = pool->rt->layer[PEL__LAYER_POOL];
+	rt = pool->rt;
+	if (pel__tls_worker.w) {
+		pel__rt_log(rt, PEL_LOG_ERROR, "pel_pool_destroy() called from a task on worker %u: "
+			    "it waits for every worker; nothing was done. Call it from a thread that "
+			    "is not a worker", pel__tls_worker.id);
+		return;
+	}
+	if (pel__layer_lock(rt)) {
+		/* the runtime is stopping or gone: its stop reclaims the pool, or has */
+		if (atomic_load_explicit(&pool->dead, memory_order_relaxed)) {
+			pel__layer_leave(rt);
+			pool_free(pool);
+			pel__rt_unref(rt);
+		} else {
+			pool->orphan = true;	/* pool_layer_stop() frees it, after the workers */
+			pel__layer_leave(rt);
+		}
+		return;
+	}
+	layer = pel__layer_get(rt, &pool_ops);
 	/* every worker pushes its partial chains for this pool; then none visits it any more */
-	pel__run_on_each_worker(pool->rt, flush_task, pool);
-	pthread_mutex_lock(&layer_lock);
-	for (unsigned i = 0; i < MAX_POOLS; i++)
-		if (atomic_load_explicit(&layer->pools[i], memory_order_relaxed) == pool)
-			atomic_store_explicit(&layer->pools[i], NULL, memory_order_release);
-	pthread_mutex_unlock(&layer_lock);
-	pel__run_on_each_worker(pool->rt, nothing, NULL);
+	if (pel__run_on_each_worker(rt, flush_task, pool))
+		goto orphan;	/* pel_destroy() began: its stop frees the pool */
+	/* release: pairs with flush_poll()'s acquire */
+	atomic_store_explicit(&layer->pools[pool->slot], NULL, memory_order_release);
+	if (pel__run_on_each_worker(rt, nothing, NULL)) {
+		/* a worker may still be in flush_poll() on it: leave it to pool_layer_stop() */
+		atomic_store_explicit(&layer->pools[pool->slot], pool, memory_order_release);
+		goto orphan;
+	}
+	pel__layer_leave(rt);
 	for (unsigned w = 0; w < pool->nworkers; w++) {
 		struct slab *s = pool->slab[w];
 
@@ -835,10 +990,14 @@ pel_pool_destroy(struct pel_pool *pool)
 			atomic_load(&s->c.frees) - remote_total(pool, w);
 	}
 	if (live)
-		pel__log(pool->rt->log, pool->rt->log_arg, PEL_LOG_WARNING,
-			 "pel_pool_destroy: %llu objects of this pool are still allocated; their "
-			 "memory is gone now", (unsigned long long)live);
+		pel__rt_log(rt, PEL_LOG_WARNING, "pel_pool_destroy: %llu objects of this pool are "
+			    "still allocated; their memory is gone now", (unsigned long long)live);
 	pool_free(pool);
+	pel__rt_unref(rt);
+	return;
+orphan:
+	pool->orphan = true;
+	pel__layer_leave(rt);
 }
 
 int
@@ -850,6 +1009,8 @@ pel_pool_stats(const struct pel_pool *pool, unsigned worker, struct pel_pool_sta
 		return pel__fail(-EINVAL, "%s is NULL", pool ? "stats pointer" : "pool");
 	if (worker >= pool->nworkers)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, pool->nworkers);
+	if (atomic_load_explicit(&pool->dead, memory_order_relaxed))
+		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
 	s = pool->slab[worker];
 	memset(out, 0, sizeof(*out));
 	out->allocs = atomic_load_explicit(&s->c.allocs, memory_order_relaxed) +

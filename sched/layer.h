@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched/layer.h - the small API the layers above the core use (mem/ pools today; io/, real time
+ * and parallel work next). A layer enters the worker loop through one door: a per-worker poller,
+ * added from a task on that worker. It keeps its per-runtime state in a slot registered with
+ * pel__layer_add(), which pel_destroy() stops after the workers have left. The runtime itself is
+ * opaque here: layers read it through the calls below, never its fields, so sched/ can change
+ * without reopening them. Nothing here is exported from libpel.so.
+ */
+#ifndef PEL_SCHED_LAYER_H
+#define PEL_SCHED_LAYER_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pel/pel.h>
+#include <pel/self.h>
+
+/* Thread-locals read on hot paths: initial-exec, no __tls_get_addr call (and no allocation). */
+#define PEL__TLS		__thread __attribute__((tls_model("initial-exec")))
+
+#if defined(__GNUC__)
+#define pel__printf(a, b)	__attribute__((format(printf, a, b)))
+#define pel__cold		__attribute__((cold))
+#else
+#define pel__printf(a, b)
+#define pel__cold
+#endif
+
+/* ---- errors and logging (sched/error.c) ---- */
+
+/** Keep "fmt" as this thread's last error and return @p err (a negative errno). */
+int pel__fail(int err, const char *fmt, ...) pel__printf(2, 3) pel__cold;
+
+/** Hot-path failures keep only their numbers; pel_last_error() words them when asked. */
+enum pel__lazy {
+	PEL__LAZY_RING_FULL = 1,	/* a = worker, b = slots */
+	PEL__LAZY_BAD_WORKER,		/* a = worker, b = worker count */
+	PEL__LAZY_BAD_FN,		/* a = worker */
+	PEL__LAZY_SHUTDOWN,
+	PEL__LAZY_NOT_TASK,		/* a = call: 0 spawn */
+	PEL__LAZY_BAD_PRODUCER,		/* a = 0 NULL, 1 closed */
+};
+int pel__fail_lazy(int err, enum pel__lazy what, unsigned a, unsigned b);
+
+/** Log one line through @p fn (NULL: stderr). */
+void pel__logv(pel_log_fn fn, void *arg, enum pel_log_level level, const char *fmt, va_list ap)
+	pel__printf(4, 0);
+void pel__log(pel_log_fn fn, void *arg, enum pel_log_level level, const char *fmt, ...)
+	pel__printf(4, 5);
+
+/** Log one line through @p rt's log callback (cfg.log). */
+void pel__rt_log(const struct pel_runtime *rt, enum pel_log_level level, const char *fmt, ...)
+	pel__printf(3, 4) pel__cold;
+
+/* ---- time (sched/clock.c) ---- */
+
+uint64_t pel__clock_cycles(void);
+uint64_t pel__cycles_to_ns(uint64_t cycles);
+uint64_t pel__ns_to_cycles(uint64_t ns);
+void pel__clock_init(void);
+/** CLOCK_MONOTONIC in ns (a syscall-free vDSO read; cold paths: waits and timeouts). */
+uint64_t pel__mono_ns(void);
+
+static inline uint64_t
+pel__tsc(void)
+{
+#if defined(__x86_64__)
+	uint32_t lo, hi;
+
+	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+#elif defined(__aarch64__)
+	uint64_t v;
+
+	__asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+	return v;
+#else
+	return pel__clock_cycles();
+#endif
+}
+
+static inline void
+pel__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/**
+ * A cold wait's back-off: sleeps 1 us, doubling up to 1 ms, never past @p deadline_ns
+ * (pel__mono_ns(); 0: none). Start with nap = 0.
+ */
+void pel__nap(uint64_t *nap, uint64_t deadline_ns);
+
+/* ---- memory (sched/map.c) ---- */
+
+/**
+ * Map @p len bytes of private anonymous memory, on 2 MiB hugepages when @p want_huge (length
+ * rounded up to 2 MiB), falling back to normal pages with a warning through @p rt's log naming
+ * @p what. *@p mapped gets the mapped length, *@p huge whether hugepages back it.
+ * @return the mapping, or NULL with -ENOMEM kept by pel__fail().
+ */
+void *pel__map(const struct pel_runtime *rt, size_t len, bool want_huge, const char *what,
+	       size_t *mapped, bool *huge);
+
+/* ---- the runtime, as layers see it (sched/runtime.c) ---- */
+
+/** The calling thread's worker id, or -1 when it is not a worker of @p rt. */
+static inline int
+pel__self_id(const struct pel_runtime *rt)
+{
+	return pel__tls_worker.rt == rt && rt ? (int)pel__tls_worker.id : -1;
+}
+
+/** pel_config.flags of @p rt (PEL_F_MLOCK, PEL_F_HUGEPAGES, ...). */
+unsigned pel__rt_flags(const struct pel_runtime *rt);
+
+/** NUMA node of worker @p w's CPU, -1 when unknown: layers place its memory there. */
+int pel__worker_node(const struct pel_runtime *rt, unsigned w);
+
+/** Wake worker @p w if it is parked, so that its pollers run (a FUTEX_WAKE only then). */
+void pel__worker_wake(struct pel_runtime *rt, unsigned w);
+
+/** True once pel_destroy() has begun. */
+bool pel__rt_stopping(const struct pel_runtime *rt);
+
+/**
+ * Keep @p rt's handle table alive (the struct, its stopping flag, its layer lock) past
+ * pel_destroy(), as an open producer handle does; pel__rt_unref() drops it, the last frees.
+ */
+void pel__rt_ref(struct pel_runtime *rt);
+void pel__rt_unref(struct pel_runtime *rt);
+
+/* ---- pollers: the one door into the worker loop (sched/worker.c) ---- */
+
+/** A poller: called by its worker on every pass; returns how much work it found (0: none). */
+typedef int (*pel__poll_fn)(void *ctx);
+
+/** The poller never needs waking: work for it only arises from this worker's own tasks, or the
+ * layer wakes the worker with pel__worker_wake() when it asks it for something; so the worker may
+ * park (its pass before parking runs the poller). Without it the worker never parks. */
+#define PEL__POLL_PARK_OK	(1u << 0)
+
+/**
+ * Register a poller on the calling worker. Layers call it from a task running on the worker they
+ * poll for (see pel__run_on_each_worker()), so no lock is needed.
+ * @param flags  0 or PEL__POLL_PARK_OK
+ * @return 0; -EPERM not on a worker; -ENOSPC PEL__MAX_POLLERS reached; -EINVAL NULL fn.
+ */
+int pel__poller_add(pel__poll_fn fn, void *ctx, unsigned flags);
+
+/**
+ * Run fn(worker id, arg) once on every worker, through the runtime's own producer slot, and wait
+ * until all have returned. For layers' set-up and tear-down (cold: takes a mutex, may sleep).
+ * @return 0; -EDEADLK called from a task; -ESHUTDOWN runtime stopping (fn then ran on none or
+ *         some workers: those it was queued to before the refusal).
+ */
+int pel__run_on_each_worker(struct pel_runtime *rt, void (*fn)(unsigned worker, void *arg),
+			    void *arg);
+
+/* ---- layer state and the handshake with pel_destroy() (sched/runtime.c) ---- */
+
+#define PEL__MAX_LAYERS		8
+
+struct pel__layer_ops {
+	const char *name;
+	/*
+	 * pel_destroy(), after every accepted task has run and every worker has left its loop,
+	 * under the layer lock: reclaim what the layer holds; handles the user still has must then
+	 * answer -ESHUTDOWN (or NULL) until they are closed. Frees @p state unless handles keep
+	 * it. May be NULL.
+	 */
+	void (*stop)(struct pel_runtime *rt, void *state);
+};
+
+/**
+ * Begin a cold layer operation (create or destroy of a layer object): takes @p rt's layer lock,
+ * which pel_destroy() takes before it stops the layers, so while it is held the workers, the
+ * plan and every layer's state stay alive. Fails while the runtime is stopping.
+ * @return 0 with the lock held; -ESHUTDOWN (lock not held); -EDEADLK called from a task.
+ */
+int pel__layer_enter(struct pel_runtime *rt);
+
+/** Like pel__layer_enter() but also while stopping: for closing handles. Returns stopping. */
+bool pel__layer_lock(struct pel_runtime *rt);
+
+/** End what pel__layer_enter() or pel__layer_lock() began. */
+void pel__layer_leave(struct pel_runtime *rt);
+
+/** Under the layer lock: the state registered for @p ops, or NULL. */
+void *pel__layer_get(struct pel_runtime *rt, const struct pel__layer_ops *ops);
+
+/**
+ * Under the layer lock (pel__layer_enter()): register @p state for @p ops.
+ * @return 0; -ENOSPC PEL__MAX_LAYERS already registered; -EEXIST @p ops has state.
+ */
+int pel__layer_add(struct pel_runtime *rt, const struct pel__layer_ops *ops, void *state);
+
+#endif /* PEL_SCHED_LAYER_H */
