@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +75,51 @@ gate(void *arg)
 		sched_yield();
 }
 
+/*
+ * "bursts": only pel_submit_burst(), with a full ring first (worker 0 held by the gate, bursts
+ * until one is cut short), then TASKS bursts of 16 per worker. The test records pel:dequeue alone:
+ * every task must still carry its queue wait.
+ */
+static int
+bursts(struct pel_runtime *rt, struct pel_producer *p, const char *facts)
+{
+	struct pel_task t[16];
+	unsigned long accepted = 0;
+	unsigned done;
+	FILE *out;
+
+	for (unsigned i = 0; i < 16; i++)
+		t[i] = (struct pel_task){ leaf, NULL };
+	if (pel_submit(p, 0, gate, NULL))
+		return 1;
+	accepted++;
+	do {
+		done = pel_submit_burst(p, 0, t, 16);
+		accepted += done;
+	} while (done == 16);
+	atomic_store(&gate_open, 1);
+	for (unsigned long i = 0; i < TASKS / 16 * nworkers; i++) {
+		unsigned w = (unsigned)(i % nworkers);
+
+		for (unsigned k = 0; k < 16; k += done) {
+			done = pel_submit_burst(p, w, t + k, 16 - k);
+			accepted += done;
+			if (!done)
+				sched_yield();
+		}
+	}
+	if (pel_drain(rt, 10 * PEL_NS_PER_S))
+		return 1;
+	out = fopen(facts, "w");
+	if (!out)
+		return 1;
+	fprintf(out, "{\"workers\": %u, \"submitted\": %lu}\n", nworkers, accepted);
+	fclose(out);
+	pel_producer_close(p);
+	pel_destroy(rt);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -85,7 +131,7 @@ main(int argc, char **argv)
 	unsigned long accepted = 0;
 	FILE *out;
 
-	if (argc != 2)
+	if (argc != 2 && !(argc == 3 && !strcmp(argv[2], "bursts")))
 		return 2;
 	pel_config_default(&c);
 	c.cpus = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? "0-1" : "0";
@@ -96,6 +142,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	nworkers = pel_worker_count(rt);
+	if (argc == 3)
+		return bursts(rt, p, argv[1]);
 	/* a full ring: hold worker 0, fill its ring, count the refusals */
 	if (pel_submit(p, 0, gate, NULL))
 		return 1;
