@@ -6,7 +6,9 @@
  *	emit pel WORKERS TASKS	per worker thread w (0 .. WORKERS-1): worker_start; TASKS times:
  *				submit, dequeue, task_start, timers outer{inner, inner}, task_end,
  *				with an idle_enter/idle_exit around every 4th task and a park/unpark
- *				inside every 8th idle period; worker_stop(tasks = TASKS). One
+ *				inside every 8th idle period; worker_stop(tasks = TASKS). Task i's
+ *				dequeue carries queue_wait_ns = 100 + i, or -1 (no stamp) when
+ *				i % 4 == 3. One
  *				"lonely" timer on the main thread (worker -1).
  *	emit flood N		N submit events as fast as possible (for discarded-event runs)
  *	emit other		one notpel:hello event and no pel:* event
@@ -55,7 +57,7 @@ worker(void *arg)
 		}
 		tracepoint(pel, submit, w, src, seq);
 		spin(500);
-		tracepoint(pel, dequeue, w, src, seq, 1, (int64_t)500);
+		tracepoint(pel, dequeue, w, src, seq, 1, i % 4 == 3 ? (int64_t)-1 : (int64_t)(100 + i));
 		tracepoint(pel, task_start, w, (const void *)worker, src, seq);
 		tracepoint(pel, timer_entry, outer, (int)w);
 		spin(300);

@@ -115,6 +115,46 @@ def test_tasks():
     check("tasks: no I/O events", res["_io_events"] == 0 and res["_io_latency"] is None)
 
 
+def test_queue_wait_source():
+    # worker 0: stamped dequeues and no submit at all (a session that records only pel:dequeue)
+    ev = [E("dequeue", 100, worker=0, src=1, seq=0, burst=1, queue_wait_ns=70),
+          E("dequeue", 200, worker=0, src=1, seq=1, burst=1, queue_wait_ns=0),
+          E("dequeue", 300, worker=0, src=1, seq=2, burst=1, queue_wait_ns=900)]
+    # worker 1: -1 with its submit (matched), -1 without (unmatched), no field at all with its
+    # submit (an older trace: matched), and a stamp of 5 where the match says 400 (stamp wins)
+    ev += [E("submit", 1000, worker=1, src=2, seq=0),
+           E("dequeue", 1030, worker=1, src=2, seq=0, burst=1, queue_wait_ns=-1),
+           E("dequeue", 1040, worker=1, src=2, seq=1, burst=1, queue_wait_ns=-1),
+           E("submit", 1100, worker=1, src=2, seq=2),
+           E("dequeue", 1160, worker=1, src=2, seq=2, burst=1),
+           E("submit", 1200, worker=1, src=3, seq=0),
+           E("dequeue", 1600, worker=1, src=3, seq=0, burst=1, queue_wait_ns=5)]
+    res = core.analyze(ev)
+    w0, w1 = res["workers"]
+    check("queue wait: stamps without submits give samples",
+          sorted(w0["_qwait_values"]) == [0, 70, 900] and w0["queue_wait_ns"]["max"] == 900,
+          list(w0["_qwait_values"]))
+    check("queue wait: stamps counted as such",
+          w0["queue_wait_source"] == {"stamp": 3, "matched": 0} and w0["_unmatched_dequeue"] == 0,
+          (w0["queue_wait_source"], w0["_unmatched_dequeue"]))
+    check("queue wait: -1 or no field falls back to the match; the stamp wins over it",
+          sorted(w1["_qwait_values"]) == [5, 30, 60], list(w1["_qwait_values"]))
+    check("queue wait: worker 1 sources 1 stamp, 2 matched",
+          w1["queue_wait_source"] == {"stamp": 1, "matched": 2}, w1["queue_wait_source"])
+    check("queue wait: -1 without submit is unmatched", w1["_unmatched_dequeue"] == 1,
+          w1["_unmatched_dequeue"])
+    check("queue wait: a stamped task's submit is not left pending", res["_pending_submits"] == 0,
+          res["_pending_submits"])
+    doc = json.loads(report.json_text(res))
+    check("queue wait: json has queue_wait_source per worker",
+          [w["queue_wait_source"] for w in doc["workers"]]
+          == [{"stamp": 3, "matched": 0}, {"stamp": 1, "matched": 2}], doc["workers"])
+    txt = report.text(res, "X")
+    check("queue wait: text says where the samples came from",
+          "samples: 4 from the runtime's enqueue stamp" in txt and "2 matched submit/spawn" in txt
+          and "1 dequeue(s) with neither an enqueue stamp nor their submit/spawn" in txt, txt)
+
+
 def test_busy():
     ev = [E("worker_start", 1000, worker=0, cpu=0),
           E("idle_enter", 1100, worker=0), E("idle_exit", 1300, worker=0),        # 200 idle
@@ -221,7 +261,8 @@ def test_json_tau_lost_io():
     check("json: events counts every event, lost events summed",
           (doc["events"], doc["lost_events"]) == (10, 12), (doc["events"], doc["lost_events"]))
     w = doc["workers"][0]
-    check("json: worker keys", set(w) == {"worker", "tasks", "queue_wait_ns", "service_ns", "busy_fraction"}, sorted(w))
+    check("json: worker keys", set(w) == {"worker", "tasks", "queue_wait_ns", "queue_wait_source",
+                                          "service_ns", "busy_fraction"}, sorted(w))
     check("json: percentile keys", set(w["queue_wait_ns"]) == {"p50", "p90", "p99", "p999", "max"}
           and set(w["service_ns"]) == set(w["queue_wait_ns"]), w)
     check("json: values", w["queue_wait_ns"]["p50"] == 3 and w["service_ns"]["max"] == 8, w)
@@ -421,17 +462,21 @@ def real_traces(lt, emit, tmp):
     check("lttng: outer exclusive = outer inclusive - inner inclusive, to the ns",
           ns(tm["outer"]["exclusive_us"]) == incl["outer"] - incl["inner"]
           and ns(tm["inner"]["exclusive_us"]) == incl["inner"], tm)
-    # queue waits, from babeltrace2: every submit -> dequeue pair
+    # queue waits, from babeltrace2: the dequeue's queue_wait_ns when >= 0, else its submit
     sub, waits = {}, {}
     for name, ts, f in evs:
         if name == "pel:submit":
             sub[(f["worker"], f["src"], f["seq"])] = ts
         elif name == "pel:dequeue":
             k = (f["worker"], f["src"], f["seq"])
-            waits.setdefault(int(f["worker"]), []).append(ts - sub[k])
+            stamp = int(f["queue_wait_ns"])
+            waits.setdefault(int(f["worker"]), []).append(stamp if stamp >= 0 else ts - sub[k])
     check("lttng: queue-wait percentiles = babeltrace2's",
           all(core.percentiles(waits[w["worker"]])[k] == w["queue_wait_ns"][k]
               for w in doc["workers"] for k in w["queue_wait_ns"]), waits.keys())
+    check("lttng: queue-wait sources: emit.c stamps 3 tasks in 4",
+          all(w["queue_wait_source"] == {"stamp": T - T // 4, "matched": T // 4}
+              for w in doc["workers"]), [w["queue_wait_source"] for w in doc["workers"]])
 
     env = dict(os.environ, PEL_TRACE_PUBLIC_BT2="1")
     rc2, out2, _ = run(path, "--json", env=env)
@@ -460,6 +505,21 @@ def real_traces(lt, emit, tmp):
         for name, (c, s, e, i) in parse_tau(os.path.join(tau, p))[1].items():
             tot[name] = tot.get(name, 0) + c
     check("lttng: --tau calls add up", tot == {"outer": W * T, "inner": 2 * W * T, "lonely": 1}, tot)
+
+    # only pel:dequeue recorded: the stamps alone give the queue waits
+    path5 = lt.record([emit, "pel", "2", "40"], events="pel:dequeue")
+    rc, out, err = run(path5, "--json")
+    doc5 = json.loads(out) if rc == 0 else {}
+    stamped = sorted(100 + i for i in range(40) if i % 4 != 3)
+    check("lttng: dequeue events only: waits from the stamps, the unstamped unmatched",
+          rc == 0 and [(w["queue_wait_source"], w["queue_wait_ns"]["p50"], w["queue_wait_ns"]["max"])
+                       for w in doc5["workers"]]
+          == [({"stamp": 30, "matched": 0}, core.percentiles(stamped)["p50"], max(stamped))] * 2,
+          (rc, err[-300:], doc5.get("workers")))
+    rc, txt, err = run(path5)
+    check("lttng: dequeue events only: text counts 60 stamped, 20 without a wait",
+          rc == 0 and "samples: 60 from the runtime's enqueue stamp" in txt
+          and "20 dequeue(s) with neither an enqueue stamp nor" in txt, (rc, err[-300:], txt))
 
     # no vtid context: timers stack by worker field
     path2 = lt.record([emit, "pel", "2", "50"], vtid=False)
@@ -491,6 +551,7 @@ def main():
     print(f"pel-trace: {EXE}")
     test_percentiles()
     test_tasks()
+    test_queue_wait_source()
     test_busy()
     test_timers()
     test_json_tau_lost_io()

@@ -13,6 +13,11 @@ then call Analyzer.discarded(count) for each run of events LTTng discarded, and 
 Analyzer.result(), a plain dict (the shape of `pel-trace --json`, plus private "_"-prefixed
 detail the text, plot and TAU writers use). analyze(iterable of (name, ts_ns, fields)) does it all.
 
+A task's queue wait is the runtime's own measure when the trace has it: the queue_wait_ns field of
+pel:dequeue (enqueue stamp -> dequeue), when it is >= 0. It is -1 when the runtime wrote no stamp
+for that task, and absent in traces older than that field; then the wait is pel:dequeue minus the
+pel:submit/pel:spawn of the same (worker, src, seq). Each worker counts its waits by source.
+
 Only what the statistics need is kept: per worker, one int64 per task for queue wait and one for
 service time (array('q')), the submits not yet dequeued and the tasks not yet ended, the open
 timers of each thread, and (when asked for, for the timeline plot) the idle periods.
@@ -54,7 +59,8 @@ class _Worker:
     __slots__ = ("id", "first", "last", "start", "stop", "stop_tasks", "cpu", "tasks", "qwait",
                  "service", "idle", "parked", "idle_since", "idle_ns", "idle_periods", "parks",
                  "first_idle_evt", "periods", "unmatched_dequeue", "unmatched_end", "running",
-                 "dequeues", "ring_full", "submits", "seg", "seg_implicit", "span", "starts")
+                 "dequeues", "ring_full", "submits", "seg", "seg_implicit", "span", "starts",
+                 "qwait_stamp", "qwait_matched")
 
     def __init__(self, wid, keep_periods):
         self.id = wid
@@ -69,6 +75,8 @@ class _Worker:
         self.submits = 0           # submit/spawn events aimed at this worker
         self.ring_full = 0
         self.qwait = array("q")
+        self.qwait_stamp = 0       # waits taken from pel:dequeue's queue_wait_ns
+        self.qwait_matched = 0     # waits from submit/spawn -> dequeue of the same triple
         self.service = array("q")
         self.idle = False          # between idle_enter and idle_exit
         self.parked = False        # between park and unpark
@@ -180,7 +188,15 @@ class Analyzer:
         wid = int(f["worker"])
         w = self._w(wid, ts)
         w.dequeues += 1
+        # the submit is consumed either way, so a stamped task leaves nothing pending
         t = self.pending.pop((wid, int(f["src"]), int(f["seq"])), None)
+        stamp = f.get("queue_wait_ns")   # absent in traces older than the field
+        if stamp is not None and int(stamp) >= 0:
+            # the runtime's own measure wins over the match: it does not depend on when the
+            # producer's event was written relative to its push
+            w.qwait.append(int(stamp))
+            w.qwait_stamp += 1
+            return
         if t is None:
             w.unmatched_dequeue += 1
             return
@@ -189,6 +205,7 @@ class Analyzer:
             self.negative_waits += 1
             d = 0
         w.qwait.append(d)
+        w.qwait_matched += 1
 
     def _task_start(self, ts, f):
         wid = int(f["worker"])
@@ -385,6 +402,7 @@ class Analyzer:
                 "worker": wid,
                 "tasks": w.tasks,
                 "queue_wait_ns": {k: q[k] for k in JSON_PCTS + ("max",)},
+                "queue_wait_source": {"stamp": w.qwait_stamp, "matched": w.qwait_matched},
                 "service_ns": {k: s[k] for k in JSON_PCTS + ("max",)},
                 "busy_fraction": busy,
                 "_queue_wait": q, "_service": s, "_qwait_values": w.qwait,

@@ -64,8 +64,12 @@ def text(res, trace_dir):
     else:
         out.append("lost events: none (LTTng discarded nothing)")
     out.append("")
-    _latency_table(out, "Queue wait, submit/spawn -> dequeue of the same (worker, src, seq), usec "
-                        "(nearest rank):", ws, "_queue_wait", "_qwait_values")
+    _latency_table(out, "Queue wait, enqueue -> dequeue, usec (nearest rank):", ws, "_queue_wait",
+                   "_qwait_values")
+    stamp = sum(w["queue_wait_source"]["stamp"] for w in ws)
+    matched = sum(w["queue_wait_source"]["matched"] for w in ws)
+    out.append(f"  samples: {stamp:,} from the runtime's enqueue stamp (pel:dequeue queue_wait_ns), "
+               f"{matched:,} matched submit/spawn -> dequeue of the same (worker, src, seq)")
     out.append("")
     _latency_table(out, "Service time, task_start -> task_end on the worker, usec (nearest rank):",
                    ws, "_service", "_service_values")
@@ -126,7 +130,8 @@ def text(res, trace_dir):
         warn.append(f"{res['_negative_waits']} dequeue(s) stamped before their submit (counted as 0)")
     um = sum(w["_unmatched_dequeue"] for w in ws)
     if um:
-        warn.append(f"{um} dequeue(s) without their submit/spawn in the trace (no queue wait)")
+        warn.append(f"{um} dequeue(s) with neither an enqueue stamp nor their submit/spawn in the "
+                    f"trace (no queue wait)")
     ue = sum(w["_unmatched_end"] for w in ws)
     if ue:
         warn.append(f"{ue} task_end(s) without their task_start in the trace (no service time)")
