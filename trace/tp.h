@@ -5,9 +5,10 @@
  * Small fixed-size fields; LTTng's own clock stamps every event. A task is identified by where it
  * came from and its position in that ring: (worker, src, seq), src = producer handle id (user
  * handles are 1..max_producers, 0 is the runtime's own) or, for spawns, 1000000 + the spawning
- * worker. pel:submit / pel:spawn and pel:dequeue carry the same triple, so queue wait is
- * dequeue - submit for the same triple (tools/pel-trace does that); task_start / task_end carry it
- * too. Idle events mark transitions only, never each empty pass.
+ * worker. pel:submit / pel:spawn and pel:dequeue carry the same triple; task_start / task_end carry
+ * it too. pel:dequeue's queue_wait_ns is the wait the runtime measured from its enqueue stamp, -1
+ * when no stamp was written; tools/pel-trace takes it when >= 0, else dequeue - submit of the same
+ * triple. Idle events mark transitions only, never each empty pass.
  */
 #undef TRACEPOINT_PROVIDER
 #define TRACEPOINT_PROVIDER pel
