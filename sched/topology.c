@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "sysfs.h"
 
 /* Parse one decimal CPU number at *p; advance *p. Returns the number, -1 if none, -2 if too big. */
 static long
@@ -197,9 +198,6 @@ pel__topo_format_cpus(const cpu_set_t *set, char *buf, size_t len)
 
 /* ---- the host's topology ---- */
 
-#define CPU_DIR "sys/devices/system/cpu"
-#define NODE_DIR "sys/devices/system/node"
-
 /* An optional CPU-list file: missing is an empty set (*has false); "(null)" is how older kernels
  * print an unallocated mask. */
 static int
@@ -266,10 +264,10 @@ load_cpu(const char *root, struct pel__topo *t, int c)
 	bool has;
 	int err, best = -1;
 
-	snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/topology/core_cpus_list", c);
+	snprintf(rel, sizeof(rel), PEL__CPU_DIR "/cpu%d/topology/core_cpus_list", c);
 	err = read_cpus_opt(root, rel, &set, &has);
 	if (!err && !has) {
-		snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/topology/thread_siblings_list", c);
+		snprintf(rel, sizeof(rel), PEL__CPU_DIR "/cpu%d/topology/thread_siblings_list", c);
 		err = read_cpus_opt(root, rel, &set, &has);
 	}
 	if (err)
@@ -278,11 +276,11 @@ load_cpu(const char *root, struct pel__topo *t, int c)
 		CPU_SET(c, &set);
 		t->smt[c] = (short)first_cpu(&set);
 	}
-	snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/topology/core_id", c);
+	snprintf(rel, sizeof(rel), PEL__CPU_DIR "/cpu%d/topology/core_id", c);
 	err = read_int_opt(root, rel, &t->core[c]);
 	if (err)
 		return err;
-	snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/topology/physical_package_id", c);
+	snprintf(rel, sizeof(rel), PEL__CPU_DIR "/cpu%d/topology/physical_package_id", c);
 	err = read_int_opt(root, rel, &t->package[c]);
 	if (err)
 		return err;
@@ -293,13 +291,13 @@ load_cpu(const char *root, struct pel__topo *t, int c)
 		const char *how;
 		int level = -1;
 
-		snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/cache/index%d/level", c, i);
+		snprintf(rel, sizeof(rel), PEL__CPU_DIR "/cpu%d/cache/index%d/level", c, i);
 		err = read_int_opt(root, rel, &level);
 		if (err)
 			return err;
 		if (level < 0)
 			break;
-		snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/cache/index%d/type", c, i);
+		snprintf(rel, sizeof(rel), PEL__CPU_DIR "/cpu%d/cache/index%d/type", c, i);
 		err = read_small(root, rel, type, sizeof(type), &how);
 		if (err == -ENOENT)
 			continue;
@@ -314,7 +312,8 @@ load_cpu(const char *root, struct pel__topo *t, int c)
 		}
 		if (level <= best)
 			continue;
-		snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/cache/index%d/shared_cpu_list", c, i);
+		snprintf(rel, sizeof(rel), PEL__CPU_DIR "/cpu%d/cache/index%d/shared_cpu_list",
+			 c, i);
 		err = read_cpus_opt(root, rel, &set, &has);
 		if (err)
 			return err;
@@ -336,7 +335,7 @@ load_nodes(const char *root, struct pel__topo *t)
 	DIR *dir;
 	int err = 0;
 
-	snprintf(path, sizeof(path), "%s/" NODE_DIR, root);
+	snprintf(path, sizeof(path), "%s/" PEL__NODE_DIR, root);
 	dir = opendir(path);
 	if (!dir && errno != ENOENT && errno != ENOTDIR)
 		return pel__fail(-errno, "cannot open %s: %s", path, strerror(errno));
@@ -351,7 +350,7 @@ load_nodes(const char *root, struct pel__topo *t)
 		id = parse_num(&p);
 		if (*p != '\0' || id < 0 || id >= PEL__TOPO_MAX_NODES)
 			continue;
-		snprintf(rel, sizeof(rel), NODE_DIR "/node%ld/cpulist", id);
+		snprintf(rel, sizeof(rel), PEL__NODE_DIR "/node%ld/cpulist", id);
 		err = read_cpus_opt(root, rel, &set, &has);
 		if (err)
 			break;
@@ -391,15 +390,16 @@ pel__topo_load(const char *root, struct pel__topo *t)
 		t->node[c] = t->smt[c] = t->llc[c] = t->llc_level[c] = -1;
 		t->core[c] = t->package[c] = -1;
 	}
-	err = pel__topo_read_cpus(root, CPU_DIR "/online", &t->online);
+	err = pel__topo_read_cpus(root, PEL__CPU_DIR "/online", &t->online);
 	if (err)
 		return err;
 	if (CPU_COUNT(&t->online) == 0)
-		return pel__fail(-EINVAL, "%s/" CPU_DIR "/online is empty: no CPU is online", root);
-	err = read_cpus_opt(root, CPU_DIR "/isolated", &t->isolated, &t->has_isolated);
+		return pel__fail(-EINVAL, "%s/" PEL__CPU_DIR "/online is empty: no CPU is online",
+				 root);
+	err = read_cpus_opt(root, PEL__CPU_DIR "/isolated", &t->isolated, &t->has_isolated);
 	if (err)
 		return err;
-	err = read_cpus_opt(root, CPU_DIR "/nohz_full", &t->nohz_full, &t->has_nohz_full);
+	err = read_cpus_opt(root, PEL__CPU_DIR "/nohz_full", &t->nohz_full, &t->has_nohz_full);
 	if (err)
 		return err;
 	for (int c = 0; c < CPU_SETSIZE; c++) {

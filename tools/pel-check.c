@@ -22,9 +22,8 @@
 #include <sys/resource.h>
 
 #include "internal.h"
+#include "sysfs.h"
 
-#define CPU_DIR		"sys/devices/system/cpu"
-#define NODE_DIR	"sys/devices/system/node"
 #define MEMLOCK_OK	(64ull << 20)	/* bytes: rings, pools and stacks of a few workers */
 #define IDLE_MAX_US	10		/* deeper C-states than this wake too slowly */
 #define LIST_MAX	8		/* items named in a detail before "and N more" */
@@ -326,7 +325,7 @@ check_governor(const struct host *h)
 
 		if (!CPU_ISSET(i, &h->w))
 			continue;
-		snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/cpufreq/scaling_governor", i);
+		snprintf(rel, sizeof(rel), PEL__CPU_DIR "/cpu%d/cpufreq/scaling_governor", i);
 		if (rd(h, rel, gov, sizeof(gov)))
 			continue;
 		nfreq++;
@@ -453,8 +452,8 @@ check_hugepages(const struct host *h)
 		if (!seen[n])
 			continue;
 		if (h->t->has_nodes)
-			snprintf(rel, sizeof(rel), NODE_DIR "/node%d/hugepages/hugepages-2048kB/"
-				 "nr_hugepages", n);
+			snprintf(rel, sizeof(rel),
+				 PEL__NODE_DIR "/node%d/hugepages/hugepages-2048kB/nr_hugepages", n);
 		else
 			snprintf(rel, sizeof(rel), "sys/kernel/mm/hugepages/hugepages-2048kB/"
 				 "nr_hugepages");
@@ -620,16 +619,19 @@ check_cpuidle(const struct host *h)
 		for (int s = 0; s < 16; s++) {
 			long lat, dis = 0;
 
-			snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/cpuidle/state%d/latency", i, s);
+			snprintf(rel, sizeof(rel), PEL__CPU_DIR "/cpu%d/cpuidle/state%d/latency",
+				 i, s);
 			if (rd_long(h, rel, &lat))
 				break;
 			any = true;
-			snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/cpuidle/state%d/disable", i, s);
+			snprintf(rel, sizeof(rel), PEL__CPU_DIR "/cpu%d/cpuidle/state%d/disable",
+				 i, s);
 			rd_long(h, rel, &dis);
 			if (lat <= IDLE_MAX_US || dis)
 				continue;
 			CPU_SET(i, &bad);
-			snprintf(rel, sizeof(rel), CPU_DIR "/cpu%d/cpuidle/state%d/name", i, s);
+			snprintf(rel, sizeof(rel), PEL__CPU_DIR "/cpu%d/cpuidle/state%d/name",
+				 i, s);
 			if (rd(h, rel, name, sizeof(name)))
 				snprintf(name, sizeof(name), "state%d", s);
 			/* name each state once */
