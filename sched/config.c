@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "sysfs.h"
 
 static bool allowed_overridden;
 static cpu_set_t allowed_override;
@@ -189,14 +190,14 @@ pel__config_resolve(const struct pel_config *cfg, struct pel__plan *pl)
 	snprintf(pl->root, sizeof(pl->root), "%s", cfg->sysfs_root ? cfg->sysfs_root : "");
 	pl->cfg.sysfs_root = pl->root;
 
-	err = pel__topo_read_cpus(pl->root, "sys/devices/system/cpu/online", &pl->online);
+	err = pel__topo_read_cpus(pl->root, PEL__CPU_DIR "/online", &pl->online);
 	if (err) {
 		char why[256];
 
 		snprintf(why, sizeof(why), "%s", pel_last_error());
 		return pel__fail(err, "cannot learn the online CPUs: %s", why);
 	}
-	err = pel__topo_read_cpus(pl->root, "sys/devices/system/cpu/isolated", &pl->isolated);
+	err = pel__topo_read_cpus(pl->root, PEL__CPU_DIR "/isolated", &pl->isolated);
 	if (err == -ENOENT)
 		CPU_ZERO(&pl->isolated);
 	else if (err)
