@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
 """tests/test_pel_check.py - run pel-check against the fixture trees and the live host.
 
-    test_pel_check.py PEL_CHECK FIXTURE_DIR
+    test_pel_check.py PEL_CHECK FIXTURE_DIR [PEL_CHECK_TABLE4]
 
 Checks exit codes (0 ready, 1 not, 2 bad usage), that --json is one valid object with every check
-id once, and specific verdicts of each tree. Prints one line per case; exits 1 on the first
+id once, and specific verdicts of each tree. PEL_CHECK_TABLE4, pel-check built with room for 4
+checks, shows what a check that does not fit gives: the first 4 and one failed "internal" entry. Prints one line per case; exits 1 on the first
 mismatch.
 """
 import json
@@ -17,11 +18,12 @@ IDS = ["isolcpus", "nohz_full", "rcu_nocbs", "irq_affinity", "governor", "smt", 
        "stat_interval", "io_uring", "memlock"]
 
 exe, fixtures = sys.argv[1], sys.argv[2]
+exe_table4 = sys.argv[3] if len(sys.argv) > 3 else None
 failed = 0
 
 
-def run(*args):
-    p = subprocess.run([exe, *args], capture_output=True, text=True, timeout=30)
+def run(*args, prog=None):
+    p = subprocess.run([prog or exe, *args], capture_output=True, text=True, timeout=30)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -133,6 +135,28 @@ rc, out, err = run("--root", os.path.join(fixtures, "sysfs-epyc-4n"))
 lines = out.splitlines()
 check("text: verdict line", rc == 1 and lines[-1].startswith("ready: no"), out[-200:])
 check("text: fix lines", any(l.strip().startswith("fix: cpupower") for l in lines), out[:400])
+
+# Checks that do not fit in the table: reported as one failed "internal" entry after the rest.
+if exe_table4:
+    tree = os.path.join(fixtures, "sysfs-2s32c-smt")
+    rc, out, err = run("--json", "--root", tree, prog=exe_table4)
+    try:
+        doc = json.loads(out)
+        ids = [c["id"] for c in doc["checks"]]
+        last = doc["checks"][-1]
+        check("table of 4: the first 4 checks, then internal, not ready",
+              rc == 1 and not doc["ready"] and ids == IDS[:4] + ["internal"]
+              and last["status"] == "fail" and "12 check(s) from governor on did not fit"
+              in last["detail"] and last["fix"], f"exit {rc}, {out[-400:]!r}, {err!r}")
+    except ValueError as e:
+        check("table of 4: valid JSON", False, f"{e}: exit {rc}, {out[:200]!r} {err!r}")
+    rc, out, err = run("--root", tree, prog=exe_table4)
+    lines = out.splitlines()
+    check("table of 4: text has the internal line and the verdict",
+          rc == 1 and any(l.startswith("fail  internal") for l in lines)
+          and lines[-1] == "ready: no (1 failed, 1 warned, 3 ok)", out[-600:])
+else:
+    print("SKIP table of 4: no PEL_CHECK_TABLE4 given")
 
 # The live host: runs, valid JSON, exit 0 or 1.
 rc, out, err = run("--json")
