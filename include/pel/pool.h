@@ -7,7 +7,10 @@
  * with no atomic operation; an object freed by any other thread goes back to its owner's slab
  * (frees from other workers in batches, flushed at the end of the freeing worker's pass, so none
  * is stranded). Threads that are not workers allocate from the slabs' shared free stacks. Nothing
- * on these paths locks, allocates or makes a syscall.
+ * on these paths locks or allocates; none makes a syscall, except that a miss from a thread that is
+ * not a worker wakes a parked owner holding free objects (once per owner until it has answered).
+ * A pool still open at pel_destroy() is reclaimed there; its handle then answers NULL/-ESHUTDOWN
+ * until pel_pool_destroy().
  */
 #ifndef PEL_POOL_H
 #define PEL_POOL_H
@@ -85,7 +88,8 @@ void pel__pool_free_slow(struct pel_pool *pool, void *obj);
  * Allocate one object: on a worker of the pool's runtime from that worker's slab; elsewhere from
  * the first slab with a free object, starting at a slab that rotates per thread.
  * @return the object (aligned to 16, or 64 with PEL_POOL_F_CACHE_ALIGN), or NULL when exhausted
- *         (counted in the slab's failures; never blocks).
+ *         (counted in the slab's failures; never blocks), or NULL after the runtime's pel_destroy()
+ *         (pel_last_error(): shutting down).
  * Inline: on the owner worker, a pop from its cache (no atomic operation, no call).
  */
 static inline void *
@@ -139,8 +143,10 @@ void pel_free(struct pel_pool *pool, void *obj);
 #endif
 
 /**
- * Destroy a pool: logs a warning if objects are still allocated. NULL is ignored.
- * Threads: any but a worker's; no other thread may use the pool meanwhile.
+ * Destroy a pool: logs a warning if objects are still allocated. NULL is ignored. After the
+ * runtime's pel_destroy() (which reclaimed the pool) it frees what is left of the handle.
+ * Threads: any but a worker's (from a task: logged as an error, nothing done); no other thread may
+ * use the pool meanwhile.
  */
 void pel_pool_destroy(struct pel_pool *pool);
 
