@@ -129,6 +129,9 @@ shared_pop(struct slab *s)
 		if (idx == NIL)
 			return NIL;
 		nxt = atomic_load_explicit(&s->next[idx], memory_order_relaxed);
+		/* acq_rel: acquire pairs with the release CAS in shared_push() (the object is
+		 * ours); release keeps the CAS chain a release sequence for later poppers. On
+		 * failure, acquire: the new head's links are visible, as above */
 		if (atomic_compare_exchange_weak_explicit(&s->head, &h,
 							  (((h >> 32) + 1) << 32) | nxt,
 							  memory_order_acq_rel, memory_order_acquire))
@@ -160,6 +163,7 @@ shared_pop_chain(struct slab *s, uint32_t *out, unsigned n)
 		}
 		if (k == 0)
 			return 0;
+		/* acq_rel / acquire: as in shared_pop() */
 		if (atomic_compare_exchange_weak_explicit(&s->head, &h,
 							  (((h >> 32) + 1) << 32) | idx,
 							  memory_order_acq_rel, memory_order_acquire))
@@ -175,7 +179,8 @@ shared_push(struct slab *s, uint32_t first, uint32_t last)
 
 	do {
 		atomic_store_explicit(&s->next[last], (uint32_t)h, memory_order_relaxed);
-		/* release: pairs with the acquire in shared_pop(); publishes next[] and the objects */
+		/* release: pairs with the acquire of head in shared_pop() and shared_pop_chain();
+		 * publishes next[] and the objects */
 	} while (!atomic_compare_exchange_weak_explicit(&s->head, &h, (((h >> 32) + 1) << 32) | first,
 							memory_order_release, memory_order_relaxed));
 }
@@ -240,7 +245,7 @@ foreign_enter(struct pel_pool *pool)
 static inline void
 foreign_leave(struct pel_pool *pool)
 {
-	/* release: pairs with the acquire in pool_reclaim(); our slab accesses are done */
+	/* release: pairs with the seq_cst load of users in pool_reclaim(); our accesses are done */
 	atomic_fetch_sub_explicit(&pool->users, 1, memory_order_release);
 }
 
@@ -292,17 +297,20 @@ remote_total(const struct pel_pool *pool, unsigned o)
 }
 
 /*
- * Objects of slab @p o live now: frees are read before allocs (counters only grow, so a free is
- * never counted without its alloc), and the difference is clamped to 0 .. count.
+ * About how many objects of slab @p o are live now: a snapshot of counters that their writers store
+ * relaxed (the owner's on its inline paths), so from another thread it may be off by the calls in
+ * flight; frees are read first, which keeps it from going below the truth on the owner itself, and
+ * the difference is clamped to 0 .. count. Used for high_water (a sample) and, from other threads,
+ * to skip owners that hold no free object (ask_owners(): an error there costs one miss or one wake).
  */
 static uint64_t
 live_now(const struct pel_pool *pool, unsigned o)
 {
 	const struct slab *s = pool->slab[o];
-	int64_t frees = (int64_t)(atomic_load_explicit(&s->c.frees, memory_order_acquire) +
+	int64_t frees = (int64_t)(atomic_load_explicit(&s->c.frees, memory_order_relaxed) +
 				  remote_total(pool, o));
-	int64_t allocs = (int64_t)(atomic_load_explicit(&s->c.allocs, memory_order_acquire) +
-				   atomic_load_explicit(&s->foreign_allocs, memory_order_acquire));
+	int64_t allocs = (int64_t)(atomic_load_explicit(&s->c.allocs, memory_order_relaxed) +
+				   atomic_load_explicit(&s->foreign_allocs, memory_order_relaxed));
 	int64_t live = allocs - frees;
 
 	return live < 0 ? 0 : live > (int64_t)pool->count ? pool->count : (uint64_t)live;
@@ -322,14 +330,14 @@ drain_returns(struct pel_pool *pool, unsigned o, struct slab *s, unsigned room)
 			continue;
 		r = pool->ret[(size_t)f * pool->nworkers + o];
 		h = atomic_load_explicit(&r->head, memory_order_relaxed);
-		/* acquire: pairs with the release of tail in the freer; the slots are written */
+		/* acquire: pairs with the release of tail in remote_free(); the slots are written */
 		t = atomic_load_explicit(&r->tail, memory_order_acquire);
 		while (h != t && got < room) {
 			s->c.obj[s->c.n++] = object_at(pool, s, r->slot[h & (RET_SLOTS - 1)]);
 			h++;
 			got++;
 		}
-		/* release: pairs with the freer's acquire of head; these slots are free again */
+		/* release: pairs with the acquire of head in remote_free(); these slots are free */
 		atomic_store_explicit(&r->head, h, memory_order_release);
 	}
 	return got;
@@ -614,11 +622,14 @@ static int
 flush_poll(void *ctx)
 {
 	struct pool_layer *layer = ctx;
+	/* acquire: pairs with the release of n in pel_pool_create() */
 	unsigned n = atomic_load_explicit(&layer->n, memory_order_acquire);
 	unsigned w = pel__tls_worker.id;	/* a poller runs on its worker */
 	int did = 0;
 
 	for (unsigned i = 0; i < n; i++) {
+		/* acquire: pairs with the release of pools[i] in pel_pool_create() (the pool is
+		 * set up) and in pel_pool_destroy() */
 		struct pel_pool *pool = atomic_load_explicit(&layer->pools[i], memory_order_acquire);
 
 		if (pool) {
@@ -975,7 +986,8 @@ pel_pool_destroy(struct pel_pool *pool)
 	/* every worker pushes its partial chains for this pool; then none visits it any more */
 	if (pel__run_on_each_worker(rt, flush_task, pool))
 		goto orphan;	/* pel_destroy() began: its stop frees the pool */
-	/* release: pairs with flush_poll()'s acquire */
+	/* release: pairs with flush_poll()'s acquire of pools[i]; the barrier below makes sure no
+	 * worker still holds the old value */
 	atomic_store_explicit(&layer->pools[pool->slot], NULL, memory_order_release);
 	if (pel__run_on_each_worker(rt, nothing, NULL)) {
 		/* a worker may still be in flush_poll() on it: leave it to pool_layer_stop() */

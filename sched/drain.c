@@ -28,13 +28,16 @@ pel__quiescent(struct pel_runtime *rt)
 	uint64_t *t1 = rt->drain_scratch;
 	bool ok = true;
 
+	/* acquire (T1 and T2): orders these reads before the head reads that follow; the producers'
+	 * tails are bookkeeping stores (relaxed in pel_ring_push()), the slot words carry the data */
 	for (unsigned w = 0; w < nw; w++)
 		for (unsigned r = 0; r < n; r++)
 			t1[w * n + r] = atomic_load_explicit(&rt->workers[w]->in[r]->prod.tail,
 							     memory_order_acquire);
 	for (unsigned w = 0; ok && w < nw; w++)
 		for (unsigned r = 0; ok && r < n; r++)
-			/* acquire: pairs with pel_ring_consume(); what those tasks did is visible */
+			/* acquire: pairs with the release of cons.head in pel_ring_consume(), which
+			 * the worker calls after running the burst; what those tasks did is visible */
 			ok = atomic_load_explicit(&rt->workers[w]->in[r]->cons.head,
 						  memory_order_acquire) >= t1[w * n + r];
 	for (unsigned w = 0; ok && w < nw; w++)

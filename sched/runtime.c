@@ -360,6 +360,8 @@ pel_producer_open(struct pel_runtime *rt, struct pel_producer **out)
 	*out = NULL;
 	if (!rt)
 		return pel__fail(-EINVAL, "runtime is NULL");
+	/* acquire: pairs with the store of stopping in pel_destroy(); an early refusal only, the
+	 * Dekker in producer_enter() is what keeps a submit from racing destroy */
 	if (atomic_load_explicit(&rt->stopping, memory_order_acquire))
 		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
 	for (unsigned i = 1; i < rt->nslots; i++) {
@@ -707,6 +709,7 @@ pel__worker_wake(struct pel_runtime *rt, unsigned w)
 bool
 pel__rt_stopping(const struct pel_runtime *rt)
 {
+	/* acquire: pairs with the store of stopping in pel_destroy() */
 	return atomic_load_explicit(&rt->stopping, memory_order_acquire);
 }
 
@@ -726,7 +729,8 @@ bool
 pel__layer_lock(struct pel_runtime *rt)
 {
 	pthread_mutex_lock(&rt->layer_lock);
-	/* stopping is set before pel_destroy() takes the lock to stop the layers */
+	/* acquire: pairs with the store of stopping in pel_destroy(), which comes before its
+	 * stop_layers() takes this lock; the lock orders layers_stopped */
 	return atomic_load_explicit(&rt->stopping, memory_order_acquire) || rt->layers_stopped;
 }
 
