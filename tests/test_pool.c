@@ -12,6 +12,7 @@
 #include <pel/pool.h>
 
 #include "helpers.h"
+#include "on_worker.h"
 #include "destroy_close.h"
 #include "internal.h"
 
@@ -29,45 +30,6 @@ create_pool(struct pel_runtime *rt, size_t size, unsigned count, unsigned flags,
 	if (!err && force_fast)
 		((struct pel__pool_pub *)*out)->fast = 1;
 	return err;
-}
-
-static struct pel_runtime *
-start(unsigned workers, struct captured *log)
-{
-	struct pel_runtime *rt = NULL;
-	struct pel_config c;
-
-	quiet_config(&c, workers == 2 && online_cpus() >= 2 ? "0-1" : "0", log);
-	assert_int_equal(pel_create(&c, &rt), 0);
-	return rt;
-}
-
-/* Run fn(arg) on worker w and wait for it. */
-struct call {
-	void (*fn)(void *);
-	void *arg;
-	_Atomic int done;
-};
-
-static void
-call_task(void *arg)
-{
-	struct call *c = arg;
-
-	c->fn(c->arg);
-	atomic_store(&c->done, 1);
-}
-
-static void
-on_worker(struct pel_runtime *rt, unsigned w, void (*fn)(void *), void *arg)
-{
-	struct call c = { .fn = fn, .arg = arg };
-	struct pel_producer *p;
-
-	assert_int_equal(pel_producer_open(rt, &p), 0);
-	assert_int_equal(pel_submit(p, w, call_task, &c), 0);
-	assert_true(WAIT_UNTIL(atomic_load(&c.done), 10000));
-	pel_producer_close(p);
 }
 
 struct batch {
@@ -126,7 +88,7 @@ assert_distinct_aligned(void **obj, unsigned n, size_t align, size_t stride_min)
 static void
 test_create_errors(void **state)
 {
-	struct pel_runtime *rt = start(1, NULL);
+	struct pel_runtime *rt = start_quiet(1, NULL);
 	struct pel_pool *pool = (struct pel_pool *)0x1;
 	struct pel_pool_stats st;
 
@@ -161,7 +123,7 @@ test_create_errors(void **state)
 static void
 test_too_many_pools(void **state)
 {
-	struct pel_runtime *rt = start(1, NULL);
+	struct pel_runtime *rt = start_quiet(1, NULL);
 	struct pel_pool *pools[64], *extra = (struct pel_pool *)0x1;
 
 	(void)state;
@@ -192,7 +154,7 @@ create_from_task(void *arg)
 static void
 test_create_from_task_refused(void **state)
 {
-	struct pel_runtime *rt = start(1, NULL);
+	struct pel_runtime *rt = start_quiet(1, NULL);
 
 	(void)state;
 	task_rt = rt;
@@ -204,7 +166,7 @@ test_create_from_task_refused(void **state)
 static void
 check_capacity(unsigned flags, size_t obj_size, size_t align)
 {
-	struct pel_runtime *rt = start(1, NULL);
+	struct pel_runtime *rt = start_quiet(1, NULL);
 	static struct batch b;
 	struct pel_pool_stats st;
 
@@ -257,7 +219,7 @@ test_remote_free_back_within_a_pass(void **state)
 	(void)state;
 	if (online_cpus() < 2)
 		skip();
-	rt = start(2, NULL);
+	rt = start_quiet(2, NULL);
 	assert_int_equal(create_pool(rt, 64, COUNT, 0, &b.pool), 0);
 	b.want = COUNT;
 	on_worker(rt, 0, alloc_n, &b);
@@ -334,7 +296,7 @@ test_remote_frees_past_the_return_ring(void **state)
 	(void)state;
 	if (online_cpus() < 2)
 		skip();
-	rt = start(2, NULL);
+	rt = start_quiet(2, NULL);
 	assert_int_equal(create_pool(rt, 32, OVER, 0, &m.pool), 0);
 	for (int round = 0; round < 3; round++) {
 		on_worker(rt, 0, alloc_many, &m);
@@ -372,7 +334,7 @@ free_task(void *arg)
 static void
 test_producer_allocates_tasks_free(void **state)
 {
-	struct pel_runtime *rt = start(online_cpus() >= 2 ? 2 : 1, NULL);
+	struct pel_runtime *rt = start_quiet(online_cpus() >= 2 ? 2 : 1, NULL);
 	unsigned n = pel_worker_count(rt);
 	struct pel_producer *p;
 	struct pel_pool *pool;
@@ -414,7 +376,7 @@ test_producer_allocates_tasks_free(void **state)
 static void
 test_non_worker_threads(void **state)
 {
-	struct pel_runtime *rt = start(online_cpus() >= 2 ? 2 : 1, NULL);
+	struct pel_runtime *rt = start_quiet(online_cpus() >= 2 ? 2 : 1, NULL);
 	unsigned n = pel_worker_count(rt), total = 0;
 	static void *obj[2 * 40 + 1];
 	struct pel_pool *pool;
@@ -451,7 +413,7 @@ static void
 test_double_free_and_foreign_pointer(void **state)
 {
 	struct captured log;
-	struct pel_runtime *rt = start(1, &log);
+	struct pel_runtime *rt = start_quiet(1, &log);
 	static struct batch b;
 	struct pel_pool *other;
 	char on_stack[64];
@@ -510,7 +472,7 @@ static void
 test_destroy_warns_on_live_objects(void **state)
 {
 	struct captured log;
-	struct pel_runtime *rt = start(1, &log);
+	struct pel_runtime *rt = start_quiet(1, &log);
 	struct pel_pool *pool;
 
 	(void)state;
@@ -533,7 +495,7 @@ static void
 test_hugepages_fallback_logged(void **state)
 {
 	struct captured log;
-	struct pel_runtime *rt = start(1, &log);
+	struct pel_runtime *rt = start_quiet(1, &log);
 	struct pel_pool *pool;
 	struct pel_pool_stats st;
 
@@ -676,7 +638,7 @@ test_stress_cross_worker(void **state)
 	(void)state;
 	if (online_cpus() < 2)
 		skip();
-	rt = start(2, NULL);
+	rt = start_quiet(2, NULL);
 	assert_int_equal(create_pool(rt, sizeof(struct obj), STRESS_OBJS, 0, &spool), 0);
 	atomic_store(&stress_done, 0);
 	for (int i = 0; i < 2; i++)

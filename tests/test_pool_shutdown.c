@@ -14,45 +14,8 @@
 #include <pel/pool.h>
 
 #include "helpers.h"
+#include "on_worker.h"
 #include "internal.h"
-
-static struct pel_runtime *
-start(unsigned workers, struct captured *log)
-{
-	struct pel_runtime *rt = NULL;
-	struct pel_config c;
-
-	quiet_config(&c, workers == 2 && online_cpus() >= 2 ? "0-1" : "0", log);
-	assert_int_equal(pel_create(&c, &rt), 0);
-	return rt;
-}
-
-struct call {
-	void (*fn)(void *);
-	void *arg;
-	_Atomic int done;
-};
-
-static void
-call_task(void *arg)
-{
-	struct call *c = arg;
-
-	c->fn(c->arg);
-	atomic_store(&c->done, 1);
-}
-
-static void
-on_worker(struct pel_runtime *rt, unsigned w, void (*fn)(void *), void *arg)
-{
-	struct call c = { .fn = fn, .arg = arg };
-	struct pel_producer *p;
-
-	assert_int_equal(pel_producer_open(rt, &p), 0);
-	assert_int_equal(pel_submit(p, w, call_task, &c), 0);
-	assert_true(WAIT_UNTIL(atomic_load(&c.done), 10000));
-	pel_producer_close(p);
-}
 
 static uint64_t
 wakeups(struct pel_runtime *rt, unsigned w)
@@ -69,7 +32,7 @@ static void
 test_pool_open_at_destroy(void **state)
 {
 	struct captured log;
-	struct pel_runtime *rt = start(1, &log);
+	struct pel_runtime *rt = start_quiet(1, &log);
 	struct pel_pool_stats st;
 	struct pel_pool *pool;
 	void *obj;
@@ -104,7 +67,7 @@ static void
 test_pool_destroy_from_task_refused(void **state)
 {
 	struct captured log;
-	struct pel_runtime *rt = start(1, &log);
+	struct pel_runtime *rt = start_quiet(1, &log);
 	void *obj;
 
 	(void)state;
@@ -161,7 +124,7 @@ test_pool_create_races_destroy(void **state)
 		struct pel_producer *p;
 		pthread_t t;
 
-		r.rt = start(2, NULL);
+		r.rt = start_quiet(2, NULL);
 		/* another handle keeps the runtime's table alive after pel_destroy() */
 		assert_int_equal(pel_producer_open(r.rt, &p), 0);
 		assert_int_equal(pthread_create(&t, NULL, create_loop, &r), 0);
@@ -208,7 +171,7 @@ test_foreign_alloc_races_destroy(void **state)
 	(void)state;
 	for (unsigned i = 0; i < 50; i++) {
 		struct user u = { 0 };
-		struct pel_runtime *rt = start(2, NULL);
+		struct pel_runtime *rt = start_quiet(2, NULL);
 		pthread_t t;
 
 		assert_int_equal(pel_pool_create(rt, 64, 64, 0, &u.pool), 0);
@@ -228,7 +191,7 @@ test_foreign_alloc_races_destroy(void **state)
 static void
 test_exhausted_pool_wakes_nobody(void **state)
 {
-	struct pel_runtime *rt = start(1, NULL);
+	struct pel_runtime *rt = start_quiet(1, NULL);
 	struct pel_pool *pool;
 	void *obj[8];
 	uint64_t w0;
@@ -267,7 +230,7 @@ fill_owner_cache(void *arg)
 static void
 test_owner_cache_answers_a_miss(void **state)
 {
-	struct pel_runtime *rt = start(1, NULL);
+	struct pel_runtime *rt = start_quiet(1, NULL);
 	unsigned long misses = 0;
 	void *obj = NULL;
 	uint64_t w0, end;
