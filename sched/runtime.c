@@ -446,7 +446,7 @@ pel_submit(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
 	if (pel_unlikely(!producer_enter(p)))
 		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
-	pel__stamp_push(p->ring[worker], p->rt->slots, 1);
+	pel__stamp_push(p->ring[worker], p->rt->slots, NULL, 1);
 	err = pel_ring_push(p->ring[worker], fn, arg);
 	if (pel_likely(!err)) {
 		/* the position it took: tail was advanced by one */
@@ -483,7 +483,7 @@ pel_submit_burst(struct pel_producer *p, unsigned worker, const struct pel_task 
 		pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
 		return 0;
 	}
-	pel__stamp_push(p->ring[worker], p->rt->slots, n);
+	pel__stamp_push(p->ring[worker], p->rt->slots, t, n);
 	if (pel_unlikely(pel__trace_on(submit))) {
 		uint64_t tail = atomic_load_explicit(&p->ring[worker]->prod.tail,
 						     memory_order_relaxed);
@@ -522,7 +522,7 @@ pel_spawn(unsigned worker, pel_task_fn fn, void *arg)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, rt->nworkers);
 	if (pel_unlikely(!pel__ring_fn_ok(fn)))
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
-	pel__stamp_push(w->mesh_out[worker], rt->slots, 1);
+	pel__stamp_push(w->mesh_out[worker], rt->slots, NULL, 1);
 	if (pel_unlikely(pel_ring_push(w->mesh_out[worker], fn, arg))) {
 		pel__trace(ring_full, worker, PEL__TRACE_SRC_WORKER + w->id);
 		return pel__fail_lazy(-EAGAIN, PEL__LAZY_RING_FULL, worker, rt->slots);

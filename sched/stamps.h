@@ -42,8 +42,8 @@ pel__stamps(struct pel_ring *r, unsigned slots)
 }
 
 /*
- * Before pushing @p n tasks at the ring's tail: stamp those that will fit, if pel:dequeue is being
- * recorded. Only positions with room are stamped: on a full ring position tail shares its slot
+ * Before pushing @p n tasks at the ring's tail (the tasks @p t of a burst, NULL for one already
+ * checked): stamp those that will go in, if pel:dequeue is being recorded. Only positions with room are stamped: on a full ring position tail shares its slot
  * with head, the oldest queued task, whose stamp must survive a refused push. (Only this producer
  * pushes, so the room seen here is there for the push that follows.) A seqlock per stamp: pos holds
  * position + 1 (0: never stamped, as fresh memory reads), cleared before the tsc changes and set
@@ -51,7 +51,7 @@ pel__stamps(struct pel_ring *r, unsigned slots)
  * task's wait.
  */
 static inline void
-pel__stamp_push(struct pel_ring *r, unsigned slots, unsigned n)
+pel__stamp_push(struct pel_ring *r, unsigned slots, const struct pel_task *t, unsigned n)
 {
 	if (PEL__STAMPS && pel_unlikely(pel__trace_on(dequeue))) {
 		uint64_t tail = atomic_load_explicit(&r->prod.tail, memory_order_relaxed);
@@ -61,6 +61,8 @@ pel__stamp_push(struct pel_ring *r, unsigned slots, unsigned n)
 
 		if (room < n)
 			n = (unsigned)room;
+		if (t)	/* a burst stops at a NULL fn: no stamp past it */
+			n = pel__ring_valid_prefix(t, n);
 		for (unsigned i = 0; i < n; i++) {
 			struct pel__stamp *e = &st[(tail + i) & (slots - 1)];
 
