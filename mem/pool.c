@@ -14,7 +14,8 @@
  * (a park-safe poller), so an object freed remotely is back on its owner within one pass.
  * This layer depends on sched/layer.h only; sched/ knows nothing of it. It enters the worker loop
  * through one park-safe poller per worker, and pel_destroy() stops it (pool_layer_stop()): pools
- * still open are reclaimed and their handles answer NULL/-ESHUTDOWN until pel_pool_destroy().
+ * still open give their pages back and their handles answer NULL/-ESHUTDOWN until
+ * pel_pool_destroy() unmaps and frees them.
  */
 #define PEL_POOL_NO_INLINE	/* this file defines the exported pel_alloc() and pel_free() */
 #include <errno.h>
@@ -101,8 +102,7 @@ struct pel_pool {
 	struct pend *pend;		/* row w (pend_stride entries) is worker w's, only it writes */
 	unsigned pend_stride;
 	/* Shutdown: set by pool_layer_stop() under the layer lock, after the workers have left. */
-	alignas(PEL_CACHE_GUARD) _Atomic uint32_t dead;	/* slabs unmapped: NULL/-ESHUTDOWN */
-	_Atomic uint32_t users;		/* non-worker threads inside an alloc or free now */
+	_Atomic uint32_t dead;		/* slabs' pages given back: NULL/-ESHUTDOWN */
 	bool orphan;			/* pel_pool_destroy() came while the runtime was stopping */
 	unsigned slot;			/* index in the layer's pools[] */
 };
@@ -227,26 +227,19 @@ caller_worker(const struct pel_pool *pool)
 }
 
 /*
- * A thread that is not a worker enters the pool's slabs: refused once pool_layer_stop() has begun
- * (Dekker: our users increment before the load of dead; stop's store of dead before its load of
- * users, both seq_cst), so stop never unmaps a slab under it.
+ * A thread that is not a worker may use the pool until pool_layer_stop() reclaims it. A call that
+ * races the reclaim is memory-safe without any handshake: the reclaim gives the slabs' pages back
+ * (MADV_DONTNEED) but keeps their addresses mapped until pel_pool_destroy(), so such a call reads
+ * zeros at worst; the calls after it see dead and refuse.
  */
 static inline bool
-foreign_enter(struct pel_pool *pool)
+foreign_ok(const struct pel_pool *pool)
 {
-	atomic_fetch_add_explicit(&pool->users, 1, memory_order_seq_cst);
-	if (pel_likely(!atomic_load_explicit(&pool->dead, memory_order_seq_cst)))
+	/* relaxed: a flag, no data hangs on it (see above) */
+	if (pel_likely(!atomic_load_explicit(&pool->dead, memory_order_relaxed)))
 		return true;
-	atomic_fetch_sub_explicit(&pool->users, 1, memory_order_release);
 	pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
 	return false;
-}
-
-static inline void
-foreign_leave(struct pel_pool *pool)
-{
-	/* release: pairs with the seq_cst load of users in pool_reclaim(); our accesses are done */
-	atomic_fetch_sub_explicit(&pool->users, 1, memory_order_release);
 }
 
 /* Checked pools (not fast: every call out of line) keep a live mark per object. */
@@ -421,7 +414,7 @@ pel__pool_alloc_slow(struct pel_pool *pool)
 	w = caller_worker(pool);
 	if (pel_likely(w >= 0))
 		return owner_alloc(pool, (unsigned)w, pool->slab[w]);
-	if (pel_unlikely(!foreign_enter(pool)))
+	if (pel_unlikely(!foreign_ok(pool)))
 		return NULL;
 	start = foreign_rr++ % pool->nworkers;
 	for (unsigned k = 0; k < pool->nworkers; k++) {
@@ -433,13 +426,11 @@ pel__pool_alloc_slow(struct pel_pool *pool)
 
 			mark_live(pool, s, obj);
 			atomic_fetch_add_explicit(&s->foreign_allocs, 1, memory_order_relaxed);
-			foreign_leave(pool);
 			return obj;
 		}
 	}
 	atomic_fetch_add_explicit(&pool->slab[start]->foreign_failures, 1, memory_order_relaxed);
 	ask_owners(pool);
-	foreign_leave(pool);
 	pel__trace(pool_alloc_fail, -1, pool->obj_size);
 	return NULL;
 }
@@ -557,7 +548,7 @@ pel__pool_free_slow(struct pel_pool *pool, void *obj)
 		return;
 	}
 	/* not a worker: no pass to flush at, push it now */
-	if (pel_unlikely(!foreign_enter(pool)))
+	if (pel_unlikely(!foreign_ok(pool)))
 		return;
 	owner = owner_of(pool, obj);
 	if (pel_unlikely(owner < 0)) {
@@ -571,7 +562,6 @@ pel__pool_free_slow(struct pel_pool *pool, void *obj)
 			atomic_fetch_add_explicit(&s->remote_frees, 1, memory_order_relaxed);
 		}
 	}
-	foreign_leave(pool);
 }
 
 /* The exported symbols, for C++ and dlsym(): C callers get pool.h's inline versions. */
@@ -745,31 +735,30 @@ slab_map(struct pel_pool *pool, unsigned w)
 	return 0;
 }
 
-/* Give back the slabs' memory (the big part); the handle, counters and rings stay readable. */
+/* Unmap the slabs (pel_pool_destroy(), or a failed create). */
 static void
-pool_release_slabs(struct pel_pool *pool)
+pool_unmap_slabs(struct pel_pool *pool)
 {
 	for (unsigned w = 0; pool->slab && w < pool->nworkers; w++) {
 		struct slab *s = pool->slab[w];
 
-		if (!s)
-			continue;
-		if (s->map)
+		if (s && s->map)
 			munmap(s->map, s->map_len);
-		s->map = NULL;
-		free(s->c.obj);
-		s->c.obj = NULL;
-		s->c.n = s->c.cap = 0;
+		if (s)
+			s->map = NULL;
 	}
 }
 
 static void
 pool_free(struct pel_pool *pool)
 {
-	pool_release_slabs(pool);
+	pool_unmap_slabs(pool);
 	if (pool->slab)
-		for (unsigned w = 0; w < pool->nworkers; w++)
+		for (unsigned w = 0; w < pool->nworkers; w++) {
+			if (pool->slab[w])
+				free(pool->slab[w]->c.obj);
 			free(pool->slab[w]);
+		}
 	free(pool->slab);
 	if (pool->ret)
 		for (size_t i = 0; i < (size_t)pool->nworkers * pool->nworkers; i++)
@@ -907,11 +896,15 @@ static void
 pool_reclaim(struct pel_pool *pool)
 {
 	pool->pub.fast = 0;	/* every call out of line, where dead is checked */
-	atomic_store_explicit(&pool->dead, 1, memory_order_seq_cst);
-	/* Dekker with foreign_enter(): dead before users; acquire pairs with foreign_leave() */
-	while (atomic_load_explicit(&pool->users, memory_order_seq_cst))
-		pel__cpu_relax();
-	pool_release_slabs(pool);
+	atomic_store_explicit(&pool->dead, 1, memory_order_relaxed);
+	/* The pages go back to the system now; the addresses stay mapped (reading zeros) until
+	 * pel_pool_destroy(), so a call from another thread racing this one cannot fault. */
+	for (unsigned w = 0; w < pool->nworkers; w++) {
+		struct slab *s = pool->slab[w];
+
+		munlock(s->map, s->map_len);	/* locked pages cannot be dropped (PEL_F_MLOCK) */
+		madvise(s->map, s->map_len, MADV_DONTNEED);
+	}
 }
 
 static void

@@ -156,8 +156,9 @@ alloc_loop(void *arg)
 	while (!atomic_load(&u->stop)) {
 		void *obj = pel_alloc(u->pool);
 
-		/* (not written: an object held across pel_destroy() loses its memory) */
+		/* an object held across pel_destroy() loses its contents, never its address */
 		if (obj) {
+			((volatile char *)obj)[0] = 1;
 			u->got++;
 			pel_free(u->pool, obj);
 		}
