@@ -895,7 +895,8 @@ out_leave:
 static void
 pool_reclaim(struct pel_pool *pool)
 {
-	pool->pub.fast = 0;	/* every call out of line, where dead is checked */
+	/* pub.fast stays: no thread can take the inline paths any more (they need a worker of
+	 * this runtime, and the handle's reference keeps its address from being reused) */
 	atomic_store_explicit(&pool->dead, 1, memory_order_relaxed);
 	/* The pages go back to the system now; the addresses stay mapped (reading zeros) until
 	 * pel_pool_destroy(), so a call from another thread racing this one cannot fault. */
