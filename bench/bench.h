@@ -33,6 +33,7 @@ struct pel_bench_opts {
 	uint64_t samples;		/* handoff: --samples */
 	uint64_t interval_ns;		/* handoff: --interval-ns */
 	unsigned rounds;		/* handoff: --rounds */
+	uint64_t seconds;		/* jitter: --seconds */
 };
 
 struct pel_bench_metric {
@@ -75,6 +76,7 @@ int pel_bench_ring(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 int pel_bench_trace(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_handoff(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_pool(const struct pel_bench_opts *o, struct pel_bench_report *rep);
+int pel_bench_jitter(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 
 /** Pin the calling thread to @p cpu. @return 0 or a positive errno. */
 int pel_bench_pin(int cpu);
@@ -84,6 +86,9 @@ int pel_bench_pin(int cpu);
  * @return 0 or a positive errno.
  */
 int pel_bench_thread_on(pthread_t *t, int cpu, void *(*fn)(void *), void *arg);
+
+/** Print "cpu: <model name of /proc/cpuinfo>, <N> online": figures depend on it. */
+void pel_bench_print_cpu(void);
 
 /** Print "pel-bench: <what>: <strerror(err)>" to stderr; @p err is a positive errno. */
 void pel_bench_perror(const char *what, int err);

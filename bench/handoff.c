@@ -13,8 +13,10 @@
  *   baseline a thread pool of one worker on B waiting on a condition variable; A locks, pushes,
  *            unlocks, signals (bench/mutexq.h)
  *   pel      a pel runtime with one PEL_IDLE_SPIN worker on B; A submits with pel_submit()
+ *   pel+fence the same with pel__barrier_force_fence(true): the barriers' fallback where
+ *            membarrier is missing (a seq_cst fence on each side of both Dekker pairs)
  * The variants take turns in --rounds rounds (default 10), so that whatever else the machine does
- * lands on all three alike; a round starts each variant afresh (thread, queue or runtime) and its
+ * lands on all four alike; a round starts each variant afresh (thread, queue or runtime) and its
  * first 1% of samples are dropped as warm-up. Percentiles come from the sorted samples (no
  * histogram). The sender's lateness and B's poll period are printed as notes, to read the tails
  * and the gap to the floor by.
@@ -30,6 +32,7 @@
 #include <pel/pel.h>
 
 #include "bench.h"
+#include "internal.h"	/* pel__barrier_force_fence(): pel-bench links the static library */
 #include "mutexq.h"
 
 #define DEFAULT_SAMPLES		200000ull
@@ -42,6 +45,7 @@ enum hkind {
 	H_FLOOR,
 	H_CONDVAR,
 	H_PEL,
+	H_PEL_FENCE,
 	H_COUNT,
 };
 
@@ -53,6 +57,7 @@ static const struct {
 	[H_FLOOR] = { "floor", "cache line", "floor" },
 	[H_CONDVAR] = { "baseline", "condvar pool", "condvar" },
 	[H_PEL] = { "pel", "pel_submit", "pel" },
+	[H_PEL_FENCE] = { "pel+fence", "pel_submit fence", "pel_fence" },
 };
 
 /* The floor's line: A writes planned then seq; B polls seq. */
@@ -299,6 +304,7 @@ run_side_a(struct handoff *h)
 			}
 			break;
 		case H_PEL:
+		case H_PEL_FENCE:
 			t.arg = (void *)(uintptr_t)i;
 			while ((err = pel_submit(h->prod, 0, stamp_task, t.arg)) == -EAGAIN)
 				pel_bench_relax();
@@ -413,8 +419,12 @@ run_kind(struct handoff *h, enum hkind k, double ns_per_cycle, uint64_t interval
 		}
 		break;
 	case H_PEL:
-		if (start_pel(h))
+	case H_PEL_FENCE:
+		pel__barrier_force_fence(k == H_PEL_FENCE);
+		if (start_pel(h)) {
+			pel__barrier_force_fence(false);
 			return 1;
+		}
 		break;
 	default:
 		return 1;
@@ -435,6 +445,7 @@ run_kind(struct handoff *h, enum hkind k, double ns_per_cycle, uint64_t interval
 		pel_bench_mq_destroy(&h->mq);
 		break;
 	case H_PEL:
+	case H_PEL_FENCE:
 		err = pel_drain(h->rt, 10 * PEL_NS_PER_S);
 		if (err)
 			say_failed(h, "pel_drain(): %s: %s", pel_strerror(err), pel_last_error());
@@ -444,6 +455,7 @@ run_kind(struct handoff *h, enum hkind k, double ns_per_cycle, uint64_t interval
 		pel_destroy(h->rt);
 		h->prod = NULL;
 		h->rt = NULL;
+		pel__barrier_force_fence(false);
 		break;
 	default:
 		break;
@@ -589,13 +601,14 @@ pel_bench_handoff(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 	ns_per_cycle = calibrate();
 	h.late_cyc = (uint64_t)(1000.0 / ns_per_cycle);
 
+	pel_bench_print_cpu();
 	printf("handoff cpus=%d,%d samples=%llu interval_ns=%llu rounds=%u tsc_mhz=%.1f\n",
 	       h.cpu_a, h.cpu_b, (unsigned long long)samples, (unsigned long long)interval_ns,
 	       rounds, 1e3 / ns_per_cycle);
 	printf("note: ns from the planned submit time on CPU %d to the TSC read on CPU %d\n",
 	       h.cpu_a, h.cpu_b);
-	printf("note: %u rounds of floor, condvar pool, pel, %llu samples each\n", rounds,
-	       (unsigned long long)chunk);
+	printf("note: %u rounds of floor, condvar pool, pel, pel+fence, %llu samples each\n",
+	       rounds, (unsigned long long)chunk);
 	printf("note: warm-up: the first 1%% of each round's samples are dropped\n");
 	fflush(stdout);
 
@@ -632,9 +645,14 @@ pel_bench_handoff(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 	       pct[H_PEL].p50 / pct[H_FLOOR].p50, pct[H_PEL].p99 / pct[H_FLOOR].p99);
 	printf("%-9s %-15s    p50=%-6.2f (higher is better)\n", "ratio", "condvar/pel",
 	       pct[H_CONDVAR].p50 / pct[H_PEL].p50);
+	printf("%-9s %-15s    p50=%-6.2f p99=%-6.2f (1.00: the fallback costs nothing)\n",
+	       "ratio", "pel+fence/pel", pct[H_PEL_FENCE].p50 / pct[H_PEL].p50,
+	       pct[H_PEL_FENCE].p99 / pct[H_PEL].p99);
 	pel_bench_ratio(rep, "p50_vs_floor", pct[H_PEL].p50 / pct[H_FLOOR].p50);
 	pel_bench_ratio(rep, "p99_vs_floor", pct[H_PEL].p99 / pct[H_FLOOR].p99);
 	pel_bench_ratio(rep, "condvar_p50_over_pel_p50", pct[H_CONDVAR].p50 / pct[H_PEL].p50);
+	pel_bench_ratio(rep, "fence_p50_over_pel_p50", pct[H_PEL_FENCE].p50 / pct[H_PEL].p50);
+	pel_bench_ratio(rep, "fence_p99_over_pel_p99", pct[H_PEL_FENCE].p99 / pct[H_PEL].p99);
 	printf("note: %llu samples a row, %llu dropped as warm-up\n",
 	       (unsigned long long)acc[H_PEL].m, (unsigned long long)acc[H_PEL].dropped);
 	if (acc[H_FLOOR].polls > 0 && acc[H_PEL].polls > 0)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -31,6 +32,9 @@ static const char usage_text[] =
 	"            freed on another worker), glibc malloc/free, rte_mempool with its cache\n"
 	"  trace     tasks/s with tracepoints compiled out, idle and recording; ns per recorded\n"
 	"            event against a bare LTTng-UST tracepoint (--items N tasks, --reps N)\n"
+	"  jitter    TSC gaps of a thread spinning on B while a PEL_IDLE_PARK worker on A parks\n"
+	"            and wakes at 1 and 10 kHz (none, as built, fence fallback, a bare\n"
+	"            membarrier); then pel_submit tasks/s as built and with the fence fallback\n"
 	"\n"
 	"common options:\n"
 	"  --json FILE         also write the figures as JSON to FILE\n"
@@ -47,6 +51,10 @@ static const char usage_text[] =
 	"pool options:\n"
 	"  --items N           alloc+free pairs per run (default 4M)\n"
 	"  --reps N            runs of each row, interleaved; prints the median (default 5)\n"
+	"jitter options:\n"
+	"  --seconds N         spinning time of each run (default 1)\n"
+	"  --reps N            runs of each variant, interleaved; prints the median (default 5)\n"
+	"  --items N           tasks per submit-cost run (default 2M)\n"
 	"\n"
 	"N takes a k, M or G suffix (x1000).\n";
 
@@ -168,6 +176,27 @@ pel_bench_thread_on(pthread_t *t, int cpu, void *(*fn)(void *), void *arg)
 		err = pthread_create(t, &attr, fn, arg);
 	pthread_attr_destroy(&attr);
 	return err;
+}
+
+void
+pel_bench_print_cpu(void)
+{
+	char line[256], model[200] = "unknown";
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	if (f) {
+		while (fgets(line, sizeof(line), f)) {
+			char *c = strchr(line, ':');
+
+			if (!strncmp(line, "model name", 10) && c) {
+				snprintf(model, sizeof(model), "%s", c + 2);
+				model[strcspn(model, "\n")] = 0;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	printf("cpu: %s, %ld online\n", model, sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 /* Parse a count with an optional k/M/G suffix; 0 on garbage or 0. */
@@ -339,6 +368,7 @@ enum {
 	OPT_SAMPLES,
 	OPT_INTERVAL,
 	OPT_ROUNDS,
+	OPT_SECONDS,
 	OPT_HELP,
 };
 
@@ -351,6 +381,7 @@ static const struct option long_opts[] = {
 	{ "samples", required_argument, NULL, OPT_SAMPLES },
 	{ "interval-ns", required_argument, NULL, OPT_INTERVAL },
 	{ "rounds", required_argument, NULL, OPT_ROUNDS },
+	{ "seconds", required_argument, NULL, OPT_SECONDS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -360,7 +391,7 @@ main(int argc, char **argv)
 {
 	static struct pel_bench_report rep;
 	struct pel_bench_opts o = { 0 };
-	bool ring, handoff, cpus_given = false;
+	bool ring, handoff, jitter, cpus_given = false;
 	int c, err;
 
 	if (argc < 2)
@@ -372,7 +403,8 @@ main(int argc, char **argv)
 	o.suite = argv[1];
 	ring = !strcmp(o.suite, "ring");
 	handoff = !strcmp(o.suite, "handoff");
-	if (!ring && !handoff && strcmp(o.suite, "pool") && strcmp(o.suite, "trace"))
+	jitter = !strcmp(o.suite, "jitter");
+	if (!ring && !handoff && !jitter && strcmp(o.suite, "pool") && strcmp(o.suite, "trace"))
 		usage_exit("unknown SUITE \"%s\"", o.suite);
 
 	/* getopt sees argv[1], the suite, as the program name */
@@ -396,14 +428,14 @@ main(int argc, char **argv)
 			break;
 		case OPT_ITEMS:
 			if (handoff)
-				usage_exit("--items is a ring and pool option");
+				usage_exit("--items is a ring, pool and jitter option");
 			o.items = parse_count(optarg, UINT64_C(1) << 40);
 			if (!o.items)
 				usage_exit("--items wants a positive count, got \"%s\"", optarg);
 			break;
 		case OPT_REPS:
 			if (handoff)
-				usage_exit("--reps is a ring and pool option");
+				usage_exit("--reps is a ring, pool and jitter option");
 			o.reps = (unsigned)parse_count(optarg, 1000);
 			if (!o.reps)
 				usage_exit("--reps wants a count in 1 .. 1000, got \"%s\"", optarg);
@@ -432,6 +464,14 @@ main(int argc, char **argv)
 				usage_exit("--rounds wants a count in 1 .. 1000, got \"%s\"",
 					   optarg);
 			break;
+		case OPT_SECONDS:
+			if (!jitter)
+				usage_exit("--seconds is a jitter option");
+			o.seconds = parse_count(optarg, 3600);
+			if (!o.seconds)
+				usage_exit("--seconds wants a count in 1 .. 3600, got \"%s\"",
+					   optarg);
+			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return 0;
@@ -452,6 +492,8 @@ main(int argc, char **argv)
 		err = pel_bench_ring(&o, &rep);
 	else if (handoff)
 		err = pel_bench_handoff(&o, &rep);
+	else if (jitter)
+		err = pel_bench_jitter(&o, &rep);
 	else if (!strcmp(o.suite, "trace"))
 		err = pel_bench_trace(&o, &rep);
 	else
