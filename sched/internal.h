@@ -164,24 +164,38 @@ int pel__config_resolve(const struct pel_config *cfg, struct pel__plan *plan);
 int pel__allowed_cpus(cpu_set_t *set);
 void pel__set_allowed_cpus_override(const cpu_set_t *set);	/* NULL: the real affinity */
 
-/* ---- asymmetric barriers (sched/barrier.c) ----
+/* ---- the barriers of pel's two Dekker pairs (sched/barrier.c) ----
  *
- * Two Dekker pairs run through pel: "producer stores a slot, then reads the worker's parked flag"
- * against "worker sets parked, then re-reads its rings", and "producer marks itself active, then
- * reads stopping" against "destroy sets stopping, then reads every producer's active flag". The
- * producer's side runs per task, the other side rarely; so the rare side pays for the full
- * barrier on every CPU with membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) and the producer's side
- * is a compiler barrier. Where membarrier is missing both sides use a seq_cst fence.
+ * In each pair one side stores its flag then reads the other's, the other side the same the other
+ * way round; with a full barrier between the store and the load on both sides, at least one of
+ * them sees the other's store.
+ *
+ * Park/wake: "a producer (or a spawning worker) stores a slot, then reads the worker's parked
+ * flag" (pel__wake()) against "the worker sets parked, then re-reads its rings" (park()). Both
+ * sides are pel__fence(): one per pel_submit(), pel_submit_burst() or pel_spawn() (not per task),
+ * one per park. Parking is frequent on a lightly loaded BACKOFF or PARK worker: a membarrier() on
+ * that side would interrupt every CPU running a thread of the process at each park, the spinning
+ * workers on isolated cores included (bench/README.md, "Parking and jitter").
+ *
+ * Stop/enter: "a producer marks itself active, then reads stopping" (producer_enter()) against
+ * "pel_destroy() sets stopping, then reads every producer's active flag". The producer's side runs
+ * on every submit, the other once per runtime: that rare side pays for the full barrier on every
+ * CPU with membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) (pel__barrier_heavy()) and the producer's
+ * side is a compiler barrier (pel__barrier_light()). Where membarrier is missing both sides use a
+ * seq_cst fence.
  */
 extern _Atomic bool pel__light_needs_fence;
 
 /** Set up membarrier once per process; safe to call again. */
 void pel__barrier_init(void);
-/** The rare side's barrier. */
+/** pel_destroy()'s side of the stop/enter pair; pairs with pel__barrier_light(). */
 void pel__barrier_heavy(void);
 /** Tests: force the fence fallback (true) or go back to what the host supports (false). */
 void pel__barrier_force_fence(bool on);
+/** Tests: membarrier() calls pel has made in this process (only pel__barrier_heavy() makes any). */
+uint64_t pel__barrier_membarrier_calls(void);
 
+/** producer_enter()'s side of the stop/enter pair; pairs with pel__barrier_heavy(). */
 static inline void
 pel__barrier_light(void)
 {
@@ -189,6 +203,22 @@ pel__barrier_light(void)
 		atomic_thread_fence(memory_order_seq_cst);
 	else
 		atomic_signal_fence(memory_order_seq_cst);
+}
+
+/*
+ * A full barrier, store-load order included, on this CPU only: both sides of the park/wake pair.
+ * On x86-64 a locked no-op RMW on the stack's top line, as gcc emits for a seq_cst fence and Linux
+ * for smp_mb(): clang emits mfence, 17 ns against 2 ns on Zen 4 (bench/README.md). Elsewhere the
+ * C11 fence.
+ */
+static inline void
+pel__fence(void)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("lock orq $0, (%%rsp)" ::: "memory", "cc");
+#else
+	atomic_thread_fence(memory_order_seq_cst);
+#endif
 }
 
 /* ---- runtime ---- */
@@ -299,8 +329,10 @@ void pel__wake_slow(struct pel_worker *w);
 static inline void
 pel__wake(struct pel_worker *w)
 {
-	/* Dekker with pel__worker_park(): our slot store before this load of parked */
-	pel__barrier_light();
+	/* full barrier: pairs with pel__fence() in park(); our slot store before this load of
+	 * parked, so either we see parked or the worker's re-scan sees our slot */
+	pel__fence();
+	/* relaxed: ordered by the fence above; pel__wake_slow()'s exchange decides */
 	if (pel_unlikely(atomic_load_explicit(&w->parked, memory_order_relaxed)))
 		pel__wake_slow(w);
 }

@@ -408,6 +408,8 @@ static inline bool
 producer_enter(struct pel_producer *p)
 {
 	atomic_store_explicit(&p->active, 1, memory_order_relaxed);
+	/* compiler barrier (a fence in the fallback): pairs with pel__barrier_heavy() in
+	 * pel_destroy(), whose membarrier orders our active store before our stopping load */
 	pel__barrier_light();
 	if (pel_likely(!atomic_load_explicit(&p->rt->stopping, memory_order_relaxed)))
 		return true;
@@ -602,7 +604,9 @@ pel_destroy(struct pel_runtime *rt)
 		return;
 	}
 	atomic_store_explicit(&rt->stopping, 1, memory_order_seq_cst);
-	/* Dekker with producer_enter(): stopping before reading active, on every CPU */
+	/* membarrier (a fence in the fallback): pairs with pel__barrier_light() in
+	 * producer_enter(); stopping before reading active, on every CPU. Once per runtime: the
+	 * only membarrier pel makes. */
 	pel__barrier_heavy();
 	for (unsigned i = 0; i < rt->nslots; i++) {
 		/* acquire: pairs with producer_leave(); the producer's push is visible */
@@ -612,7 +616,8 @@ pel_destroy(struct pel_runtime *rt)
 	/* No producer can push now; only running tasks can spawn. Run everything. */
 	pel__drain(rt, -1);
 	atomic_store_explicit(&rt->exit, 1, memory_order_seq_cst);
-	/* Dekker with park(): exit before parked; a worker about to sleep sees one or the other */
+	/* seq_cst fence: pairs with pel__fence() in park(); exit before reading parked (in
+	 * pel__wake_force()), so a worker about to sleep sees exit or is woken */
 	atomic_thread_fence(memory_order_seq_cst);
 	for (unsigned i = 0; i < rt->nworkers; i++)
 		pel__wake_force(rt->workers[i]);

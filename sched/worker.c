@@ -137,9 +137,13 @@ park(struct pel_worker *w, uint64_t *parks)
 	struct pel_runtime *rt = w->rt;
 	unsigned nin;
 
+	/* relaxed: ordered before the re-scan by the fence below */
 	atomic_store_explicit(&w->parked, 1, memory_order_relaxed);
-	/* Dekker with pel__wake(): our parked store before the re-scan below, on every CPU */
-	pel__barrier_heavy();
+	/* full barrier: pairs with pel__fence() in pel__wake(), and with the seq_cst fence after
+	 * exit's store in pel_destroy(); our parked store before the re-scan and the exit load
+	 * below, so either a waker sees parked or we see its slot (or exit). A plain fence on this
+	 * CPU: no membarrier, which would interrupt every CPU running a thread of ours. */
+	pel__fence();
 	nin = rt->nworkers + atomic_load_explicit(&rt->producer_hwm, memory_order_acquire);
 	/* park-safe pollers too: work asked of them just before our parked store is not lost */
 	for (unsigned p = 0; p < w->npollers; p++)

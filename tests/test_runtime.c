@@ -428,6 +428,43 @@ test_park_wake_with_fence_fallback(void **state)
 	pel__barrier_force_fence(false);
 }
 
+/*
+ * Issue 8: a park must not interrupt the other CPUs. membarrier() IPIs every CPU running a thread
+ * of the process, spinning workers on isolated cores included; parking makes none, only
+ * pel_destroy() does (once).
+ */
+static void
+test_parking_makes_no_membarrier_call(void **state)
+{
+	struct pel_runtime *rt = start("0", PEL_IDLE_PARK, 0, NULL);
+	struct pel_producer *p;
+	struct pel_worker_stats st;
+	bool membarrier = !atomic_load(&pel__light_needs_fence);
+	uint64_t before, parked;
+
+	(void)state;
+	atomic_store(&counter, 0);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	before = pel__barrier_membarrier_calls();
+	for (unsigned i = 0; i < 1000; i++) {
+		/* park number i + 1 is counted once the worker has decided to sleep */
+		assert_true(WAIT_UNTIL(atomic_load(&rt->workers[0]->stats.parks) > i, 5000));
+		assert_int_equal(pel_submit(p, 0, count_task, NULL), 0);
+		assert_true(WAIT_UNTIL(atomic_load(&counter) == i + 1, 5000));
+	}
+	assert_int_equal(pel_stats(rt, 0, &st), 0);
+	assert_true(st.parks >= 1000);
+	parked = pel__barrier_membarrier_calls() - before;
+	if (parked)
+		fail_msg("%llu parks made %llu membarrier calls: each interrupts every CPU running "
+			 "a thread of ours", (unsigned long long)st.parks, (unsigned long long)parked);
+	destroy_and_close(rt);
+	/* the counter counts: pel_destroy()'s side of the stop/enter pair makes exactly one */
+	assert_int_equal(pel__barrier_membarrier_calls() - before, membarrier ? 1 : 0);
+	if (!membarrier)
+		print_message("note: no membarrier here: pel_destroy() used the fence fallback\n");
+}
+
 /* One spinning worker on CPU 1 (never more than one busy loop in tests), CPU 0 for us. */
 static void
 test_spin_worker_and_busy_claims(void **state)
@@ -792,6 +829,7 @@ main(void)
 		cmocka_unit_test(test_park_wakes_on_submit),
 		cmocka_unit_test(test_backoff_parks_then_wakes),
 		cmocka_unit_test(test_park_wake_with_fence_fallback),
+		cmocka_unit_test(test_parking_makes_no_membarrier_call),
 		cmocka_unit_test(test_spin_worker_and_busy_claims),
 		cmocka_unit_test(test_share_cpus_allows_oversubscription),
 		cmocka_unit_test(test_isolation_warning_once),

@@ -204,13 +204,14 @@ race_park_wake(unsigned long rounds)
 	struct pel_producer *p;
 	struct pel_config c;
 	struct pel_worker_stats st;
-	uint64_t seed = 0x9e3779b97f4a7c15ull, t0 = now_ns();
+	uint64_t seed = 0x9e3779b97f4a7c15ull, t0 = now_ns(), mb;
 
 	quiet_config(&c, online_cpus() >= 2 ? "1" : "0", NULL);
 	c.idle = PEL_IDLE_PARK;	/* parks as soon as its rings are empty: every round races */
 	assert_int_equal(pel_create(&c, &rt), 0);
 	assert_int_equal(pel_producer_open(rt, &p), 0);
 	atomic_store(&woke, 0);
+	mb = pel__barrier_membarrier_calls();
 	for (unsigned long i = 0; i < rounds; i++) {
 		uint64_t until;
 
@@ -229,6 +230,8 @@ race_park_wake(unsigned long rounds)
 		      (double)(now_ns() - t0) / 1e9, (unsigned long long)st.parks,
 		      (unsigned long long)st.wakeups);
 	assert_true(st.parks > 0 && st.wakeups > 0);
+	/* issue 8: parking interrupts no other CPU */
+	assert_int_equal(pel__barrier_membarrier_calls() - mb, 0);
 	pel_producer_close(p);
 	pel_destroy(rt);
 }
