@@ -94,9 +94,11 @@ pel__stamp_wait(struct pel_ring *r, unsigned slots, uint64_t pos, uint64_t now)
 	 * pel__stamp_push(): a rewrite under way shows as a changed pos) */
 	atomic_thread_fence(memory_order_acquire);
 	p2 = atomic_load_explicit(&e->pos, memory_order_relaxed);
-	if (p1 != pos + 1 || p2 != p1 || tsc > now)
+	if (p1 != pos + 1 || p2 != p1)
 		return -1;
-	return (int64_t)pel__cycles_to_ns(now - tsc);
+	/* the stamp is this task's; a TSC read on the producer's CPU a little ahead of ours is the
+	 * CPUs' clock skew (seen under KVM), not a negative wait */
+	return tsc > now ? 0 : (int64_t)pel__cycles_to_ns(now - tsc);
 }
 
 #endif

@@ -36,8 +36,31 @@ check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 lttng create "$session" --output="$work/trace" >/dev/null || { echo "FAIL: lttng create"; exit 1; }
 lttng enable-event -u 'pel:*' -s "$session" >/dev/null || { echo "FAIL: enable-event"; exit 1; }
 lttng add-context -u -t vtid -s "$session" >/dev/null
-lttng start "$session" >/dev/null || { echo "FAIL: lttng start"; exit 1; }
-"$prog" "$work/facts.json" || { echo "FAIL: $prog exited $?"; exit 1; }
+# Record only the program's own process: a session traces every process of the user, and another
+# pel program running meanwhile (a benchmark, a second test run) would add its events. The program
+# waits on a fifo until its pid is tracked, then execs (same pid).
+run_tracked()
+{
+	local sess=$1 pid rc
+	shift
+	rm -f "$work/go"
+	mkfifo "$work/go" || return 1
+	/bin/sh -c 'read _ < "$0" && exec "$@"' "$work/go" "$@" &
+	pid=$!
+	if ! lttng untrack -u -s "$sess" --all --vpid >/dev/null ||
+	   ! lttng track -u -s "$sess" --vpid="$pid" >/dev/null ||
+	   ! lttng start "$sess" >/dev/null; then
+		echo "FAIL: lttng track/start"
+		kill "$pid" 2>/dev/null
+		return 1
+	fi
+	echo go > "$work/go"
+	wait "$pid"
+	rc=$?
+	[ $rc -eq 0 ] || echo "FAIL: $* exited $rc"
+	return $rc
+}
+run_tracked "$session" "$prog" "$work/facts.json" || exit 1
 lttng stop "$session" >/dev/null
 lttng destroy "$session" >/dev/null
 cat "$work/facts.json"
@@ -125,8 +148,7 @@ fi
 session2="$session-dq"
 lttng create "$session2" --output="$work/trace2" >/dev/null || { echo "FAIL: lttng create"; exit 1; }
 lttng enable-event -u 'pel:dequeue' -s "$session2" >/dev/null || { echo "FAIL: enable-event"; exit 1; }
-lttng start "$session2" >/dev/null || { echo "FAIL: lttng start"; exit 1; }
-"$prog" "$work/facts2.json" bursts || { echo "FAIL: $prog bursts exited $?"; exit 1; }
+run_tracked "$session2" "$prog" "$work/facts2.json" bursts || exit 1
 lttng stop "$session2" >/dev/null
 lttng destroy "$session2" >/dev/null
 babeltrace2 "$work/trace2" > "$work/text2" 2> "$work/bt2.err" || { echo "FAIL: babeltrace2"; cat "$work/bt2.err"; exit 1; }

@@ -379,8 +379,23 @@ class Lttng:
             lt("enable-event", "-u", events, "-c", "ch", "-s", name)
             if vtid:
                 lt("add-context", "-u", "-t", "vtid", "-c", "ch", "-s", name)
-            lt("start", name)
-            subprocess.run(argv, check=True, timeout=300)
+            # Only argv's process records: another pel program running meanwhile (a benchmark, a
+            # second test run) would add its events to a session that traces every process. The
+            # child waits on its stdin until it is tracked, then execs argv (same pid).
+            child = subprocess.Popen(["/bin/sh", "-c", 'read _ && exec "$@"', "sh", *argv],
+                                     stdin=subprocess.PIPE)
+            try:
+                lt("untrack", "-u", "-s", name, "--all", "--vpid")
+                lt("track", "-u", "-s", name, f"--vpid={child.pid}")
+                lt("start", name)
+                child.stdin.write(b"go\n")
+                child.stdin.close()
+                if child.wait(timeout=300) != 0:
+                    raise subprocess.CalledProcessError(child.returncode, argv)
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
             lt("stop", name)
         finally:
             lt("destroy", name)
