@@ -109,6 +109,7 @@ struct pel_pool {
 
 /* Per runtime: the pools each worker's flush poller visits. */
 struct pool_layer {
+	int setup_err;			/* the flush pollers could not be installed on every worker */
 	_Atomic unsigned n;
 	struct pel_pool *_Atomic pools[MAX_POOLS];
 };
@@ -662,6 +663,9 @@ get_layer(struct pel_runtime *rt, struct pool_layer **out)
 	int err;
 
 	*out = pel__layer_get(rt, &pool_ops);
+	if (*out && (*out)->setup_err)
+		return pel__fail((*out)->setup_err, "the pool poller could not be added to every "
+				 "worker: %s", pel_strerror((*out)->setup_err));
 	if (*out)
 		return 0;
 	in.layer = calloc(1, sizeof(*in.layer));
@@ -677,9 +681,13 @@ get_layer(struct pel_runtime *rt, struct pool_layer **out)
 	err = pel__run_on_each_worker(rt, install_poller, &in);
 	if (!err)
 		err = atomic_load_explicit(&in.err, memory_order_relaxed);
-	if (err)
+	if (err) {
+		/* stays registered (pollers added on some workers point at it): later creates fail
+		 * the same way, and pool_layer_stop() frees it */
+		in.layer->setup_err = err;
 		return pel__fail(err, "cannot add the pool poller to every worker: %s",
 				 pel_strerror(err));
+	}
 	*out = in.layer;
 	return 0;
 }

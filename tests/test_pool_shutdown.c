@@ -253,6 +253,40 @@ test_owner_cache_answers_a_miss(void **state)
 	pel_destroy(rt);
 }
 
+/* ---- a worker with no poller left ---- */
+
+static int
+idle_poller(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static void
+fill_pollers(void *arg)
+{
+	(void)arg;
+	while (pel__poller_add(idle_poller, NULL, PEL__POLL_PARK_OK) == 0)
+		;
+}
+
+static void
+test_no_poller_left(void **state)
+{
+	struct pel_runtime *rt = start_quiet(1, NULL);
+	struct pel_pool *pool = (struct pel_pool *)1;
+
+	(void)state;
+	on_worker(rt, 0, fill_pollers, NULL);
+	assert_int_equal(pel_pool_create(rt, 64, 8, 0, &pool), -ENOSPC);
+	assert_null(pool);
+	assert_error_contains("pool poller");
+	/* and again: the half-set-up layer is not taken for a working one */
+	assert_int_equal(pel_pool_create(rt, 64, 8, 0, &pool), -ENOSPC);
+	assert_error_contains("pool poller");
+	pel_destroy(rt);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -261,6 +295,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_pool_destroy_from_task_refused),
 		cmocka_unit_test(test_exhausted_pool_wakes_nobody),
 		cmocka_unit_test(test_owner_cache_answers_a_miss),
+		cmocka_unit_test(test_no_poller_left),
 	};
 	const struct CMUnitTest races[] = {
 		cmocka_unit_test(test_pool_create_races_destroy),
