@@ -35,7 +35,7 @@
 #include <numa.h>
 #endif
 
-#define CACHE_MAX	256u	/* owner cache capacity (or the slab's count, if smaller) */
+#define CACHE_MAX	PEL__POOL_CACHE_MAX	/* owner cache capacity (or the slab's count, if smaller) */
 #define BATCH		32u	/* remote frees pushed to their owner at once */
 #define NIL		UINT32_MAX
 #define MAX_POOLS	64u	/* live pools per runtime */
@@ -228,6 +228,21 @@ caller_worker(const struct pel_pool *pool)
 }
 
 /*
+ * On a worker: a pool made checked whose fast was turned on since (the tests' second pass) gets
+ * its inline paths now. The owner's cache is only ever touched by its worker, so which path a
+ * call takes does not matter to the pool, only to speed.
+ */
+static inline void
+arm_inline(struct pel_pool *pool)
+{
+	if (pel_unlikely(pool->pub.fast &&
+			 atomic_load_explicit(&pool->pub.inline_rt, memory_order_relaxed) != pool->rt))
+		/* relaxed: pairs with the relaxed loads in pool.h's inline paths; they only choose a
+		 * path, the state behind either one is the worker's own */
+		atomic_store_explicit(&pool->pub.inline_rt, pool->rt, memory_order_relaxed);
+}
+
+/*
  * A thread that is not a worker may use the pool until pool_layer_stop() reclaims it. A call that
  * races the reclaim is memory-safe without any handshake: the reclaim gives the slabs' pages back
  * (MADV_DONTNEED) but keeps their addresses mapped until pel_pool_destroy(), so such a call reads
@@ -413,8 +428,10 @@ pel__pool_alloc_slow(struct pel_pool *pool)
 	if (pel_unlikely(!pool))
 		return NULL;
 	w = caller_worker(pool);
-	if (pel_likely(w >= 0))
+	if (pel_likely(w >= 0)) {
+		arm_inline(pool);
 		return owner_alloc(pool, (unsigned)w, pool->slab[w]);
+	}
 	if (pel_unlikely(!foreign_ok(pool)))
 		return NULL;
 	start = foreign_rr++ % pool->nworkers;
@@ -532,6 +549,7 @@ pel__pool_free_slow(struct pel_pool *pool, void *obj)
 		return;
 	w = caller_worker(pool);
 	if (pel_likely(w >= 0)) {
+		arm_inline(pool);
 		s = pool->slab[w];
 		if (pel_likely((char *)obj >= s->c.base && (char *)obj < s->c.end)) {
 			if (checked(pool) && owner_of(pool, obj) != w)
@@ -737,9 +755,6 @@ slab_map(struct pel_pool *pool, unsigned w)
 		atomic_init(&s->next[i], i + 1 < pool->count ? i + 1 : NIL);
 	atomic_init(&s->head, 0);
 	s->c.cap = pool->count < CACHE_MAX ? pool->count : CACHE_MAX;
-	s->c.obj = calloc(s->c.cap, sizeof(*s->c.obj));
-	if (!s->c.obj)
-		return pel__fail(-ENOMEM, "out of memory for worker %u's pool cache", w);
 	return 0;
 }
 
@@ -762,11 +777,8 @@ pool_free(struct pel_pool *pool)
 {
 	pool_unmap_slabs(pool);
 	if (pool->slab)
-		for (unsigned w = 0; w < pool->nworkers; w++) {
-			if (pool->slab[w])
-				free(pool->slab[w]->c.obj);
+		for (unsigned w = 0; w < pool->nworkers; w++)
 			free(pool->slab[w]);
-		}
 	free(pool->slab);
 	if (pool->ret)
 		for (size_t i = 0; i < (size_t)pool->nworkers * pool->nworkers; i++)
@@ -803,7 +815,8 @@ pool_alloc(struct pel_runtime *rt, size_t obj_size, unsigned count, unsigned fla
 				       PEL_CACHE_GUARD * PEL_CACHE_GUARD / sizeof(struct pend));
 	pool->slab = calloc(pool->nworkers, sizeof(*pool->slab));
 	pool->caches = calloc(pool->nworkers, sizeof(*pool->caches));
-	pool->pub.rt = rt;
+	/* checked: an address no pel__tls_worker.rt holds, so every call comes out of line */
+	atomic_init(&pool->pub.inline_rt, POOL_CHECKS ? (const struct pel_runtime *)pool : rt);
 	pool->pub.fast = !POOL_CHECKS;
 	pool->pub.cache = (struct pel__pool_cache *const *)pool->caches;
 	pool->pend = aligned_alloc(PEL_CACHE_GUARD, (size_t)pool->nworkers * pool->pend_stride *

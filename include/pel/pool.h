@@ -60,23 +60,58 @@ int pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker
 #ifndef __cplusplus
 #include <stdatomic.h>
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PEL__POOL_TSAN 1
+#endif
+#endif
+#ifndef PEL__POOL_TSAN
+#define PEL__POOL_TSAN 0
+#endif
+
+/** @internal Most objects an owner cache holds (fewer when the slab has fewer). */
+#define PEL__POOL_CACHE_MAX	256u
+
 /** @internal One worker's owner cache of its slab, laid out by mem/pool.c. */
 struct pel__pool_cache {
-	void **obj;			/* LIFO of free objects */
-	unsigned n;
-	unsigned cap;
+	unsigned n;			/* objects in obj[], the top at obj[n - 1] */
+	unsigned cap;			/* PEL__POOL_CACHE_MAX, or the slab's count if smaller */
 	char *base;			/* the slab's objects: [base, end) */
 	char *end;
-	_Atomic uint64_t allocs;	/* written by the owner only */
+	_Atomic uint64_t allocs;	/* written by the owner only (pel__pool_count()) */
 	_Atomic uint64_t frees;
+	void *obj[PEL__POOL_CACHE_MAX];	/* LIFO of free objects */
 };
 
 /** @internal The head of every struct pel_pool: what the inline fast paths read. */
 struct pel__pool_pub {
-	const struct pel_runtime *rt;
-	unsigned fast;			/* 0: every call out of line (checked builds: NDEBUG unset) */
+	/* The runtime whose workers take the inline paths; while every call goes out of line
+	 * (checked builds: NDEBUG unset) the pool's own address, which no thread's
+	 * pel__tls_worker.rt holds (NULL on threads that are not workers). One compare tells both
+	 * "fast" and "a worker of this pool's runtime". Relaxed: set at creation, or by the
+	 * owner's slow path when fast is turned on after it (tests). */
+	_Atomic(const struct pel_runtime *) inline_rt;
+	unsigned fast;			/* 0: checked (NDEBUG unset): live marks, no inline path */
 	struct pel__pool_cache *const *cache;	/* [worker] */
 };
+
+/*
+ * @internal Add @p k to a counter only the calling thread writes; others read it with a relaxed
+ * load (pel_pool_stats()). On x86-64 one add to memory: an aligned 8-byte store is never torn,
+ * and no other thread writes the line, so a plain read-modify-write is what a relaxed load and
+ * store would be, in one instruction instead of three.
+ */
+static inline void
+pel__pool_count(_Atomic uint64_t *ctr, uint64_t k)
+{
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !PEL__POOL_TSAN
+	__asm__("addq %1, %0" : "+m"(*(uint64_t *)ctr) : "er"(k) : "cc");
+#else
+	/* relaxed: pairs with the relaxed loads of pel_pool_stats(); only the owner writes */
+	atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + k,
+			      memory_order_relaxed);
+#endif
+}
 
 /** @internal The out-of-line paths: cache empty or full, another thread's object, checks. */
 void *pel__pool_alloc_slow(struct pel_pool *pool);
@@ -97,14 +132,18 @@ pel_alloc(struct pel_pool *pool)
 {
 	const struct pel__pool_pub *pp = (const struct pel__pool_pub *)pool;
 
-	if (__builtin_expect(pool && pp->fast && pel__tls_worker.rt == pp->rt, 1)) {
+	/* relaxed: see inline_rt; the cache it leads to was set up before the handle was returned */
+	if (__builtin_expect(pool && pel__tls_worker.rt == atomic_load_explicit(&pp->inline_rt,
+										 memory_order_relaxed), 1)) {
 		struct pel__pool_cache *c = pp->cache[pel__tls_worker.id];
+		unsigned n = c->n;
 
-		if (__builtin_expect(c->n != 0, 1)) {
-			atomic_store_explicit(&c->allocs,
-					      atomic_load_explicit(&c->allocs, memory_order_relaxed) + 1,
-					      memory_order_relaxed);
-			return c->obj[--c->n];
+		if (__builtin_expect(n != 0, 1)) {
+			void *obj = c->obj[--n];
+
+			c->n = n;
+			pel__pool_count(&c->allocs, 1);
+			return obj;
 		}
 	}
 	return pel__pool_alloc_slow(pool);
@@ -121,20 +160,23 @@ pel_free(struct pel_pool *pool, void *obj)
 {
 	const struct pel__pool_pub *pp = (const struct pel__pool_pub *)pool;
 
-	if (__builtin_expect(pool && pp->fast && pel__tls_worker.rt == pp->rt, 1)) {
+	/* relaxed: see pel_alloc() */
+	if (__builtin_expect(pool && pel__tls_worker.rt == atomic_load_explicit(&pp->inline_rt,
+										 memory_order_relaxed), 1)) {
 		struct pel__pool_cache *c = pp->cache[pel__tls_worker.id];
+		unsigned n = c->n;
 
 		if (__builtin_expect((char *)obj >= c->base && (char *)obj < c->end &&
-				     c->n < c->cap, 1)) {
-			c->obj[c->n++] = obj;
-			atomic_store_explicit(&c->frees,
-					      atomic_load_explicit(&c->frees, memory_order_relaxed) + 1,
-					      memory_order_relaxed);
+				     n < PEL__POOL_CACHE_MAX, 1)) {
+			c->obj[n] = obj;
+			c->n = n + 1;
+			pel__pool_count(&c->frees, 1);
 			return;
 		}
 	}
 	pel__pool_free_slow(pool, obj);
 }
+
 #else
 /** Allocate one object (see the C inline version's doc). */
 void *pel_alloc(struct pel_pool *pool);
