@@ -325,9 +325,9 @@ live_now(const struct pel_pool *pool, unsigned o)
 	return live < 0 ? 0 : live > (int64_t)pool->count ? pool->count : (uint64_t)live;
 }
 
-/* The owner takes what the other workers returned to it, up to @p room objects. */
+/* The owner takes what the other workers returned to it into @p dst, up to @p room objects. */
 static unsigned
-drain_returns(struct pel_pool *pool, unsigned o, struct slab *s, unsigned room)
+drain_returns(struct pel_pool *pool, unsigned o, struct slab *s, void **dst, unsigned room)
 {
 	unsigned got = 0;
 
@@ -342,14 +342,29 @@ drain_returns(struct pel_pool *pool, unsigned o, struct slab *s, unsigned room)
 		/* acquire: pairs with the release of tail in remote_free(); the slots are written */
 		t = atomic_load_explicit(&r->tail, memory_order_acquire);
 		while (h != t && got < room) {
-			s->c.obj[s->c.n++] = object_at(pool, s, r->slot[h & (RET_SLOTS - 1)]);
+			dst[got++] = object_at(pool, s, r->slot[h & (RET_SLOTS - 1)]);
 			h++;
-			got++;
 		}
 		/* release: pairs with the acquire of head in remote_free(); these slots are free */
 		atomic_store_explicit(&r->head, h, memory_order_release);
 	}
 	return got;
+}
+
+/* Push @p n (> 0) objects of slab @p s onto its shared stack as one chain, in one CAS. */
+static void
+push_objs(struct pel_pool *pool, struct slab *s, void *const *objs, unsigned n)
+{
+	uint32_t first, prev;
+
+	first = prev = index_of(pool, s, objs[0]);
+	for (unsigned i = 1; i < n; i++) {
+		uint32_t idx = index_of(pool, s, objs[i]);
+
+		atomic_store_explicit(&s->next[prev], idx, memory_order_relaxed);
+		prev = idx;
+	}
+	shared_push(s, first, prev);
 }
 
 /* ---- allocation ---- */
@@ -369,7 +384,8 @@ owner_alloc(struct pel_pool *pool, unsigned o, struct slab *s)
 		 * one CAS (other threads can still find what is left there) */
 		unsigned want = s->c.cap / 2 + 1;
 
-		if (drain_returns(pool, o, s, want) == 0) {
+		s->c.n += drain_returns(pool, o, s, s->c.obj + s->c.n, want);
+		if (s->c.n == 0) {
 			uint32_t got[CACHE_MAX / 2 + 1];
 			unsigned k = shared_pop_chain(s, got, want);
 
@@ -459,18 +475,9 @@ pel__pool_alloc_slow(struct pel_pool *pool)
 static void
 spill(struct pel_pool *pool, struct slab *s, unsigned k)
 {
-	uint32_t first, prev;
-
 	if (k == 0 || k > s->c.n)
 		return;
-	first = prev = index_of(pool, s, s->c.obj[0]);
-	for (unsigned i = 1; i < k; i++) {
-		uint32_t idx = index_of(pool, s, s->c.obj[i]);
-
-		atomic_store_explicit(&s->next[prev], idx, memory_order_relaxed);
-		prev = idx;
-	}
-	shared_push(s, first, prev);
+	push_objs(pool, s, s->c.obj, k);
 	memmove(s->c.obj, s->c.obj + k, (s->c.n - k) * sizeof(*s->c.obj));
 	s->c.n -= k;
 }
@@ -583,6 +590,226 @@ pel__pool_free_slow(struct pel_pool *pool, void *obj)
 	}
 }
 
+/* ---- bulk calls ---- */
+
+#define CHUNK	(CACHE_MAX / 2 + 1)	/* shared-stack indexes popped with one CAS */
+
+/* The owner takes back @p n of its objects it could not hand out: its cache, the rest onto its
+ * shared stack as one chain. */
+static void
+owner_put_back(struct pel_pool *pool, struct slab *s, void *const *objs, unsigned n)
+{
+	unsigned k = s->c.cap - s->c.n < n ? s->c.cap - s->c.n : n;
+
+	memcpy(s->c.obj + s->c.n, objs, k * sizeof(*objs));
+	s->c.n += k;
+	if (k < n)
+		push_objs(pool, s, objs + k, n - k);
+}
+
+/*
+ * The owner, when its cache holds fewer than @p n: the cache, then what other workers returned,
+ * then the shared stack in one CAS per CHUNK (half a cache more when the cache is left empty, as
+ * owner_alloc() refills). Short of @p n, everything taken goes back: all or none.
+ */
+static int
+owner_alloc_bulk(struct pel_pool *pool, unsigned o, struct slab *s, void **objs, unsigned n)
+{
+	unsigned k = s->c.n < n ? s->c.n : n;
+	uint64_t a, live;
+
+	s->c.n -= k;
+	memcpy(objs, s->c.obj + s->c.n, k * sizeof(*objs));
+	if (k < n)
+		k += drain_returns(pool, o, s, objs + k, n - k);
+	while (k < n) {
+		uint32_t got[CHUNK];
+		unsigned want = n - k < CHUNK ? n - k : CHUNK, g;
+
+		if (want < CHUNK && s->c.n == 0)
+			want += CHUNK - want < s->c.cap / 2 ? CHUNK - want : s->c.cap / 2;
+		g = shared_pop_chain(s, got, want);
+		if (g == 0)
+			break;
+		for (unsigned i = 0; i < g; i++) {
+			if (k < n)
+				objs[k++] = object_at(pool, s, got[i]);
+			else
+				s->c.obj[s->c.n++] = object_at(pool, s, got[i]);
+		}
+	}
+	if (pel_unlikely(k < n)) {
+		owner_put_back(pool, s, objs, k);
+		pel__trace(pool_alloc_fail, (int)o, pool->obj_size);
+		a = atomic_load_explicit(&s->failures, memory_order_relaxed);
+		atomic_store_explicit(&s->failures, a + 1, memory_order_relaxed);
+		return pel__fail(-ENOBUFS, "pel_alloc_bulk: %u objects asked, %u free on worker %u's "
+				 "slab", n, k, o);
+	}
+	for (unsigned i = 0; i < n; i++)
+		mark_live(pool, s, objs[i]);
+	pel__pool_count(&s->c.allocs, n);
+	/* the cache ran low: a high point of this slab's live objects, sample it */
+	live = live_now(pool, o);
+	if (live > atomic_load_explicit(&s->high_water, memory_order_relaxed))
+		atomic_store_explicit(&s->high_water, live, memory_order_relaxed);
+	return 0;
+}
+
+/* Runs of @p objs from one slab (a non-worker takes them slab after slab): @return the run's
+ * length from @p i, its owner in @p owner. */
+static unsigned
+run_of(const struct pel_pool *pool, void *const *objs, unsigned i, unsigned n, int *owner)
+{
+	unsigned k = i + 1;
+
+	*owner = owner_of(pool, objs[i]);
+	while (k < n && owner_of(pool, objs[k]) == *owner)
+		k++;
+	return k - i;
+}
+
+/* A thread that is not a worker: from the shared stacks, slab after slab; all or none. */
+static int
+foreign_alloc_bulk(struct pel_pool *pool, void **objs, unsigned n)
+{
+	unsigned start = foreign_rr++ % pool->nworkers, k = 0, len;
+	int o;
+
+	for (unsigned j = 0; j < pool->nworkers && k < n; j++) {
+		struct slab *s = pool->slab[(start + j) % pool->nworkers];
+
+		while (k < n) {
+			uint32_t got[CHUNK];
+			unsigned g = shared_pop_chain(s, got, n - k < CHUNK ? n - k : CHUNK);
+
+			if (g == 0)
+				break;
+			for (unsigned i = 0; i < g; i++)
+				objs[k++] = object_at(pool, s, got[i]);
+		}
+	}
+	if (pel_unlikely(k < n)) {
+		/* give back what was taken, a chain per slab */
+		for (unsigned i = 0; i < k; i += len) {
+			len = run_of(pool, objs, i, k, &o);
+			push_objs(pool, pool->slab[o], objs + i, len);
+		}
+		atomic_fetch_add_explicit(&pool->slab[start]->foreign_failures, 1,
+					  memory_order_relaxed);
+		ask_owners(pool);
+		pel__trace(pool_alloc_fail, -1, pool->obj_size);
+		return pel__fail(-ENOBUFS, "pel_alloc_bulk: %u objects asked, %u on the shared "
+				 "stacks", n, k);
+	}
+	for (unsigned i = 0; i < n; i += len) {
+		struct slab *s;
+
+		len = run_of(pool, objs, i, n, &o);
+		s = pool->slab[o];
+		for (unsigned m = i; m < i + len; m++)
+			mark_live(pool, s, objs[m]);
+		atomic_fetch_add_explicit(&s->foreign_allocs, len, memory_order_relaxed);
+	}
+	return 0;
+}
+
+int
+pel__pool_alloc_bulk_slow(struct pel_pool *pool, void **objs, unsigned n)
+{
+	int w, err;
+
+	if (pel_unlikely(!pool || !objs))
+		return pel__fail(-EINVAL, "pel_alloc_bulk: %s is NULL", pool ? "objs" : "pool");
+	if (n == 0)
+		return 0;
+	w = caller_worker(pool);
+	if (pel_likely(w >= 0)) {
+		arm_inline(pool);
+		return owner_alloc_bulk(pool, (unsigned)w, pool->slab[w], objs, n);
+	}
+	if (pel_unlikely(!foreign_enter(pool)))
+		return -ESHUTDOWN;
+	err = foreign_alloc_bulk(pool, objs, n);
+	foreign_leave(pool);
+	return err;
+}
+
+/* All or none: every pointer is checked before any is freed. 0, or -EINVAL after a log line. */
+static int
+check_objs(const struct pel_pool *pool, void *const *objs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (objs[i] && pel_unlikely(owner_of(pool, objs[i]) < 0)) {
+			pel__rt_log(pool->rt, PEL_LOG_ERROR, "pel_free_bulk: objs[%u] = %p is not an "
+				    "object of this pool (%zu-byte objects, %u per worker); nothing was "
+				    "freed", i, objs[i], pool->obj_size, pool->count);
+			return pel__fail(-EINVAL, "pel_free_bulk: objs[%u] = %p is not an object of "
+					 "this pool; nothing was freed", i, objs[i]);
+		}
+	}
+	return 0;
+}
+
+int
+pel__pool_free_bulk_slow(struct pel_pool *pool, void *const *objs, unsigned n)
+{
+	unsigned len;
+	int w, o, err;
+
+	if (pel_unlikely(!pool || !objs))
+		return pel__fail(-EINVAL, "pel_free_bulk: %s is NULL", pool ? "objs" : "pool");
+	w = caller_worker(pool);
+	if (pel_likely(w >= 0)) {
+		err = check_objs(pool, objs, n);
+		if (err)
+			return err;
+		arm_inline(pool);
+		for (unsigned i = 0; i < n; i++) {
+			struct slab *s;
+
+			if (!objs[i])
+				continue;
+			o = owner_of(pool, objs[i]);
+			s = pool->slab[o];
+			if (!unmark_live(pool, s, (unsigned)o, objs[i]))
+				continue;
+			if (o == w)
+				owner_free(pool, s, objs[i]);
+			else
+				remote_free(pool, (unsigned)w, (unsigned)o, s, objs[i]);
+		}
+		return 0;
+	}
+	/* not a worker: no pass to flush at, a chain per run of one slab's objects now */
+	if (pel_unlikely(!foreign_enter(pool)))
+		return -ESHUTDOWN;
+	err = check_objs(pool, objs, n);
+	for (unsigned i = 0; !err && i < n; i += len) {
+		void *run[CHUNK];
+		unsigned k = 0;
+		struct slab *s;
+
+		if (!objs[i]) {
+			len = 1;
+			continue;
+		}
+		len = run_of(pool, objs, i, n, &o);
+		if (len > CHUNK)
+			len = CHUNK;
+		s = pool->slab[o];
+		for (unsigned m = i; m < i + len; m++)
+			if (unmark_live(pool, s, (unsigned)o, objs[m]))
+				run[k++] = objs[m];
+		if (k) {
+			push_objs(pool, s, run, k);
+			atomic_fetch_add_explicit(&s->remote_frees, k, memory_order_relaxed);
+		}
+	}
+	foreign_leave(pool);
+	return err;
+}
+
 /* The exported symbols, for C++ and dlsym(): C callers get pool.h's inline versions. */
 void *
 pel_alloc(struct pel_pool *pool)
@@ -594,6 +821,18 @@ void
 pel_free(struct pel_pool *pool, void *obj)
 {
 	pel__pool_free_slow(pool, obj);
+}
+
+int
+pel_alloc_bulk(struct pel_pool *pool, void **objs, unsigned n)
+{
+	return pel__pool_alloc_bulk_slow(pool, objs, n);
+}
+
+int
+pel_free_bulk(struct pel_pool *pool, void *const *objs, unsigned n)
+{
+	return pel__pool_free_bulk_slow(pool, objs, n);
 }
 
 /* ---- the flush poller, one per worker per runtime ---- */
@@ -621,7 +860,7 @@ rebalance(struct pel_pool *pool, unsigned o)
 		return 0;
 	/* cleared before the objects go out: a request raised after this is answered next pass */
 	atomic_store_explicit(&s->wanted, 0, memory_order_relaxed);
-	drain_returns(pool, o, s, s->c.cap - s->c.n);
+	s->c.n += drain_returns(pool, o, s, s->c.obj + s->c.n, s->c.cap - s->c.n);
 	if (s->c.n > s->c.cap / 2)
 		spill(pool, s, s->c.n - s->c.cap / 2);
 	return 1;

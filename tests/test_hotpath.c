@@ -167,7 +167,8 @@ leaf_task(void *arg)
 }
 
 /* Every task allocates and frees a pool object (several at once now and then, so the owner
- * cache refills and spills); every 4th spawns a leaf through the mesh (to its own worker). */
+ * cache refills and spills), every 8th 32 more with the bulk calls (300 now and then); every 4th
+ * spawns a leaf through the mesh (to its own worker). */
 static void
 work_task(void *arg)
 {
@@ -181,6 +182,12 @@ work_task(void *arg)
 			atomic_fetch_add(&pool_errs, 1);
 	for (unsigned k = 0; k < n; k++)
 		pel_free(hot_pool, o[k]);
+	/* bulk calls: 32 at a time (the cache's copy), and now and then 300 (refill, spill) */
+	if ((i & 7) == 0) {
+		n = (i & 2047) == 8 ? 300 : 32;
+		if (pel_alloc_bulk(hot_pool, o, n) || pel_free_bulk(hot_pool, o, n))
+			atomic_fetch_add(&pool_errs, 1);
+	}
 	if ((i & 3) == 0 && pel_spawn(0, leaf_task, NULL))
 		atomic_fetch_add(&spawn_errs, 1);
 }
@@ -250,6 +257,13 @@ hot_child(void)
 				atomic_fetch_add(&pool_errs, 1);
 			pel_free(hot_pool, o);
 		}
+		if ((sent & 1023) == 2) {
+			/* and in bulk: the shared stacks, one CAS chain each way */
+			void *o[16];
+
+			if (pel_alloc_bulk(hot_pool, o, 16) || pel_free_bulk(hot_pool, o, 16))
+				atomic_fetch_add(&pool_errs, 1);
+		}
 	}
 	/* wait for the worker by spinning: no syscall on our side either */
 	while (atomic_load(&ran) < n + spawned)
@@ -257,7 +271,7 @@ hot_child(void)
 	atomic_store(&armed, 0);
 
 	printf("%lu tasks submitted (%lu full-ring retries) and %lu spawned, run on a SPIN worker, "
-	       "each with pool allocs and frees: %u syscalls (last nr %u), %u lock calls, %u "
+	       "each with pool allocs and frees, single and bulk: %u syscalls (last nr %u), %u lock calls, %u "
 	       "allocations\n", n, (unsigned long)spins, spawned, atomic_load(&trapped),
 	       atomic_load(&trapped_nr), atomic_load(&locks), atomic_load(&allocs));
 	fflush(stdout);

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <pel/self.h>
 
@@ -69,6 +70,13 @@ int pel_pool_create(struct pel_runtime *rt, size_t obj_size, unsigned per_worker
 #define PEL__POOL_TSAN 0
 #endif
 
+/* @internal Keep gcc from unrolling a bulk loop into more vectors than there are registers. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define PEL__UNROLL4	_Pragma("GCC unroll 4")
+#else
+#define PEL__UNROLL4
+#endif
+
 /** @internal Most objects an owner cache holds (fewer when the slab has fewer). */
 #define PEL__POOL_CACHE_MAX	256u
 
@@ -116,6 +124,8 @@ pel__pool_count(_Atomic uint64_t *ctr, uint64_t k)
 /** @internal The out-of-line paths: cache empty or full, another thread's object, checks. */
 void *pel__pool_alloc_slow(struct pel_pool *pool);
 void pel__pool_free_slow(struct pel_pool *pool, void *obj);
+int pel__pool_alloc_bulk_slow(struct pel_pool *pool, void **objs, unsigned n);
+int pel__pool_free_bulk_slow(struct pel_pool *pool, void *const *objs, unsigned n);
 #endif
 
 #if !defined(__cplusplus) && !defined(PEL_POOL_NO_INLINE)
@@ -177,11 +187,106 @@ pel_free(struct pel_pool *pool, void *obj)
 	pel__pool_free_slow(pool, obj);
 }
 
+/**
+ * Allocate @p n objects into @p objs[0 .. n-1], all or none (DPDK's rte_mempool_get_bulk()):
+ * on a worker of the pool's runtime from that worker's slab (its cache, what other workers
+ * returned, its shared stack), elsewhere from the slabs' shared stacks, slab after slab, starting
+ * at a slab that rotates per thread.
+ * @param pool  the pool
+ * @param objs  room for @p n pointers (on failure it may have been written: read nothing)
+ * @param n     how many; 0 allocates nothing and returns 0
+ * @return 0, all @p n allocated (each slab's allocs grow by what it gave); -ENOBUFS fewer than
+ *         @p n free to this thread, nothing allocated (one failure counted; never blocks);
+ *         -EINVAL @p pool or @p objs NULL (also when @p n is 0); -ESHUTDOWN the runtime has
+ *         stopped.
+ * Threads: any. No lock, no syscall, no allocation.
+ * Inline: on the owner worker, when its cache holds @p n, one copy out of it (no atomic
+ * operation, no call).
+ */
+static inline int
+pel_alloc_bulk(struct pel_pool *pool, void **objs, unsigned n)
+{
+	const struct pel__pool_pub *pp = (const struct pel__pool_pub *)pool;
+
+	/* relaxed: see pel_alloc() */
+	if (__builtin_expect(pool && objs &&
+			     pel__tls_worker.rt == atomic_load_explicit(&pp->inline_rt,
+									memory_order_relaxed), 1)) {
+		struct pel__pool_cache *c = pp->cache[pel__tls_worker.id];
+		unsigned have = c->n;
+
+		if (__builtin_expect(n <= have, 1)) {
+			have -= n;
+			memcpy(objs, &c->obj[have], (size_t)n * sizeof(*objs));
+			c->n = have;
+			pel__pool_count(&c->allocs, n);
+			return 0;
+		}
+	}
+	return pel__pool_alloc_bulk_slow(pool, objs, n);
+}
+
+/**
+ * Free @p n objects of @p pool, from any thread, all or none: each goes where pel_free() would
+ * put it (the owner's cache; another worker's return ring; a non-worker's chain, pushed now).
+ * NULL entries are skipped. If one entry is not an object of this pool, nothing is freed: it is
+ * logged as pel_free() logs it and -EINVAL returned. In builds of libpel without NDEBUG a double
+ * free is logged and that object skipped, as by pel_free(). Freeing an object twice in one call
+ * is a double free.
+ * @param pool  the pool
+ * @param objs  @p n objects allocated from @p pool (by any thread), or NULL
+ * @param n     how many; 0 frees nothing and returns 0
+ * @return 0 all freed; -EINVAL @p pool or @p objs NULL, or an entry not of this pool (nothing
+ *         freed); -ESHUTDOWN the runtime has stopped.
+ * Threads: any. No lock, no syscall, no allocation.
+ * Inline: on the owner worker, when all @p n are its own and its cache has room, one range
+ * check per object and one copy into the cache (no atomic operation, no call).
+ */
+static inline int
+pel_free_bulk(struct pel_pool *pool, void *const *objs, unsigned n)
+{
+	const struct pel__pool_pub *pp = (const struct pel__pool_pub *)pool;
+
+	/* relaxed: see pel_alloc() */
+	if (__builtin_expect(pool && objs &&
+			     pel__tls_worker.rt == atomic_load_explicit(&pp->inline_rt,
+									memory_order_relaxed), 1)) {
+		struct pel__pool_cache *c = pp->cache[pel__tls_worker.id];
+		unsigned have = c->n;
+
+		if (__builtin_expect(n <= PEL__POOL_CACHE_MAX - have, 1)) {
+			void **top = &c->obj[have];
+			uintptr_t base = (uintptr_t)c->base;
+			int64_t last = c->end - c->base - 1, bad = 0;
+
+			/* copied above the cache's top (it counts once n moves) and checked on the
+			 * way: d = obj - base is in [0, last] iff neither d nor last - d has its
+			 * sign bit set (base and last are below 2^62) */
+			PEL__UNROLL4
+			for (unsigned i = 0; i < n; i++) {
+				int64_t d = (int64_t)((uintptr_t)objs[i] - base);
+
+				top[i] = objs[i];
+				bad |= d | (last - d);
+			}
+			if (__builtin_expect(bad >= 0, 1)) {
+				c->n = have + n;
+				pel__pool_count(&c->frees, n);
+				return 0;
+			}
+		}
+	}
+	return pel__pool_free_bulk_slow(pool, objs, n);
+}
 #else
 /** Allocate one object (see the C inline version's doc). */
 void *pel_alloc(struct pel_pool *pool);
 /** Free an object from any thread (see the C inline version's doc). */
 void pel_free(struct pel_pool *pool, void *obj);
+/** Allocate @p n objects, all or none (see the C inline version's doc): 0; -ENOBUFS; -EINVAL. */
+int pel_alloc_bulk(struct pel_pool *pool, void **objs, unsigned n);
+/** Free @p n objects, all or none (see the C inline version's doc): 0; -EINVAL. */
+int pel_free_bulk(struct pel_pool *pool, void *const *objs, unsigned n);
 #endif
 
 /**
