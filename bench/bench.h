@@ -50,6 +50,7 @@ struct pel_bench_ratio {
 /* What a suite measured, for --json. */
 struct pel_bench_report {
 	const char *bench;
+	const char *cpu;		/* the CPU's model name (/proc/cpuinfo) */
 	unsigned nmetrics;
 	unsigned nratios;
 	struct pel_bench_metric metric[PEL_BENCH_MAX_METRICS];

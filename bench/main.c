@@ -321,6 +321,29 @@ json_number(FILE *f, double v)
 		fputs("null", f);
 }
 
+/* The CPU's "model name" from /proc/cpuinfo into @p buf ("unknown" if there is none). */
+static void
+cpu_model(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+
+	snprintf(buf, len, "unknown");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+
+		if (strncmp(line, "model name", 10) || !colon)
+			continue;
+		colon += 1 + (colon[1] == ' ');
+		colon[strcspn(colon, "\n")] = '\0';
+		snprintf(buf, len, "%s", colon);
+		break;
+	}
+	fclose(f);
+}
+
 static int
 write_json(const char *path, const struct pel_bench_report *rep)
 {
@@ -333,6 +356,8 @@ write_json(const char *path, const struct pel_bench_report *rep)
 	}
 	fputs("{\"bench\": ", f);
 	json_string(f, rep->bench);
+	fputs(", \"cpu\": ", f);
+	json_string(f, rep->cpu);
 	fputs(", \"metrics\": [", f);
 	for (i = 0; i < rep->nmetrics; i++) {
 		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
@@ -390,6 +415,7 @@ int
 main(int argc, char **argv)
 {
 	static struct pel_bench_report rep;
+	static char model[256];
 	struct pel_bench_opts o = { 0 };
 	bool ring, handoff, jitter, cpus_given = false;
 	int c, err;
@@ -488,6 +514,10 @@ main(int argc, char **argv)
 	pick_cpus(&o, cpus_given);
 
 	rep.bench = o.suite;
+	cpu_model(model, sizeof(model));
+	rep.cpu = model;
+	/* every figure is of one CPU model: say which, before anything else */
+	printf("cpu: %s\n", model);
 	if (ring)
 		err = pel_bench_ring(&o, &rep);
 	else if (handoff)

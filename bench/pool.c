@@ -62,6 +62,7 @@ enum alloc {
 	A_MALLOC,
 	A_RTE,
 	A_PEL,
+	A_PEL_BULK,	/* pel, bursts with pel_alloc_bulk()/pel_free_bulk() */
 };
 
 enum mode {
@@ -81,6 +82,7 @@ enum row {
 	R_MALLOC_BURST,
 	R_RTE_BURST,
 	R_PEL_BURST,
+	R_PEL_BURST_CALLS,
 	R_PEL_BATCH,
 	R_REMOTE_BATCH,
 	R_COUNT,
@@ -99,7 +101,8 @@ static const struct {
 	[R_PEL_SINGLE] = { A_PEL, M_SINGLE, false, "pel", "pel local", "pel_local" },
 	[R_MALLOC_BURST] = { A_MALLOC, M_BURST, false, "baseline", "glibc malloc", "malloc" },
 	[R_RTE_BURST] = { A_RTE, M_BURST, false, "peer", "rte_mempool", "rte_mempool" },
-	[R_PEL_BURST] = { A_PEL, M_BURST, false, "pel", "pel local", "pel_local" },
+	[R_PEL_BURST] = { A_PEL_BULK, M_BURST, false, "pel", "pel local bulk", "pel_local" },
+	[R_PEL_BURST_CALLS] = { A_PEL, M_BURST, false, "pel", "pel local 1by1", "pel_calls" },
 	[R_PEL_BATCH] = { A_PEL, M_BATCH, false, "pel", "pel local", "pel_local" },
 	[R_REMOTE_BATCH] = { A_PEL, M_BATCH, true, "pel", "pel remote", "pel_remote" },
 };
@@ -107,6 +110,7 @@ static const struct {
 /* One timed loop: what it allocates from, how, how much; what it saw. */
 struct job {
 	enum mode mode;
+	bool bulk;			/* pel: the bulk calls */
 	uint64_t warm;			/* pairs before the clock starts */
 	uint64_t pairs;			/* pairs timed; a multiple of the mode's n */
 	struct pel_pool *pool;
@@ -126,6 +130,7 @@ get_one(struct job *j, enum alloc k)
 	case A_MALLOC:
 		return malloc(OBJ_SIZE);
 	case A_PEL:
+	case A_PEL_BULK:
 		return pel_alloc(j->pool);
 	case A_RTE:
 #ifdef PEL_BENCH_HAVE_DPDK
@@ -148,6 +153,7 @@ put_one(struct job *j, enum alloc k, void *p)
 		free(p);
 		break;
 	case A_PEL:
+	case A_PEL_BULK:
 		pel_free(j->pool, p);
 		break;
 	case A_RTE:
@@ -179,6 +185,16 @@ pairs_loop(struct job *j, enum alloc k, unsigned n, uint64_t pairs)
 		return nulls;
 	}
 	for (uint64_t i = 0; i < pairs; i += n) {
+		if (k == A_PEL_BULK) {
+			/* all or nothing */
+			if (pel_alloc_bulk(j->pool, obj, n)) {
+				nulls += n;
+				continue;
+			}
+			escape(obj);
+			pel_free_bulk(j->pool, obj, n);
+			continue;
+		}
 #ifdef PEL_BENCH_HAVE_DPDK
 		if (k == A_RTE) {
 			/* all or nothing */
@@ -218,6 +234,7 @@ timed(struct job *j, enum alloc k)
 /* The loops, specialised per allocator so each one's calls are inlined. */
 static void timed_malloc(struct job *j) { timed(j, A_MALLOC); }
 static void timed_pel(struct job *j) { timed(j, A_PEL); }
+static void timed_pel_bulk(struct job *j) { timed(j, A_PEL_BULK); }
 #ifdef PEL_BENCH_HAVE_DPDK
 static void timed_rte(struct job *j) { timed(j, A_RTE); }
 #endif
@@ -226,7 +243,12 @@ static void timed_rte(struct job *j) { timed(j, A_RTE); }
 static void
 pel_local_task(void *arg)
 {
-	timed_pel(arg);
+	struct job *j = arg;
+
+	if (j->bulk)
+		timed_pel_bulk(j);
+	else
+		timed_pel(j);
 }
 
 /* ---- the remote cycle ---- */
@@ -487,9 +509,10 @@ run_one(struct suite *s, enum row row, double *ns_per_pair)
 	int err = 0;
 
 	j.mode = rows[row].mode;
+	j.bulk = rows[row].alloc == A_PEL_BULK;
 	j.pairs = s->pairs / n * n;
 	j.warm = s->pairs / 8 / n * n;
-	if (rows[row].alloc == A_PEL) {
+	if (rows[row].alloc == A_PEL || rows[row].alloc == A_PEL_BULK) {
 		/* this thread sleeps in pel_drain() meanwhile; off B, out of the worker's way */
 		if (pin_or_say(s->cpu_a))
 			return 1;
@@ -617,6 +640,8 @@ pel_bench_pool(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 	if (s.rte)
 		printf("note: rte_mempool: %u objects, cache %u, EAL main lcore %u; burst32 is "
 		       "get_bulk/put_bulk\n", RTE_OBJS, RTE_CACHE, rte_lcore_id());
+	printf("note: pel burst32: \"bulk\" is pel_alloc_bulk/pel_free_bulk, \"1by1\" 32 "
+	       "pel_alloc then 32 pel_free\n");
 #endif
 	fflush(stdout);
 
@@ -656,6 +681,8 @@ pel_bench_pool(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 		      "local_burst_vs_rte_mempool");
 	ratio(rep, "pel/malloc", M_BURST, fig[R_PEL_BURST].median / fig[R_MALLOC_BURST].median,
 	      "local_burst_vs_malloc");
+	ratio(rep, "bulk/1by1", M_BURST, fig[R_PEL_BURST].median / fig[R_PEL_BURST_CALLS].median,
+	      "local_burst_bulk_vs_calls");
 	ratio(rep, "remote/local", M_BATCH, fig[R_REMOTE_BATCH].median / fig[R_PEL_BATCH].median,
 	      "remote_vs_local");
 	{
