@@ -111,6 +111,13 @@ void pel__nap(uint64_t *nap, uint64_t deadline_ns);
 void *pel__map(const struct pel_runtime *rt, size_t len, bool want_huge, const char *what,
 	       size_t *mapped, bool *huge);
 
+/**
+ * pel__map() at @p at (MAP_FIXED; NULL: anywhere), which must lie in a reservation of the caller
+ * (PROT_NONE), aligned to 2 MiB when @p want_huge; the mapping replaces that part of it.
+ */
+void *pel__map_at(const struct pel_runtime *rt, void *at, size_t len, bool want_huge,
+		  const char *what, size_t *mapped, bool *huge);
+
 /* ---- the runtime, as layers see it (sched/runtime.c) ---- */
 
 /** The calling thread's worker id, or -1 when it is not a worker of @p rt. */
