@@ -98,6 +98,11 @@ struct pel_pool {
 	unsigned shift;			/* log2(stride) when a power of two, else 0 */
 	unsigned flags;
 	struct slab **slab;
+	/* One reservation for every slab: worker w's at va + (w << span_shift), so the owner of an
+	 * address is one subtraction and one shift away (owner_of()). */
+	char *va;
+	size_t va_len;
+	unsigned span_shift;
 	struct ret_ring **ret;		/* ret[f * nworkers + o]: worker f's frees to o's slab */
 	struct pend *pend;		/* row w (pend_stride entries) is worker w's, only it writes */
 	unsigned pend_stride;
@@ -202,22 +207,21 @@ object_at(const struct pel_pool *pool, const struct slab *s, uint32_t idx)
 	return s->c.base + (size_t)idx * pool->stride;
 }
 
-/* Which worker's slab holds @p p; -1 when it is not an object of this pool. */
+/* Which worker's slab holds @p p; -1 when it is not an object of this pool. O(1): the slabs lie
+ * span apart in one reservation. */
 static int
 owner_of(const struct pel_pool *pool, const char *p)
 {
-	for (unsigned w = 0; w < pool->nworkers; w++) {
-		const struct slab *s = pool->slab[w];
+	size_t w = ((uintptr_t)p - (uintptr_t)pool->va) >> pool->span_shift, off;
 
-		if (p >= s->c.base && p < s->c.end) {
-			size_t off = (size_t)(p - s->c.base);
-
-			if ((pool->shift ? off & (pool->stride - 1) : off % pool->stride) != 0)
-				return -1;
-			return (int)w;
-		}
-	}
-	return -1;
+	if (w >= pool->nworkers)
+		return -1;
+	off = (uintptr_t)p - (uintptr_t)pool->slab[w]->c.base;
+	if (off >= (size_t)pool->count * pool->stride)
+		return -1;
+	if ((pool->shift ? off & (pool->stride - 1) : off % pool->stride) != 0)
+		return -1;
+	return (int)w;
 }
 
 /* The calling worker's id when it is a worker of the pool's runtime, else -1. */
@@ -951,21 +955,62 @@ get_layer(struct pel_runtime *rt, struct pool_layer **out)
 
 /* ---- create and destroy ---- */
 
+/* Bytes of worker @p w's mapping: its objects, then next[] and live[]. */
+static size_t
+slab_len(const struct pel_pool *pool)
+{
+	return (size_t)pool->count * pool->stride + (size_t)pool->count * (sizeof(uint32_t) + 1);
+}
+
+/*
+ * Reserve address space for every slab, PROT_NONE (no memory, no commit charge): a span per
+ * worker, a power of two of at least 2 MiB (so a slab can sit on hugepages), the whole aligned
+ * to a span.
+ */
+static int
+pool_reserve(struct pel_pool *pool)
+{
+	size_t span = (size_t)2 << 20, len, head;
+	char *raw;
+
+	while (span < slab_len(pool))
+		span <<= 1;
+	pool->span_shift = (unsigned)__builtin_ctzll(span);
+	len = (size_t)pool->nworkers * span;
+	raw = mmap(NULL, len + span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+		   0);
+	if (raw == MAP_FAILED)
+		return pel__fail(-ENOMEM, "cannot reserve %zu MiB of address space for the pool's "
+				 "%u slabs: %s", (len + span) >> 20, pool->nworkers, strerror(errno));
+	/* keep the aligned part, give back what is around it */
+	head = (span - ((uintptr_t)raw & (span - 1))) & (span - 1);
+	if (head)
+		munmap(raw, head);
+	if (span - head)
+		munmap(raw + head + len, span - head);
+	pool->va = raw + head;
+	pool->va_len = len;
+	return 0;
+}
+
 static int
 slab_map(struct pel_pool *pool, unsigned w)
 {
 	struct pel_runtime *rt = pool->rt;
 	struct slab *s = pool->slab[w];
 	size_t objs = (size_t)pool->count * pool->stride;
-	size_t len = objs + (size_t)pool->count * (sizeof(uint32_t) + 1);
 	unsigned rflags = pel__rt_flags(rt);
 	bool want_huge = (pool->flags & PEL_POOL_F_HUGEPAGES) || (rflags & PEL_F_HUGEPAGES);
 	int node = pel__worker_node(rt, w);
 	char what[64];
 	void *map;
+	int err;
 
+	if (!pool->va && (err = pool_reserve(pool)))
+		return err;
 	snprintf(what, sizeof(what), "pool slab of worker %u", w);
-	map = pel__map(rt, len, want_huge, what, &s->map_len, &s->huge);
+	map = pel__map_at(rt, pool->va + ((size_t)w << pool->span_shift), slab_len(pool), want_huge,
+			  what, &s->map_len, &s->huge);
 	if (!map)
 		return -ENOMEM;
 	s->map = map;
@@ -1001,11 +1046,13 @@ slab_map(struct pel_pool *pool, unsigned w)
 static void
 pool_unmap_slabs(struct pel_pool *pool)
 {
+	/* every slab's mapping lies in the reservation: one munmap takes them all */
+	if (pool->va)
+		munmap(pool->va, pool->va_len);
+	pool->va = NULL;
 	for (unsigned w = 0; pool->slab && w < pool->nworkers; w++) {
 		struct slab *s = pool->slab[w];
 
-		if (s && s->map)
-			munmap(s->map, s->map_len);
 		if (s)
 			s->map = NULL;
 	}

@@ -4,7 +4,8 @@
  * at the edges (n = 0, 1, the cache, one past it, exactly the objects left, one more), from a
  * worker and from a thread that is not one, with pel_pool_stats() exact after each step; a bulk
  * free refused whole for one foreign pointer; bulk frees from other workers (return rings),
- * mixed arrays of several owners, and every object back home afterwards.
+ * mixed arrays of several owners, and every object back home afterwards; the O(1) owner lookup
+ * (one reservation for every slab) refusing addresses around and between the slabs.
  * Run twice, as tests/test_pool.c: out of line (checked builds), then on pool.h's inline paths.
  */
 #include <pthread.h>
@@ -342,6 +343,68 @@ test_remote_bulk_free(void **state)
 	destroy_and_close(rt);
 }
 
+/*
+ * The owner of an address is found in O(1) (the slabs lie a power-of-two span apart in one
+ * reservation): addresses around and between the slabs are no objects, freed one by one or in
+ * bulk, from a worker or not; the pool is untouched.
+ */
+static void
+test_addresses_around_the_slabs(void **state)
+{
+	struct pel_runtime *rt = start(workers_here());
+	unsigned n = pel_worker_count(rt);
+	static void *a[2][COUNT];
+	struct pel_pool *pool;
+	struct pel_pool_stats st;
+	char *base[2] = { NULL, NULL }, *end[2] = { NULL, NULL }, *bad[8];
+	unsigned nbad = 0;
+
+	(void)state;
+	assert_int_equal(create_pool(rt, 64, COUNT, &pool), 0);
+	for (unsigned w = 0; w < n; w++) {
+		assert_int_equal(bulk_on(rt, (int)w, pool, a[w], COUNT, false), 0);
+		base[w] = end[w] = a[w][0];
+		for (unsigned i = 0; i < COUNT; i++) {
+			base[w] = (char *)a[w][i] < base[w] ? a[w][i] : base[w];
+			end[w] = (char *)a[w][i] + 64 > end[w] ? (char *)a[w][i] + 64 : end[w];
+		}
+		assert_int_equal(end[w] - base[w], COUNT * 64);
+		assert_int_equal(pel_pool_stats(pool, w, &st), 0);
+		assert_int_equal(st.hugepages, 0);
+		assert_true(st.node >= -1);
+	}
+	bad[nbad++] = base[0] - 64;
+	bad[nbad++] = base[0] + 8;		/* inside, not on an object */
+	bad[nbad++] = end[0];			/* just past the objects */
+	bad[nbad++] = end[n - 1] + 4096;
+	if (n > 1) {
+		/* the slabs are a power of two apart, the second after the first */
+		size_t span = (size_t)(base[1] - base[0]);
+
+		assert_true(base[1] > base[0] && (span & (span - 1)) == 0);
+		assert_int_equal((uintptr_t)base[0] % span, 0);
+		bad[nbad++] = base[1] - 64;	/* the gap at the end of worker 0's span */
+		bad[nbad++] = base[1] + 16;
+		bad[nbad++] = end[1];
+	}
+	for (unsigned i = 0; i < nbad; i++) {
+		void *one[2] = { a[0][0], bad[i] };
+
+		assert_int_equal(bulk_on(rt, -1, pool, one, 2, true), -EINVAL);
+		assert_error_contains("is not an object of this pool");
+		assert_int_equal(bulk_on(rt, (int)(n - 1), pool, one, 2, true), -EINVAL);
+		pel_free(pool, bad[i]);		/* logged, ignored */
+	}
+	for (unsigned w = 0; w < n; w++)
+		assert_stats(pool, w, COUNT, 0, 0, 0);
+	for (unsigned w = 0; w < n; w++)
+		assert_int_equal(bulk_on(rt, (int)w, pool, a[w], COUNT, true), 0);
+	for (unsigned w = 0; w < n; w++)
+		assert_stats(pool, w, COUNT, COUNT, 0, 0);
+	pel_pool_destroy(pool);
+	destroy_and_close(rt);
+}
+
 int
 main(void)
 {
@@ -351,6 +414,7 @@ main(void)
 		cmocka_unit_test(test_edges_on_non_worker),
 		cmocka_unit_test(test_non_worker_across_slabs),
 		cmocka_unit_test(test_remote_bulk_free),
+		cmocka_unit_test(test_addresses_around_the_slabs),
 	};
 	int failed;
 
