@@ -321,29 +321,6 @@ json_number(FILE *f, double v)
 		fputs("null", f);
 }
 
-/* The CPU's "model name" from /proc/cpuinfo into @p buf ("unknown" if there is none). */
-static void
-cpu_model(char *buf, size_t len)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[256];
-
-	snprintf(buf, len, "unknown");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char *colon = strchr(line, ':');
-
-		if (strncmp(line, "model name", 10) || !colon)
-			continue;
-		colon += 1 + (colon[1] == ' ');
-		colon[strcspn(colon, "\n")] = '\0';
-		snprintf(buf, len, "%s", colon);
-		break;
-	}
-	fclose(f);
-}
-
 static int
 write_json(const char *path, const struct pel_bench_report *rep)
 {
@@ -514,7 +491,7 @@ main(int argc, char **argv)
 	pick_cpus(&o, cpus_given);
 
 	rep.bench = o.suite;
-	cpu_model(model, sizeof(model));
+	pel_bench_cpu_model(model, sizeof(model));
 	rep.cpu = model;
 	/* every figure is of one CPU model: say which, before anything else */
 	printf("cpu: %s\n", model);
