@@ -6,11 +6,12 @@
  * at creation (no page fault later). A worker allocates from its own slab through a LIFO cache
  * with no atomic operation; an object freed by any other thread goes back to its owner's slab
  * (frees from other workers in batches, flushed at the end of the freeing worker's pass, so none
- * is stranded). Threads that are not workers allocate from the slabs' shared free stacks. Nothing
- * on these paths locks or allocates; none makes a syscall, except that a miss from a thread that is
- * not a worker wakes a parked owner holding free objects (once per owner until it has answered).
- * A pool still open at pel_destroy() is reclaimed there; its handle then answers NULL/-ESHUTDOWN
- * until pel_pool_destroy().
+ * is stranded). Threads that are not workers allocate from the slabs' shared free stacks.
+ * pel_alloc_bulk() and pel_free_bulk() move n objects, all or none, the same ways. Nothing on these
+ * paths locks or allocates; none makes a syscall, except that a miss from a thread that is not a
+ * worker wakes a parked owner holding free objects (once per owner until it has answered). A pool
+ * still open at pel_destroy() is reclaimed there; its handle then answers NULL/-ESHUTDOWN until
+ * pel_pool_destroy().
  */
 #ifndef PEL_POOL_H
 #define PEL_POOL_H
@@ -135,6 +136,7 @@ int pel__pool_free_bulk_slow(struct pel_pool *pool, void *const *objs, unsigned 
  * @return the object (aligned to 16, or 64 with PEL_POOL_F_CACHE_ALIGN), or NULL when exhausted
  *         (counted in the slab's failures; never blocks), or NULL after the runtime's pel_destroy()
  *         (pel_last_error(): shutting down).
+ * Threads: any. No lock, no allocation; no syscall but the one wake described above.
  * Inline: on the owner worker, a pop from its cache (no atomic operation, no call).
  */
 static inline void *
@@ -163,6 +165,7 @@ pel_alloc(struct pel_pool *pool)
  * Free an object allocated from @p pool, from any thread. NULL is ignored. In builds of libpel
  * without NDEBUG a double free or a pointer that is not from this pool is reported through the
  * runtime's log and ignored, leaving the pool intact; a foreign pointer is refused in every build.
+ * Threads: any. No lock, no syscall, no allocation.
  * Inline: the owner worker's own object goes back on its cache (no atomic operation, no call).
  */
 static inline void
