@@ -130,6 +130,21 @@ int pel__pool_free_bulk_slow(struct pel_pool *pool, void *const *objs, unsigned 
 #endif
 
 #if !defined(__cplusplus) && !defined(PEL_POOL_NO_INLINE)
+/** @internal Whether the inline paths apply to @p pool on this thread; *@p c its cache if so. */
+static inline int
+pel__pool_mine(struct pel_pool *pool, struct pel__pool_cache **c)
+{
+	const struct pel__pool_pub *pp = (const struct pel__pool_pub *)pool;
+
+	/* relaxed: see inline_rt; the cache it leads to was set up before the handle was returned */
+	if (__builtin_expect(pool && pel__tls_worker.rt == atomic_load_explicit(&pp->inline_rt,
+										 memory_order_relaxed), 1)) {
+		*c = pp->cache[pel__tls_worker.id];
+		return 1;
+	}
+	return 0;
+}
+
 /**
  * Allocate one object: on a worker of the pool's runtime from that worker's slab; elsewhere from
  * the first slab with a free object, starting at a slab that rotates per thread.
@@ -142,12 +157,9 @@ int pel__pool_free_bulk_slow(struct pel_pool *pool, void *const *objs, unsigned 
 static inline void *
 pel_alloc(struct pel_pool *pool)
 {
-	const struct pel__pool_pub *pp = (const struct pel__pool_pub *)pool;
+	struct pel__pool_cache *c;
 
-	/* relaxed: see inline_rt; the cache it leads to was set up before the handle was returned */
-	if (__builtin_expect(pool && pel__tls_worker.rt == atomic_load_explicit(&pp->inline_rt,
-										 memory_order_relaxed), 1)) {
-		struct pel__pool_cache *c = pp->cache[pel__tls_worker.id];
+	if (pel__pool_mine(pool, &c)) {
 		unsigned n = c->n;
 
 		if (__builtin_expect(n != 0, 1)) {
@@ -171,12 +183,9 @@ pel_alloc(struct pel_pool *pool)
 static inline void
 pel_free(struct pel_pool *pool, void *obj)
 {
-	const struct pel__pool_pub *pp = (const struct pel__pool_pub *)pool;
+	struct pel__pool_cache *c;
 
-	/* relaxed: see pel_alloc() */
-	if (__builtin_expect(pool && pel__tls_worker.rt == atomic_load_explicit(&pp->inline_rt,
-										 memory_order_relaxed), 1)) {
-		struct pel__pool_cache *c = pp->cache[pel__tls_worker.id];
+	if (pel__pool_mine(pool, &c)) {
 		unsigned n = c->n;
 
 		if (__builtin_expect((char *)obj >= c->base && (char *)obj < c->end &&
@@ -209,13 +218,9 @@ pel_free(struct pel_pool *pool, void *obj)
 static inline int
 pel_alloc_bulk(struct pel_pool *pool, void **objs, unsigned n)
 {
-	const struct pel__pool_pub *pp = (const struct pel__pool_pub *)pool;
+	struct pel__pool_cache *c;
 
-	/* relaxed: see pel_alloc() */
-	if (__builtin_expect(pool && objs &&
-			     pel__tls_worker.rt == atomic_load_explicit(&pp->inline_rt,
-									memory_order_relaxed), 1)) {
-		struct pel__pool_cache *c = pp->cache[pel__tls_worker.id];
+	if (pel__pool_mine(pool, &c) && __builtin_expect(objs != NULL, 1)) {
 		unsigned have = c->n;
 
 		if (__builtin_expect(n <= have, 1)) {
@@ -233,7 +238,7 @@ pel_alloc_bulk(struct pel_pool *pool, void **objs, unsigned n)
  * Free @p n objects of @p pool, from any thread, all or none: each goes where pel_free() would
  * put it (the owner's cache; another worker's return ring; a non-worker's chain, pushed now).
  * NULL entries are skipped. If one entry is not an object of this pool, nothing is freed: it is
- * logged as pel_free() logs it and -EINVAL returned. In builds of libpel without NDEBUG a double
+ * named in the runtime's log and in pel_last_error(), and -EINVAL returned. In builds of libpel without NDEBUG a double
  * free is logged and that object skipped, as by pel_free(). Freeing an object twice in one call
  * is a double free.
  * @param pool  the pool
@@ -248,13 +253,9 @@ pel_alloc_bulk(struct pel_pool *pool, void **objs, unsigned n)
 static inline int
 pel_free_bulk(struct pel_pool *pool, void *const *objs, unsigned n)
 {
-	const struct pel__pool_pub *pp = (const struct pel__pool_pub *)pool;
+	struct pel__pool_cache *c;
 
-	/* relaxed: see pel_alloc() */
-	if (__builtin_expect(pool && objs &&
-			     pel__tls_worker.rt == atomic_load_explicit(&pp->inline_rt,
-									memory_order_relaxed), 1)) {
-		struct pel__pool_cache *c = pp->cache[pel__tls_worker.id];
+	if (pel__pool_mine(pool, &c) && __builtin_expect(objs != NULL, 1)) {
 		unsigned have = c->n;
 
 		if (__builtin_expect(n <= PEL__POOL_CACHE_MAX - have, 1)) {
