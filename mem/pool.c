@@ -721,7 +721,7 @@ foreign_alloc_bulk(struct pel_pool *pool, void **objs, unsigned n)
 int
 pel__pool_alloc_bulk_slow(struct pel_pool *pool, void **objs, unsigned n)
 {
-	int w, err;
+	int w;
 
 	if (pel_unlikely(!pool || !objs))
 		return pel__fail(-EINVAL, "pel_alloc_bulk: %s is NULL", pool ? "objs" : "pool");
@@ -732,11 +732,9 @@ pel__pool_alloc_bulk_slow(struct pel_pool *pool, void **objs, unsigned n)
 		arm_inline(pool);
 		return owner_alloc_bulk(pool, (unsigned)w, pool->slab[w], objs, n);
 	}
-	if (pel_unlikely(!foreign_enter(pool)))
+	if (pel_unlikely(!foreign_ok(pool)))
 		return -ESHUTDOWN;
-	err = foreign_alloc_bulk(pool, objs, n);
-	foreign_leave(pool);
-	return err;
+	return foreign_alloc_bulk(pool, objs, n);
 }
 
 /* All or none: every pointer is checked before any is freed. 0, or -EINVAL after a log line. */
@@ -786,7 +784,7 @@ pel__pool_free_bulk_slow(struct pel_pool *pool, void *const *objs, unsigned n)
 		return 0;
 	}
 	/* not a worker: no pass to flush at, a chain per run of one slab's objects now */
-	if (pel_unlikely(!foreign_enter(pool)))
+	if (pel_unlikely(!foreign_ok(pool)))
 		return -ESHUTDOWN;
 	err = check_objs(pool, objs, n);
 	for (unsigned i = 0; !err && i < n; i += len) {
@@ -810,7 +808,6 @@ pel__pool_free_bulk_slow(struct pel_pool *pool, void *const *objs, unsigned n)
 			atomic_fetch_add_explicit(&s->remote_frees, k, memory_order_relaxed);
 		}
 	}
-	foreign_leave(pool);
 	return err;
 }
 

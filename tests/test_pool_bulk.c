@@ -15,6 +15,7 @@
 #include <pel/pool.h>
 
 #include "helpers.h"
+#include "on_worker.h"
 #include "destroy_close.h"
 #include "internal.h"
 
@@ -33,49 +34,10 @@ create_pool(struct pel_runtime *rt, size_t size, unsigned count, struct pel_pool
 	return err;
 }
 
-static struct pel_runtime *
-start(unsigned workers)
-{
-	struct pel_runtime *rt = NULL;
-	struct pel_config c;
-
-	quiet_config(&c, workers >= 2 ? "0-1" : "0", NULL);
-	assert_int_equal(pel_create(&c, &rt), 0);
-	return rt;
-}
-
 static unsigned
 workers_here(void)
 {
 	return online_cpus() >= 2 ? 2 : 1;
-}
-
-/* Run fn(arg) on worker w and wait for it. */
-struct call {
-	void (*fn)(void *);
-	void *arg;
-	_Atomic int done;
-};
-
-static void
-call_task(void *arg)
-{
-	struct call *c = arg;
-
-	c->fn(c->arg);
-	atomic_store(&c->done, 1);
-}
-
-static void
-on_worker(struct pel_runtime *rt, unsigned w, void (*fn)(void *), void *arg)
-{
-	struct call c = { .fn = fn, .arg = arg };
-	struct pel_producer *p;
-
-	assert_int_equal(pel_producer_open(rt, &p), 0);
-	assert_int_equal(pel_submit(p, w, call_task, &c), 0);
-	assert_true(WAIT_UNTIL(atomic_load(&c.done), 10000));
-	pel_producer_close(p);
 }
 
 /* One bulk call, made where the test says, and what it answered. */
@@ -148,7 +110,7 @@ assert_distinct(void **obj, unsigned n, size_t stride)
 static void
 test_errors(void **state)
 {
-	struct pel_runtime *rt = start(1);
+	struct pel_runtime *rt = start_quiet(1, NULL);
 	struct pel_pool *pool;
 	void *objs[2] = { (void *)0x1, (void *)0x2 };
 
@@ -181,7 +143,7 @@ test_errors(void **state)
 static void
 edges(int w)
 {
-	struct pel_runtime *rt = start(1);
+	struct pel_runtime *rt = start_quiet(1, NULL);
 	static void *a[COUNT + 1], *b[COUNT + 1];
 	struct pel_pool *pool;
 	uint64_t allocs = 0, frees = 0, remote = 0, fails = 0;
@@ -266,7 +228,7 @@ test_edges_on_non_worker(void **state)
 static void
 test_non_worker_across_slabs(void **state)
 {
-	struct pel_runtime *rt = start(workers_here());
+	struct pel_runtime *rt = start_quiet(workers_here(), NULL);
 	unsigned n = pel_worker_count(rt);
 	static void *a[2 * 40 + 1];
 	struct pel_pool *pool;
@@ -313,7 +275,7 @@ test_remote_bulk_free(void **state)
 		print_message("skip: one online CPU, no second worker\n");
 		skip();
 	}
-	rt = start(2);
+	rt = start_quiet(2, NULL);
 	assert_int_equal(create_pool(rt, 64, COUNT, &pool), 0);
 	for (int round = 0; round < 3; round++) {
 		assert_int_equal(bulk_on(rt, 0, pool, a, COUNT, false), 0);
@@ -351,7 +313,7 @@ test_remote_bulk_free(void **state)
 static void
 test_addresses_around_the_slabs(void **state)
 {
-	struct pel_runtime *rt = start(workers_here());
+	struct pel_runtime *rt = start_quiet(workers_here(), NULL);
 	unsigned n = pel_worker_count(rt);
 	static void *a[2][COUNT];
 	struct pel_pool *pool;
