@@ -276,6 +276,7 @@ struct pel_producer {
 struct pel_runtime {
 	/* Read on every submit; written once, at destroy. */
 	alignas(PEL_CACHE_GUARD) _Atomic uint32_t stopping;
+	bool may_park;			/* not PEL_IDLE_SPIN: a push must check for a parked worker */
 	unsigned nworkers;
 	unsigned slots;
 	unsigned max_producers;

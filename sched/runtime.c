@@ -305,6 +305,8 @@ pel_create(const struct pel_config *cfg, struct pel_runtime **out)
 	pthread_mutex_init(&rt->drain_lock, NULL);
 	pthread_mutex_init(&rt->layer_lock, NULL);
 	rt->idle = plan->cfg.idle;
+	/* a SPIN worker never parks: its producers skip the wake check and its fence */
+	rt->may_park = rt->idle != PEL_IDLE_SPIN;
 	rt->log = plan->cfg.log;
 	rt->log_arg = plan->cfg.log_arg;
 	pthread_mutex_init(&rt->start_lock, NULL);
@@ -454,7 +456,8 @@ pel_submit(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg)
 		/* the position it took: tail was advanced by one */
 		pel__trace(submit, worker, p->id,
 			   atomic_load_explicit(&p->ring[worker]->prod.tail, memory_order_relaxed) - 1);
-		pel__wake(p->rt->workers[worker]);	/* before leaving: rt stays alive */
+		if (p->rt->may_park)
+			pel__wake(p->rt->workers[worker]);	/* before leaving: rt stays alive */
 	}
 	producer_leave(p);
 	if (pel_unlikely(err)) {
@@ -496,7 +499,7 @@ pel_submit_burst(struct pel_producer *p, unsigned worker, const struct pel_task 
 	} else {
 		done = pel_ring_push_burst(p->ring[worker], t, n);
 	}
-	if (pel_likely(done))
+	if (pel_likely(done) && p->rt->may_park)
 		pel__wake(p->rt->workers[worker]);
 	producer_leave(p);
 	if (pel_unlikely(done < n))
@@ -533,7 +536,7 @@ pel_spawn(unsigned worker, pel_task_fn fn, void *arg)
 		   atomic_load_explicit(&w->mesh_out[worker]->prod.tail, memory_order_relaxed) - 1);
 	s = atomic_load_explicit(&w->stats.spawns, memory_order_relaxed);
 	atomic_store_explicit(&w->stats.spawns, s + 1, memory_order_relaxed);
-	if (worker != w->id)
+	if (worker != w->id && rt->may_park)
 		pel__wake(rt->workers[worker]);
 	return 0;
 }
