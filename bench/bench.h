@@ -106,6 +106,25 @@ pel_bench_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The TSC (cntvct_el0 on arm64, the monotonic clock elsewhere). */
+static inline uint64_t
+pel_bench_tsc(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	uint32_t lo, hi;
+
+	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+#elif defined(__aarch64__)
+	uint64_t v;
+
+	__asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+	return v;
+#else
+	return pel_bench_mono_ns();
+#endif
+}
+
 static inline void
 pel_bench_relax(void)
 {

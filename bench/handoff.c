@@ -93,24 +93,6 @@ struct handoff {
 /* Arrival TSC of each sample; written on B by whoever receives it. */
 static uint64_t *arrive;
 
-static inline uint64_t
-tsc(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	uint32_t lo, hi;
-
-	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
-	return ((uint64_t)hi << 32) | lo;
-#elif defined(__aarch64__)
-	uint64_t v;
-
-	__asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
-	return v;
-#else
-	return pel_bench_mono_ns();
-#endif
-}
-
 /*
  * The TSC, read only once every earlier instruction has completed (rdtsc alone may run ahead of
  * the load that saw the sample arrive). Both receiving sides stamp with it.
@@ -129,7 +111,7 @@ tsc_after(void)
 	__asm__ __volatile__("isb\n\tmrs %0, cntvct_el0" : "=r"(v) : : "memory");
 	return v;
 #else
-	return tsc();
+	return pel_bench_tsc();
 #endif
 }
 
@@ -151,9 +133,9 @@ clock_pair(uint64_t *cyc, uint64_t *ns)
 	*cyc = 0;
 	*ns = 0;
 	for (int i = 0; i < 7; i++) {
-		uint64_t c0 = tsc();
+		uint64_t c0 = pel_bench_tsc();
 		uint64_t t = pel_bench_mono_ns();
-		uint64_t c1 = tsc();
+		uint64_t c1 = pel_bench_tsc();
 
 		if (c1 - c0 < best) {
 			best = c1 - c0;
@@ -180,7 +162,7 @@ static void
 plan(struct handoff *h, double ns_per_cycle, uint64_t interval_ns)
 {
 	double step = (double)interval_ns / ns_per_cycle;
-	uint64_t start = tsc() + (uint64_t)(LEAD_IN_NS / ns_per_cycle);
+	uint64_t start = pel_bench_tsc() + (uint64_t)(LEAD_IN_NS / ns_per_cycle);
 
 	for (uint64_t i = 0; i < h->n; i++)
 		h->planned[i] = start + (uint64_t)((double)i * step);
@@ -282,7 +264,7 @@ run_side_a(struct handoff *h)
 	for (uint64_t i = 0; i < h->n; i++) {
 		uint64_t due = h->planned[i], now;
 
-		while ((now = tsc()) < due)
+		while ((now = pel_bench_tsc()) < due)
 			pel_bench_relax();
 		if (pel_unlikely(now - due > h->late_cyc) && i >= h->warm) {
 			h->late++;

@@ -90,19 +90,6 @@ struct jrun {
 	double periods;			/* producer periods a second */
 };
 
-static inline uint64_t
-rdtsc(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	uint32_t lo, hi;
-
-	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
-	return ((uint64_t)hi << 32) | lo;
-#else
-	return pel_bench_mono_ns();
-#endif
-}
-
 /* One (TSC, CLOCK_MONOTONIC) pair: the TSC read in the tightest of 16 clock brackets, so that a
  * preemption between the two reads (this host is shared) cannot skew the calibration. */
 static void
@@ -111,7 +98,7 @@ clock_pair(uint64_t *cyc, uint64_t *ns)
 	uint64_t best = UINT64_MAX;
 
 	for (unsigned i = 0; i < 16; i++) {
-		uint64_t a = pel_bench_mono_ns(), c = rdtsc(), b = pel_bench_mono_ns();
+		uint64_t a = pel_bench_mono_ns(), c = pel_bench_tsc(), b = pel_bench_mono_ns();
 
 		if (b - a < best) {
 			best = b - a;
@@ -124,7 +111,7 @@ clock_pair(uint64_t *cyc, uint64_t *ns)
 static double
 ns_per_cycle(void)
 {
-	uint64_t c0, n0, c1, n1;
+	uint64_t c0 = 0, n0 = 0, c1 = 0, n1 = 0;	/* clock_pair() sets them: its first bracket wins */
 
 	clock_pair(&c0, &n0);
 	do
@@ -144,12 +131,12 @@ spin_main(void *arg)
 	atomic_store_explicit(&s->ready, 1, memory_order_release);
 	if (s->err)
 		return NULL;
-	start = prev = rdtsc();
+	start = prev = pel_bench_tsc();
 	/* relaxed: stop carries no data; the results are read after pthread_join() */
 	while (!atomic_load_explicit(&s->stop, memory_order_relaxed)) {
 		uint64_t gap;
 
-		now = rdtsc();
+		now = pel_bench_tsc();
 		gap = now - prev;
 		prev = now;
 		if (pel_unlikely(gap > s->lim[0])) {
