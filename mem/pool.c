@@ -28,6 +28,7 @@
 #include <pel/pool.h>
 
 #include "sched/layer.h"
+#include "pool_layer.h"
 #include "trace/trace.h"
 #include "pel_config.h"
 
@@ -1210,6 +1211,18 @@ pool_reclaim(struct pel_pool *pool)
 		munlock(s->map, s->map_len);	/* locked pages cannot be dropped (PEL_F_MLOCK) */
 		madvise(s->map, s->map_len, MADV_DONTNEED);
 	}
+}
+
+bool
+pel__pool_owns(const struct pel_pool *pool, const void *p)
+{
+	return owner_of(pool, p) >= 0;
+}
+
+void
+pel__pool_release_at_stop(struct pel_pool *pool)
+{
+	pool->orphan = true;
 }
 
 static void

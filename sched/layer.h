@@ -173,6 +173,22 @@ int pel__poller_add(pel__poll_fn fn, void *ctx, unsigned flags);
 int pel__run_on_each_worker(struct pel_runtime *rt, void (*fn)(unsigned worker, void *arg),
 			    void *arg);
 
+/* ---- a producer's section: a layer's call from a producer thread (sched/runtime.c) ---- */
+
+/**
+ * Enter @p p's active section, the handshake pel_submit() makes with pel_destroy(): while it is
+ * held, pel_destroy() waits, so the workers and every layer's state stay. Leave it soon.
+ * @return 0; -EINVAL @p p NULL or closed; -ESHUTDOWN the runtime is stopping (not entered).
+ */
+int pel__producer_enter(struct pel_producer *p);
+void pel__producer_leave(struct pel_producer *p);
+
+/**
+ * Inside the section: push one task to @p worker through @p p's ring and wake it if parked.
+ * @return 0; -EAGAIN ring full (nothing pushed).
+ */
+int pel__producer_push(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg);
+
 /* ---- layer state and the handshake with pel_destroy() (sched/runtime.c) ---- */
 
 #define PEL__MAX_LAYERS		8
@@ -186,6 +202,18 @@ struct pel__layer_ops {
 	 * it. May be NULL.
 	 */
 	void (*stop)(struct pel_runtime *rt, void *state);
+	/*
+	 * pel_destroy(), once it refuses new work and before the workers leave: true while the
+	 * layer still has work that will come back as tasks or callbacks (I/O in flight). The
+	 * layer's pollers see pel__rt_stopping() and wind it down (cancel); pel_destroy() drains
+	 * the rings and asks again until every layer says false. May be NULL. Any thread.
+	 */
+	bool (*busy)(struct pel_runtime *rt, void *state);
+	/*
+	 * When the runtime's handle table goes (the last of pel_destroy() and the open handles):
+	 * free what stop() left for handles to read (the layer's own handle struct). May be NULL.
+	 */
+	void (*release)(void *state);
 };
 
 /**

@@ -94,6 +94,9 @@ release_table(struct pel_runtime *rt)
 	/* acq_rel: pairs with the other holders' decrements; their last uses happen before the free */
 	if (atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	for (unsigned i = 0; i < rt->nlayers; i++)
+		if (rt->layer[i].ops->release)
+			rt->layer[i].ops->release(rt->layer[i].state);
 	pthread_mutex_destroy(&rt->layer_lock);
 	free(rt->producers);
 	free(rt);
@@ -582,6 +585,43 @@ pel_drain(struct pel_runtime *rt, int64_t timeout_ns)
 	return pel__drain(rt, timeout_ns);
 }
 
+static bool
+layers_busy(struct pel_runtime *rt)
+{
+	bool busy = false;
+
+	pthread_mutex_lock(&rt->layer_lock);
+	for (unsigned i = 0; !busy && i < rt->nlayers; i++)
+		if (rt->layer[i].ops->busy)
+			busy = rt->layer[i].ops->busy(rt, rt->layer[i].state);
+	pthread_mutex_unlock(&rt->layer_lock);
+	return busy;
+}
+
+/*
+ * pel_destroy()'s drain: the rings quiescent and no layer busy, checked in that order after the
+ * layers said idle (a layer's last callback may have spawned tasks; they are in the rings by then).
+ */
+static void
+drain_all(struct pel_runtime *rt)
+{
+	uint64_t nap = 0;
+
+	for (;;) {
+		pel__drain(rt, -1);
+		if (!layers_busy(rt)) {
+			bool quiet;
+
+			pthread_mutex_lock(&rt->drain_lock);
+			quiet = pel__quiescent(rt);
+			pthread_mutex_unlock(&rt->drain_lock);
+			if (quiet)
+				return;
+		}
+		pel__nap(&nap, 0);
+	}
+}
+
 /* Every layer reclaims what it holds; a layer call that holds the lock finishes first. */
 static void
 stop_layers(struct pel_runtime *rt)
@@ -590,8 +630,7 @@ stop_layers(struct pel_runtime *rt)
 	for (unsigned i = rt->nlayers; i-- > 0;)
 		if (rt->layer[i].ops->stop)
 			rt->layer[i].ops->stop(rt, rt->layer[i].state);
-	rt->nlayers = 0;
-	rt->layers_stopped = true;
+	rt->layers_stopped = true;	/* entries stay: release() runs at the last ref */
 	pthread_mutex_unlock(&rt->layer_lock);
 }
 
@@ -616,8 +655,9 @@ pel_destroy(struct pel_runtime *rt)
 		while (atomic_load_explicit(&rt->producers[i].active, memory_order_acquire))
 			sched_yield();
 	}
-	/* No producer can push now; only running tasks can spawn. Run everything. */
-	pel__drain(rt, -1);
+	/* No producer can push now; only running tasks (and layers' callbacks) can spawn. Run
+	 * everything, until no layer has work in flight that could bring more. */
+	drain_all(rt);
 	atomic_store_explicit(&rt->exit, 1, memory_order_seq_cst);
 	/* seq_cst fence: pairs with pel__fence() in park(); exit before reading parked (in
 	 * pel__wake_force()), so a worker about to sleep sees exit or is woken */
@@ -780,5 +820,38 @@ pel__layer_add(struct pel_runtime *rt, const struct pel__layer_ops *ops, void *s
 	rt->layer[rt->nlayers].ops = ops;
 	rt->layer[rt->nlayers].state = state;
 	rt->nlayers++;
+	return 0;
+}
+
+int
+pel__producer_enter(struct pel_producer *p)
+{
+	int err = producer_check(p);
+
+	if (pel_unlikely(err))
+		return err;
+	if (pel_unlikely(!producer_enter(p)))
+		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	return 0;
+}
+
+void
+pel__producer_leave(struct pel_producer *p)
+{
+	producer_leave(p);
+}
+
+int
+pel__producer_push(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg)
+{
+	pel__stamp_push(p->ring[worker], p->rt->slots, NULL, 1);
+	if (pel_unlikely(pel_ring_push(p->ring[worker], fn, arg))) {
+		pel__trace(ring_full, worker, p->id);
+		return pel__fail_lazy(-EAGAIN, PEL__LAZY_RING_FULL, worker, p->rt->slots);
+	}
+	pel__trace(submit, worker, p->id,
+		   atomic_load_explicit(&p->ring[worker]->prod.tail, memory_order_relaxed) - 1);
+	if (p->rt->may_park)
+		pel__wake(p->rt->workers[worker]);
 	return 0;
 }

@@ -80,6 +80,17 @@ TRACEPOINT_EVENT(pel, pool_alloc_fail,
 	TP_FIELDS(ctf_integer(int32_t, worker, worker) ctf_integer(uint64_t, obj_size, obj_size)))
 
 /* TAU-style user timers: id is the address of the name literal, stable for the process. */
+TRACEPOINT_EVENT(pel, io_submit,
+	TP_ARGS(unsigned, worker, unsigned, op, int, fd, uint64_t, handle),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer(uint32_t, op, op)
+		  ctf_integer(int32_t, fd, fd) ctf_integer_hex(uint64_t, handle, handle)))
+
+TRACEPOINT_EVENT(pel, io_complete,
+	TP_ARGS(unsigned, worker, unsigned, op, int, res, unsigned, flags, uint64_t, handle),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer(uint32_t, op, op)
+		  ctf_integer(int32_t, res, res) ctf_integer_hex(uint32_t, flags, flags)
+		  ctf_integer_hex(uint64_t, handle, handle)))
+
 TRACEPOINT_EVENT(pel, timer_entry,
 	TP_ARGS(const char *, name, int, worker),
 	TP_FIELDS(ctf_integer_hex(uint64_t, id, (uintptr_t)name) ctf_string(name, name)

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pel/io.h - the io_uring layer: I/O operations whose completions run as tasks on the workers.
+ *
+ * In PEL_IO_PER_WORKER mode each worker owns an io_uring, created on its own thread (with
+ * SINGLE_ISSUER, DEFER_TASKRUN and TASKRUN_FLAG where the kernel has them). An operation names the
+ * worker whose ring carries it; its completion callback runs on that worker, in that worker's loop,
+ * like a task. The worker reaps completions from the CQ ring in memory and enters the kernel only
+ * when it has submissions or the kernel flagged waiting work: no syscall while idle, at most one a
+ * loop pass under load, and a callback's next operation goes in within the same pass.
+ *
+ *	struct pel_io *io;
+ *	struct pel_io_config ic;
+ *
+ *	pel_io_config_default(&ic);
+ *	err = pel_io_create(rt, &ic, &io);
+ *	struct pel_io_req r = pel_io_req_recv(fd, buf, sizeof(buf), 0, on_data, conn);
+ *	err = pel_io_submit(io, producer, worker, &r, &handle);	(producer NULL from a task)
+ *
+ * Every call returns 0 or a negative errno; a refused submit queues nothing and its callback never
+ * runs. Every accepted operation's callback runs, exactly once for a single-shot operation, until a
+ * final result for a multishot one: at pel_destroy() the operations still pending are cancelled and
+ * their callbacks run with -ECANCELED before it returns.
+ */
+#ifndef PEL_IO_H
+#define PEL_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct pel_runtime;
+struct pel_producer;
+struct pel_io;		/* opaque: the runtime's I/O layer */
+
+enum pel_io_mode {
+	PEL_IO_PER_WORKER,	/* each worker owns a ring (the only mode of this version) */
+	PEL_IO_DEDICATED,	/* one I/O thread owns the ring: not in this version (-EOPNOTSUPP) */
+};
+
+/** Config flags. */
+#define PEL_IO_CF_PLAIN		(1u << 0)	/* no DEFER_TASKRUN/COOP_TASKRUN: the kernel runs task
+						 * work at interrupts (for comparison) */
+
+struct pel_io_config {
+	enum pel_io_mode mode;
+	unsigned sq_entries;	/* SQ ring entries per worker, power of two 1..32768; 0: 256 */
+	unsigned cq_entries;	/* CQ ring entries, power of two >= sq_entries; 0: 4 x sq_entries */
+	unsigned max_ops;	/* operations in flight at once per worker; 0: 4096 */
+	unsigned buf_count;	/* provided buffers per worker (buffer ring), power of two up to
+				 * 32768; 0: none (PEL_IO_REQ_BUFSEL is refused) */
+	unsigned buf_size;	/* bytes of each provided buffer, 1..1 MiB; 0 with buf_count: 2048 */
+	unsigned flags;		/* PEL_IO_CF_* */
+	unsigned reserved[8];	/* zero */
+};
+
+/** Operations. */
+enum pel_io_opcode {
+	PEL_IO_NOP,
+	PEL_IO_READ,		/* fd, addr = buffer, len, off (-1: the file position) */
+	PEL_IO_WRITE,		/* fd, addr = buffer, len, off (-1: the file position) */
+	PEL_IO_RECV,		/* fd, addr = buffer (NULL with BUFSEL), len, msg_flags */
+	PEL_IO_SEND,		/* fd, addr = buffer, len, msg_flags */
+	PEL_IO_RECVMSG,		/* fd, addr = struct msghdr * (valid until the final callback) */
+	PEL_IO_SENDMSG,		/* fd, addr = struct msghdr * (valid until the callback) */
+	PEL_IO_ACCEPT,		/* fd; res = the new fd (SOCK_CLOEXEC); MULTISHOT: one a connection */
+	PEL_IO_CONNECT,		/* fd, addr = struct sockaddr * (copied), len = its length */
+	PEL_IO_CLOSE,		/* fd */
+	PEL_IO_TIMEOUT,		/* off = ns from now, or absolute CLOCK_MONOTONIC ns with ABS;
+				 * res -ETIME when it fired, -ECANCELED when cancelled */
+	PEL_IO_CANCEL,		/* off = the handle of an operation on the same worker; res 0,
+				 * -ENOENT (not pending), -EALREADY (running, may still complete) */
+	PEL_IO_POLL,		/* fd, len = poll events (POLLIN ...); res = the events that fired */
+	PEL__IO_OPS
+};
+
+/** Request flags. */
+#define PEL_IO_REQ_MULTISHOT	(1u << 0)	/* ACCEPT, RECV, RECVMSG, POLL: one callback per result,
+						 * with PEL_IO_F_MORE while it stays armed */
+#define PEL_IO_REQ_BUFSEL	(1u << 1)	/* RECV, RECVMSG: the data lands in a provided buffer
+						 * of the worker (pel_io_result.buf) */
+#define PEL_IO_REQ_ABS		(1u << 2)	/* TIMEOUT: off is an absolute CLOCK_MONOTONIC time */
+
+/** Result flags. */
+#define PEL_IO_F_MORE		(1u << 0)	/* the multishot operation stays armed: more to come */
+#define PEL_IO_F_BUFFER		(1u << 1)	/* buf holds the data: release it */
+
+/** What a completion callback gets; valid during the callback only (buf: until released). */
+struct pel_io_result {
+	int32_t res;		/* bytes, a new fd (accept), poll events, or -errno */
+	uint32_t flags;		/* PEL_IO_F_* */
+	void *buf;		/* PEL_IO_F_BUFFER: the provided buffer holding res bytes */
+	uint32_t buf_size;	/* its size */
+	unsigned worker;	/* where the operation ran, and the callback runs */
+	uint64_t handle;	/* the operation's handle (as pel_io_submit() gave it) */
+};
+
+/** A completion callback: runs on the operation's worker, as a task. It may submit more. */
+typedef void (*pel_io_cb)(const struct pel_io_result *r, void *arg);
+
+/** One operation, by value: pel_io_submit() copies it. Build one with the pel_io_req_*() below. */
+struct pel_io_req {
+	uint8_t opcode;		/* enum pel_io_opcode */
+	uint8_t flags;		/* PEL_IO_REQ_* */
+	int fd;
+	void *addr;
+	uint32_t len;
+	int msg_flags;		/* recv/send flags (MSG_*) */
+	uint64_t off;
+	pel_io_cb cb;		/* not NULL */
+	void *arg;
+};
+
+/** Defaults: per-worker rings of 256 SQ entries, 4096 operations, no provided buffers. */
+void pel_io_config_default(struct pel_io_config *cfg);
+
+/**
+ * Set up the I/O layer of @p rt: a ring on every worker, created on the worker's own thread.
+ * @param cfg  NULL: the defaults
+ * @return 0; -EINVAL a bad field (pel_last_error() names it); -EEXIST the runtime has one;
+ *         -EOPNOTSUPP PEL_IO_DEDICATED; -ENOSYS, -EPERM, -ENOMEM io_uring cannot be used here
+ *         (the message names the cause and the fix: kernel.io_uring_disabled, a seccomp filter,
+ *         RLIMIT_MEMLOCK); -EDEADLK from a task; -ESHUTDOWN the runtime is stopping.
+ * Threads: any but a worker's. The layer lives until pel_destroy() of the runtime.
+ */
+int pel_io_create(struct pel_runtime *rt, const struct pel_io_config *cfg, struct pel_io **out);
+
+/**
+ * Submit @p req on @p worker's ring; its callback will run on @p worker.
+ * @param p       from a thread that is not a worker: its producer handle (the request travels
+ *                to the worker in its ring); from a task: NULL
+ * @param handle  where to put the operation's handle (for PEL_IO_CANCEL); may be NULL
+ * @return 0 accepted; -EINVAL bad worker, opcode, flags or NULL cb (nothing queued);
+ *         -EAGAIN the worker's ring is full or max_ops are in flight (retry later);
+ *         -ENOBUFS BUFSEL without provided buffers; -ESHUTDOWN the runtime is stopping;
+ *         -EPERM NULL @p p outside a task.
+ * Threads: a task (p NULL), or the thread owning @p p. No lock, no syscall, no allocation: the
+ * submission itself happens in the worker's next loop pass (this same pass from a task on
+ * @p worker).
+ */
+int pel_io_submit(struct pel_io *io, struct pel_producer *p, unsigned worker,
+		  const struct pel_io_req *req, uint64_t *handle);
+
+/**
+ * Give a provided buffer (PEL_IO_F_BUFFER) back to its worker's buffer ring. From its worker it
+ * goes back at once; from any other thread it goes on a lock-free list the worker drains in its
+ * next pass. Multishot receives that stopped for want of buffers are re-armed then.
+ * @return 0; -EINVAL not a buffer of @p io.
+ */
+int pel_io_buf_release(struct pel_io *io, void *buf);
+
+struct pel_io_stats {
+	uint32_t setup_flags;	/* the IORING_SETUP_* flags the ring was created with */
+	uint32_t features;	/* IORING_FEAT_* the kernel reported */
+	uint64_t submitted;	/* SQEs handed to the kernel */
+	uint64_t completed;	/* CQEs reaped */
+	uint64_t enters;	/* io_uring_enter() calls */
+	uint64_t sq_full;	/* operations that waited for a free SQE (kept, in order) */
+	uint64_t cq_overflow;	/* CQEs the kernel had to hold back (then flushed, none lost) */
+	uint64_t rearms;	/* multishot operations pel re-armed (after -ENOBUFS or a stop) */
+	uint64_t nobufs;	/* of those, stopped for want of provided buffers */
+	uint64_t inflight;	/* operations accepted and not finished now */
+	uint64_t reserved[6];
+};
+
+/** @return 0; -EINVAL bad worker or NULL. Any thread, any time, no lock. */
+int pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out);
+
+/* ---- building requests ---- */
+
+static inline struct pel_io_req
+pel_io_req_nop(pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_NOP, 0, -1, NULL, 0, 0, 0, cb, arg };
+
+	return r;
+}
+
+static inline struct pel_io_req
+pel_io_req_read(int fd, void *buf, uint32_t len, uint64_t off, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_READ, 0, fd, buf, len, 0, off, cb, arg };
+
+	return r;
+}
+
+static inline struct pel_io_req
+pel_io_req_write(int fd, const void *buf, uint32_t len, uint64_t off, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_WRITE, 0, fd, (void *)buf, len, 0, off, cb, arg };
+
+	return r;
+}
+
+static inline struct pel_io_req
+pel_io_req_recv(int fd, void *buf, uint32_t len, int msg_flags, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_RECV, 0, fd, buf, len, msg_flags, 0, cb, arg };
+
+	return r;
+}
+
+/** Multishot receive into the worker's provided buffers: one callback a datagram or read. */
+static inline struct pel_io_req
+pel_io_req_recv_multishot(int fd, int msg_flags, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_RECV, PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL, fd, NULL, 0,
+				msg_flags, 0, cb, arg };
+
+	return r;
+}
+
+static inline struct pel_io_req
+pel_io_req_send(int fd, const void *buf, uint32_t len, int msg_flags, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_SEND, 0, fd, (void *)buf, len, msg_flags, 0, cb, arg };
+
+	return r;
+}
+
+static inline struct pel_io_req
+pel_io_req_recvmsg(int fd, struct msghdr *msg, int msg_flags, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_RECVMSG, 0, fd, msg, 0, msg_flags, 0, cb, arg };
+
+	return r;
+}
+
+static inline struct pel_io_req
+pel_io_req_sendmsg(int fd, const struct msghdr *msg, int msg_flags, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_SENDMSG, 0, fd, (void *)msg, 0, msg_flags, 0, cb, arg };
+
+	return r;
+}
+
+static inline struct pel_io_req
+pel_io_req_accept(int fd, unsigned flags, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_ACCEPT, (uint8_t)flags, fd, NULL, 0, 0, 0, cb, arg };
+
+	return r;
+}
+
+static inline struct pel_io_req
+pel_io_req_connect(int fd, const struct sockaddr *sa, socklen_t len, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_CONNECT, 0, fd, (void *)sa, (uint32_t)len, 0, 0, cb, arg };
+
+	return r;
+}
+
+static inline struct pel_io_req
+pel_io_req_close(int fd, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_CLOSE, 0, fd, NULL, 0, 0, 0, cb, arg };
+
+	return r;
+}
+
+/** A timer: @p ns from now, or at CLOCK_MONOTONIC @p ns with PEL_IO_REQ_ABS in @p flags. */
+static inline struct pel_io_req
+pel_io_req_timeout(uint64_t ns, unsigned flags, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_TIMEOUT, (uint8_t)flags, -1, NULL, 0, 0, ns, cb, arg };
+
+	return r;
+}
+
+static inline struct pel_io_req
+pel_io_req_cancel(uint64_t handle, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_CANCEL, 0, -1, NULL, 0, 0, handle, cb, arg };
+
+	return r;
+}
+
+static inline struct pel_io_req
+pel_io_req_poll(int fd, unsigned events, unsigned flags, pel_io_cb cb, void *arg)
+{
+	struct pel_io_req r = { PEL_IO_POLL, (uint8_t)flags, fd, NULL, events, 0, 0, cb, arg };
+
+	return r;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PEL_IO_H */

@@ -1,0 +1,1039 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * io/io.c - the io_uring layer, per-worker mode (include/pel/io.h).
+ *
+ * Each worker owns a ring, created on its own thread (SINGLE_ISSUER needs the submitter to be the
+ * creator; DEFER_TASKRUN runs completions only in it). The layer enters the worker loop through
+ * one poller per worker, which each pass:
+ *   1. drains the buffers other threads released (a lock-free stack) back into the buffer ring and
+ *      re-arms the multishot receives that stopped for want of buffers;
+ *   2. reaps every CQE in the CQ ring (memory, no syscall) and runs its callback, the way a task
+ *      runs; a callback's own submissions are prepared into the SQ at once;
+ *   3. enters the kernel once if there are SQEs to submit, operations waiting for SQ space, or the
+ *      kernel flagged work for us (IORING_SQ_TASKRUN, IORING_SQ_CQ_OVERFLOW): so a reply goes in
+ *      within the pass its request completed in, and an idle worker makes no syscall.
+ * Operations are objects of a pel pool (any thread allocates; the worker frees them when their
+ * final CQE is in), so a request from a producer or another worker travels to its worker as the
+ * argument of one task. An operation's user_data is its address; its handle adds a generation
+ * the pool leaves in the object across reuse, so a stale handle never cancels another operation.
+ * This layer depends on sched/layer.h and the pool layer; sched/ knows nothing of it.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <liburing.h>
+
+#include <pel/io.h>
+#include <pel/pool.h>
+
+#include "sched/layer.h"
+#include "mem/pool_layer.h"
+#include "trace/trace.h"
+
+#define DEF_SQ		256u
+#define DEF_OPS		4096u
+#define DEF_BUF_SIZE	2048u
+#define MAX_SQ		32768u
+#define MAX_BUFS	32768u
+#define MAX_BUF_SIZE	(1u << 20)
+#define BGID		0		/* the one buffer group of each worker's ring */
+#define NIL		UINT32_MAX
+#define PTR_BITS	48		/* user-space addresses (x86-64, arm64 with 48-bit VA) */
+#define PTR_MASK	((UINT64_C(1) << PTR_BITS) - 1)
+
+enum op_state { OP_FREE, OP_QUEUED, OP_WAITING, OP_INFLIGHT };
+
+/* One operation; a pool object, 64-byte aligned. gen survives free and reuse (the pool never
+ * writes into an object), so handles of earlier uses of the object go stale. */
+struct op {
+	/* Read through a stale handle by a cancel on any worker while another thread may be
+	 * reusing the object: relaxed atomics (a cancel that reads a mix finds no match). */
+	_Atomic uint16_t gen;
+	_Atomic uint8_t state;		/* enum op_state */
+	uint8_t rearm;			/* waits for buffers to be re-armed */
+	_Atomic unsigned worker;
+	struct pel_io *io;
+	struct pel_io_req req;
+	struct op *next;		/* the worker's waiting or re-arm list */
+	struct __kernel_timespec ts;	/* TIMEOUT */
+	struct sockaddr_storage sa;	/* CONNECT: the address, copied */
+};
+
+/* Per worker: its ring, its provided buffers, and its counters. Touched by its worker only, but
+ * for the counters (pel_io_stats() reads them relaxed) and the release stack. */
+struct io_worker {
+	struct io_uring ring;
+	bool ring_ok;
+	struct pel_io *io;
+	unsigned id;
+	unsigned prepared;		/* SQEs prepared since the last enter */
+	struct op *wait_head, *wait_tail;	/* accepted, no SQE yet: in order */
+	struct op *rearm_head;		/* multishot ops stopped by -ENOBUFS */
+	bool cancelling;		/* saw stopping: every operation was cancelled */
+	/* provided buffers */
+	struct io_uring_buf_ring *br;
+	size_t br_len;
+	char *bufs;
+	size_t bufs_len;
+	unsigned nbufs;
+	unsigned in_ring;		/* buffers the kernel may pick now */
+	/* buffers released by other threads: a tagged Treiber stack of ids, links in rel_next[] */
+	alignas(PEL_CACHE_GUARD) _Atomic uint64_t rel_head;
+	_Atomic uint32_t *rel_next;
+	/* counters */
+	alignas(PEL_CACHE_GUARD) _Atomic uint64_t submitted, completed, enters, sq_full, cq_overflow,
+		rearms, nobufs, inflight;
+	uint32_t setup_flags, features;
+	int setup_err;
+	char setup_msg[256];
+};
+
+struct pel_io {
+	struct pel_runtime *rt;
+	struct pel_pool *ops;		/* struct op objects */
+	struct pel_io_config cfg;
+	unsigned nworkers;
+	struct io_worker **w;
+	_Atomic uint32_t stopped;	/* io_stop() ran: rings and buffers are gone */
+};
+
+/* ---- small helpers ---- */
+
+static inline void
+count(_Atomic uint64_t *c, uint64_t n)
+{
+	/* relaxed: a counter only its worker writes; pel_io_stats() reads it relaxed */
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline uint64_t
+handle_of(const struct op *op)
+{
+	return (uint64_t)atomic_load_explicit(&op->gen, memory_order_relaxed) << PTR_BITS |
+	       ((uintptr_t)op & PTR_MASK);
+}
+
+static inline struct op *
+op_of_handle(uint64_t h)
+{
+	return (struct op *)(uintptr_t)(h & PTR_MASK);
+}
+
+static void
+wait_push(struct io_worker *iw, struct op *op)
+{
+	atomic_store_explicit(&op->state, OP_WAITING, memory_order_relaxed);
+	op->next = NULL;
+	if (iw->wait_tail)
+		iw->wait_tail->next = op;
+	else
+		iw->wait_head = op;
+	iw->wait_tail = op;
+}
+
+/* ---- provided buffers ---- */
+
+static inline void
+buf_add(struct io_worker *iw, unsigned bid, int offset)
+{
+	iw->in_ring++;
+	io_uring_buf_ring_add(iw->br, iw->bufs + (size_t)bid * iw->io->cfg.buf_size,
+			      iw->io->cfg.buf_size, (unsigned short)bid,
+			      io_uring_buf_ring_mask(iw->nbufs), offset);
+}
+
+/* Which worker's buffer @p buf is, and its id; -1 when it is none of @p io's. */
+static int
+buf_owner(const struct pel_io *io, const void *buf, unsigned *bid)
+{
+	for (unsigned w = 0; w < io->nworkers; w++) {
+		const struct io_worker *iw = io->w[w];
+		size_t off;
+
+		if (!iw->bufs || (const char *)buf < iw->bufs ||
+		    (const char *)buf >= iw->bufs + iw->bufs_len)
+			continue;
+		off = (size_t)((const char *)buf - iw->bufs);
+		if (off % io->cfg.buf_size)
+			return -1;
+		*bid = (unsigned)(off / io->cfg.buf_size);
+		return (int)w;
+	}
+	return -1;
+}
+
+static void rearm_waiting(struct io_worker *iw);
+
+int
+pel_io_buf_release(struct pel_io *io, void *buf)
+{
+	struct io_worker *iw;
+	unsigned bid;
+	int w;
+
+	if (!io || !buf)
+		return pel__fail(-EINVAL, "pel_io_buf_release: %s is NULL", io ? "buf" : "io");
+	w = buf_owner(io, buf, &bid);
+	if (w < 0)
+		return pel__fail(-EINVAL, "pel_io_buf_release: %p is not a provided buffer of this "
+				 "I/O layer", buf);
+	iw = io->w[w];
+	if (pel__self_id(io->rt) == w) {
+		buf_add(iw, bid, 0);
+		io_uring_buf_ring_advance(iw->br, 1);
+		if (iw->rearm_head)
+			rearm_waiting(iw);
+		return 0;
+	}
+	/* another thread: onto the worker's release stack, taken back at its next pass */
+	uint64_t h = atomic_load_explicit(&iw->rel_head, memory_order_relaxed);
+
+	do {
+		atomic_store_explicit(&iw->rel_next[bid], (uint32_t)h, memory_order_relaxed);
+		/* release: pairs with the acquire exchange in drain_released(); the link is set */
+	} while (!atomic_compare_exchange_weak_explicit(&iw->rel_head, &h,
+							((h >> 32) + 1) << 32 | bid,
+							memory_order_release, memory_order_relaxed));
+	return 0;
+}
+
+/* The worker takes back every buffer other threads released. @return how many. */
+static unsigned
+drain_released(struct io_worker *iw)
+{
+	uint64_t h;
+	uint32_t bid;
+	unsigned n = 0;
+
+	/* relaxed look first: no RMW on an empty stack, the common case */
+	if ((uint32_t)atomic_load_explicit(&iw->rel_head, memory_order_relaxed) == NIL)
+		return 0;
+	/* acquire: pairs with the release CAS in pel_io_buf_release(); the links are visible.
+	 * Taking the whole stack at once leaves no ABA window (nobody pops but us). */
+	h = atomic_exchange_explicit(&iw->rel_head, (uint64_t)NIL, memory_order_acquire);
+	for (bid = (uint32_t)h; bid != NIL;
+	     bid = atomic_load_explicit(&iw->rel_next[bid], memory_order_relaxed))
+		buf_add(iw, bid, (int)n++);
+	io_uring_buf_ring_advance(iw->br, (int)n);
+	return n;
+}
+
+/* ---- submission, on the worker ---- */
+
+static void
+prep(struct io_worker *iw, struct io_uring_sqe *sqe, struct op *op)
+{
+	const struct pel_io_req *r = &op->req;
+	bool multi = r->flags & PEL_IO_REQ_MULTISHOT;
+
+	switch (r->opcode) {
+	case PEL_IO_NOP:
+		io_uring_prep_nop(sqe);
+		break;
+	case PEL_IO_READ:
+		io_uring_prep_read(sqe, r->fd, r->addr, r->len, r->off);
+		break;
+	case PEL_IO_WRITE:
+		io_uring_prep_write(sqe, r->fd, r->addr, r->len, r->off);
+		break;
+	case PEL_IO_RECV:
+		if (multi)
+			io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, r->msg_flags);
+		else
+			io_uring_prep_recv(sqe, r->fd, r->addr, r->len, r->msg_flags);
+		break;
+	case PEL_IO_SEND:
+		io_uring_prep_send(sqe, r->fd, r->addr, r->len, r->msg_flags);
+		break;
+	case PEL_IO_RECVMSG:
+		if (multi)
+			io_uring_prep_recvmsg_multishot(sqe, r->fd, r->addr, (unsigned)r->msg_flags);
+		else
+			io_uring_prep_recvmsg(sqe, r->fd, r->addr, (unsigned)r->msg_flags);
+		break;
+	case PEL_IO_SENDMSG:
+		io_uring_prep_sendmsg(sqe, r->fd, r->addr, (unsigned)r->msg_flags);
+		break;
+	case PEL_IO_ACCEPT:
+		if (multi)
+			io_uring_prep_multishot_accept(sqe, r->fd, NULL, NULL, SOCK_CLOEXEC);
+		else
+			io_uring_prep_accept(sqe, r->fd, NULL, NULL, SOCK_CLOEXEC);
+		break;
+	case PEL_IO_CONNECT:
+		io_uring_prep_connect(sqe, r->fd, (struct sockaddr *)&op->sa, r->len);
+		break;
+	case PEL_IO_CLOSE:
+		io_uring_prep_close(sqe, r->fd);
+		break;
+	case PEL_IO_TIMEOUT:
+		op->ts.tv_sec = (long long)(r->off / PEL_NS_PER_S);
+		op->ts.tv_nsec = (long long)(r->off % PEL_NS_PER_S);
+		io_uring_prep_timeout(sqe, &op->ts, 0, r->flags & PEL_IO_REQ_ABS ?
+					IORING_TIMEOUT_ABS : 0);
+		break;
+	case PEL_IO_CANCEL:
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op_of_handle(r->off), 0);
+		break;
+	case PEL_IO_POLL:
+		if (multi)
+			io_uring_prep_poll_multishot(sqe, r->fd, r->len);
+		else
+			io_uring_prep_poll_add(sqe, r->fd, r->len);
+		break;
+	}
+	if (r->flags & PEL_IO_REQ_BUFSEL) {
+		sqe->flags |= IOSQE_BUFFER_SELECT;
+		sqe->buf_group = BGID;
+	}
+	io_uring_sqe_set_data(sqe, op);
+	atomic_store_explicit(&op->state, OP_INFLIGHT, memory_order_relaxed);
+	iw->prepared++;
+	pel__trace(io_submit, iw->id, r->opcode, r->fd, handle_of(op));
+}
+
+/* Into the SQ, or behind the ones already waiting for room. */
+static void
+enqueue(struct io_worker *iw, struct op *op)
+{
+	struct io_uring_sqe *sqe = iw->wait_head ? NULL : io_uring_get_sqe(&iw->ring);
+
+	if (pel_likely(sqe != NULL)) {
+		prep(iw, sqe, op);
+		return;
+	}
+	count(&iw->sq_full, 1);
+	wait_push(iw, op);
+}
+
+/* Those waiting for SQ room, in order, while there is room. */
+static void
+move_waiting(struct io_worker *iw)
+{
+	while (iw->wait_head) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&iw->ring);
+		struct op *op = iw->wait_head;
+
+		if (!sqe)
+			return;
+		iw->wait_head = op->next;
+		if (!iw->wait_head)
+			iw->wait_tail = NULL;
+		prep(iw, sqe, op);
+	}
+}
+
+static void
+rearm_waiting(struct io_worker *iw)
+{
+	struct op *op = iw->rearm_head;
+
+	iw->rearm_head = NULL;
+	while (op) {
+		struct op *next = op->next;
+
+		op->rearm = 0;
+		count(&iw->rearms, 1);
+		enqueue(iw, op);
+		op = next;
+	}
+}
+
+static void cancel_op_here(struct io_worker *iw, struct op *op, uint64_t target);
+
+/* The task a request travels in from another thread; also the direct path on its worker. */
+static void
+submit_here(struct io_worker *iw, struct op *op)
+{
+	if (pel_unlikely(iw->cancelling)) {
+		/* the runtime stops: it was accepted, so its callback runs */
+		struct pel_io_result r = { -ECANCELED, 0, NULL, 0, iw->id, handle_of(op) };
+
+		op->req.cb(&r, op->req.arg);
+		atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
+		count(&iw->inflight, (uint64_t)-1);
+		pel_free(iw->io->ops, op);
+		return;
+	}
+	if (op->req.opcode == PEL_IO_CANCEL) {
+		cancel_op_here(iw, op, op->req.off);
+		return;
+	}
+	enqueue(iw, op);
+}
+
+/* The task a request from another thread travels in. */
+static void
+submit_task(void *arg)
+{
+	struct op *op = arg;
+	struct io_worker *iw = op->io->w[atomic_load_explicit(&op->worker, memory_order_relaxed)];
+
+	count(&iw->inflight, 1);	/* only the worker writes it */
+	submit_here(iw, op);
+}
+
+/* The operation behind a handle is still that use, on that worker, in that state. */
+static bool
+op_is(const struct op *t, uint16_t gen, unsigned worker, enum op_state state)
+{
+	return atomic_load_explicit(&t->gen, memory_order_relaxed) == gen &&
+	       atomic_load_explicit(&t->worker, memory_order_relaxed) == worker &&
+	       atomic_load_explicit(&t->state, memory_order_relaxed) == state;
+}
+
+/* A cancel of an operation still waiting for SQ room is done here; others go to the kernel. */
+static void
+cancel_op_here(struct io_worker *iw, struct op *op, uint64_t target)
+{
+	struct op *t = op_of_handle(target);
+	uint16_t gen = (uint16_t)(target >> PTR_BITS);
+
+	if (!pel__pool_owns(iw->io->ops, t))
+		t = NULL;	/* a handle no operation ever had */
+	if (t && op_is(t, gen, iw->id, OP_WAITING)) {
+		struct op **pp = &iw->wait_head, *prev = NULL;
+		struct pel_io_result r = { -ECANCELED, 0, NULL, 0, iw->id, target };
+
+		while (*pp != t) {
+			prev = *pp;
+			pp = &(*pp)->next;
+		}
+		*pp = t->next;
+		if (iw->wait_tail == t)
+			iw->wait_tail = prev;
+		t->req.cb(&r, t->req.arg);
+		atomic_store_explicit(&t->state, OP_FREE, memory_order_relaxed);
+		count(&iw->inflight, (uint64_t)-1);
+		pel_free(iw->io->ops, t);
+		r.res = 0;
+		r.handle = handle_of(op);
+		op->req.cb(&r, op->req.arg);
+		atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
+		count(&iw->inflight, (uint64_t)-1);
+		pel_free(iw->io->ops, op);
+		return;
+	}
+	if (!t || !op_is(t, gen, iw->id, OP_INFLIGHT))
+		op->req.off = 0;	/* stale or elsewhere: the kernel finds no such user_data */
+	enqueue(iw, op);
+}
+
+int
+pel_io_submit(struct pel_io *io, struct pel_producer *p, unsigned worker,
+	      const struct pel_io_req *req, uint64_t *handle)
+{
+	struct io_worker *iw;
+	struct op *op;
+	int self, err;
+
+	if (pel_unlikely(!io || !req))
+		return pel__fail(-EINVAL, "pel_io_submit: %s is NULL", io ? "req" : "io");
+	if (pel_unlikely(worker >= io->nworkers))
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, io->nworkers);
+	if (pel_unlikely(!req->cb || req->opcode >= PEL__IO_OPS))
+		return pel__fail(-EINVAL, "pel_io_submit: %s", req->cb ? "unknown opcode" :
+				 "the callback is NULL");
+	if (pel_unlikely(req->flags & ~(PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL |
+					PEL_IO_REQ_ABS)))
+		return pel__fail(-EINVAL, "pel_io_submit: flags 0x%x hold unknown bits", req->flags);
+	if (pel_unlikely((req->flags & PEL_IO_REQ_MULTISHOT) && req->opcode != PEL_IO_ACCEPT &&
+			 req->opcode != PEL_IO_RECV && req->opcode != PEL_IO_RECVMSG &&
+			 req->opcode != PEL_IO_POLL))
+		return pel__fail(-EINVAL, "pel_io_submit: MULTISHOT is for accept, recv, recvmsg "
+				 "and poll");
+	if (pel_unlikely(req->flags & PEL_IO_REQ_BUFSEL)) {
+		if (req->opcode != PEL_IO_RECV && req->opcode != PEL_IO_RECVMSG)
+			return pel__fail(-EINVAL, "pel_io_submit: BUFSEL is for recv and recvmsg");
+		if (!io->cfg.buf_count)
+			return pel__fail(-ENOBUFS, "pel_io_submit: BUFSEL, but the I/O layer has no "
+					 "provided buffers (set pel_io_config.buf_count)");
+	}
+	if (pel_unlikely((req->flags & PEL_IO_REQ_MULTISHOT) && req->opcode == PEL_IO_RECV &&
+			 !(req->flags & PEL_IO_REQ_BUFSEL)))
+		return pel__fail(-EINVAL, "pel_io_submit: a multishot recv needs BUFSEL");
+	if (pel_unlikely(req->opcode == PEL_IO_CONNECT && (!req->addr || req->len == 0 ||
+							   req->len > sizeof(struct sockaddr_storage))))
+		return pel__fail(-EINVAL, "pel_io_submit: connect address NULL or its length %u "
+				 "outside 1..%zu", req->len, sizeof(struct sockaddr_storage));
+	self = pel__self_id(io->rt);
+	if (self >= 0)
+		p = NULL;	/* a task goes through the worker mesh, whatever it was given */
+	if (pel_unlikely(!p && self < 0))
+		return pel__fail(-EPERM, "pel_io_submit: no producer handle and not in a task of this "
+				 "runtime");
+	if (p) {
+		/* the producer's section: pel_destroy() waits for it, so the layer stays */
+		err = pel__producer_enter(p);
+		if (pel_unlikely(err))
+			return err;
+	} else if (pel_unlikely(pel__rt_stopping(io->rt))) {
+		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	}
+	op = pel_alloc(io->ops);
+	if (pel_unlikely(!op)) {
+		if (p)
+			pel__producer_leave(p);
+		return pel__fail(-EAGAIN, "pel_io_submit: %u operations are in flight on the workers "
+				 "(max_ops %u each): retry when some have completed",
+				 io->cfg.max_ops * io->nworkers, io->cfg.max_ops);
+	}
+	atomic_store_explicit(&op->gen, atomic_load_explicit(&op->gen, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_store_explicit(&op->state, OP_QUEUED, memory_order_relaxed);
+	op->rearm = 0;
+	atomic_store_explicit(&op->worker, worker, memory_order_relaxed);
+	op->io = io;
+	op->req = *req;
+	if (req->opcode == PEL_IO_CONNECT) {
+		memcpy(&op->sa, req->addr, req->len);
+		op->req.addr = &op->sa;
+	}
+	if (handle)
+		*handle = handle_of(op);
+	iw = io->w[worker];
+	if (self == (int)worker) {
+		/* on its own worker: straight into the SQ, submitted at the end of this pass */
+		count(&iw->inflight, 1);
+		submit_here(iw, op);
+		return 0;
+	}
+	/* another thread: the request travels as the argument of a task to its worker */
+	err = p ? pel__producer_push(p, worker, submit_task, op) :
+		  pel_spawn(worker, submit_task, op);
+	if (pel_unlikely(err)) {
+		atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
+		pel_free(io->ops, op);
+	}
+	if (p)
+		pel__producer_leave(p);
+	return err;
+}
+
+/* ---- completions, on the worker ---- */
+
+/* A multishot operation stopped: re-arm it (counted) when pel, not the user, should. */
+static bool
+wants_rearm(const struct op *op, const struct io_uring_cqe *cqe)
+{
+	if (!(op->req.flags & PEL_IO_REQ_MULTISHOT) || (cqe->flags & IORING_CQE_F_MORE))
+		return false;
+	if (cqe->res == -ENOBUFS)
+		return true;
+	/* the kernel may end a multishot receive or accept that still works (its retry limit,
+	 * an overflowing CQ): a result, no MORE. A receive of 0 bytes is the peer's end. */
+	return cqe->res > 0 || (cqe->res == 0 && op->req.opcode == PEL_IO_ACCEPT);
+}
+
+static void
+complete(struct io_worker *iw, struct io_uring_cqe *cqe)
+{
+	struct op *op = io_uring_cqe_get_data(cqe);
+	struct pel_io_result r;
+	bool more, rearm;
+
+	if (!op)
+		return;		/* the internal cancel-all of shutdown */
+	more = cqe->flags & IORING_CQE_F_MORE;
+	rearm = wants_rearm(op, cqe);
+	pel__trace(io_complete, iw->id, op->req.opcode, cqe->res, cqe->flags, handle_of(op));
+	if (cqe->res == -ENOBUFS && rearm) {
+		/* out of buffers: not the user's error; back in when buffers come back */
+		count(&iw->nobufs, 1);
+		op->rearm = 1;
+		op->next = iw->rearm_head;
+		iw->rearm_head = op;
+		return;
+	}
+	r.res = cqe->res;
+	r.flags = more || rearm ? PEL_IO_F_MORE : 0;
+	r.buf = NULL;
+	r.buf_size = 0;
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
+
+		r.flags |= PEL_IO_F_BUFFER;
+		iw->in_ring--;
+		r.buf = iw->bufs + (size_t)bid * iw->io->cfg.buf_size;
+		r.buf_size = iw->io->cfg.buf_size;
+	}
+	r.worker = iw->id;
+	r.handle = handle_of(op);
+	op->req.cb(&r, op->req.arg);
+	if (more)
+		return;
+	if (rearm && !iw->cancelling) {
+		count(&iw->rearms, 1);
+		enqueue(iw, op);
+		return;
+	}
+	if (rearm) {
+		/* stopping: the stream ends here, and the user hears of it */
+		r.res = -ECANCELED;
+		r.flags = 0;
+		r.buf = NULL;
+		r.buf_size = 0;
+		op->req.cb(&r, op->req.arg);
+	}
+	atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
+	count(&iw->inflight, (uint64_t)-1);
+	pel_free(iw->io->ops, op);
+}
+
+/* Shutdown: every operation of this ring is cancelled; those waiting, and those stopped for
+ * buffers, end here with -ECANCELED. */
+static void
+cancel_everything(struct io_worker *iw)
+{
+	struct io_uring_sqe *sqe;
+	struct op *lists[2] = { iw->wait_head, iw->rearm_head };
+
+	iw->cancelling = true;
+	iw->wait_head = iw->wait_tail = NULL;
+	iw->rearm_head = NULL;
+	for (unsigned l = 0; l < 2; l++) {
+		for (struct op *op = lists[l], *next; op; op = next) {
+			struct pel_io_result r = { -ECANCELED, 0, NULL, 0, iw->id, handle_of(op) };
+
+			next = op->next;
+			op->req.cb(&r, op->req.arg);
+			atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
+			count(&iw->inflight, (uint64_t)-1);
+			pel_free(iw->io->ops, op);
+		}
+	}
+	sqe = io_uring_get_sqe(&iw->ring);
+	if (!sqe) {
+		io_uring_submit(&iw->ring);
+		sqe = io_uring_get_sqe(&iw->ring);
+	}
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+		io_uring_sqe_set_data(sqe, NULL);
+		iw->prepared++;
+	}
+}
+
+/* The worker's poller: reap, run callbacks, and enter the kernel once when it must. */
+static int
+io_poll(void *ctx)
+{
+	struct io_worker *iw = ctx;
+	struct io_uring *ring = &iw->ring;
+	struct io_uring_cqe *cqes[64];
+	unsigned n, found = 0, kflags;
+
+	if (pel_unlikely(iw->nbufs) && drain_released(iw) && iw->rearm_head)
+		rearm_waiting(iw);
+	if (pel_unlikely(!iw->cancelling) && pel_unlikely(pel__rt_stopping(iw->io->rt)))
+		cancel_everything(iw);
+	while ((n = io_uring_peek_batch_cqe(ring, cqes, 64)) > 0) {
+		for (unsigned i = 0; i < n; i++)
+			complete(iw, cqes[i]);
+		io_uring_cq_advance(ring, n);
+		count(&iw->completed, n);
+		found += n;
+	}
+	/* stopped for buffers that callbacks have given back since: in again now */
+	if (pel_unlikely(iw->rearm_head) && iw->in_ring && !iw->cancelling)
+		rearm_waiting(iw);
+	if (iw->wait_head)
+		move_waiting(iw);
+	/* relaxed: a hint; the kernel sets these flags, an enter sorts them out */
+	kflags = IO_URING_READ_ONCE(*ring->sq.kflags);
+	if (iw->prepared || iw->wait_head ||
+	    (kflags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) {
+		int ret;
+
+		if (kflags & IORING_SQ_CQ_OVERFLOW)
+			count(&iw->cq_overflow, 1);
+		ret = io_uring_submit_and_get_events(ring);
+		count(&iw->enters, 1);
+		if (ret > 0)
+			count(&iw->submitted, (uint64_t)ret);
+		iw->prepared = 0;
+		found++;
+	}
+	return (int)found;
+}
+
+/* ---- set-up, on each worker ---- */
+
+static int
+setup_fail(struct io_worker *iw, int err, const char *fmt, ...) pel__printf(3, 4);
+
+static int
+setup_fail(struct io_worker *iw, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(iw->setup_msg, sizeof(iw->setup_msg), fmt, ap);
+	va_end(ap);
+	iw->setup_err = err;
+	return err;
+}
+
+static int
+ring_init(struct io_worker *iw)
+{
+	const struct pel_io_config *cfg = &iw->io->cfg;
+	static const unsigned tries[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		0,
+	};
+	int err = -EINVAL;
+
+	for (unsigned t = cfg->flags & PEL_IO_CF_PLAIN ? 2 : 0; t < 3; t++) {
+		struct io_uring_params p;
+
+		memset(&p, 0, sizeof(p));
+		p.flags = tries[t] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+		p.cq_entries = cfg->cq_entries;
+		err = io_uring_queue_init_params(cfg->sq_entries, &iw->ring, &p);
+		if (err == -EINVAL)	/* a flag this kernel lacks: the next, plainer try */
+			continue;
+		if (err)
+			break;
+		iw->setup_flags = p.flags;
+		iw->features = p.features;
+		iw->ring_ok = true;
+		io_uring_register_ring_fd(&iw->ring);	/* optional: saves an fd lookup per enter */
+		return 0;
+	}
+	switch (err) {
+	case -ENOSYS:
+		return setup_fail(iw, err, "worker %u: io_uring_setup() is not in this kernel "
+				  "(ENOSYS): build it with CONFIG_IO_URING=y", iw->id);
+	case -EPERM:
+		return setup_fail(iw, err, "worker %u: io_uring_setup() refused (EPERM): "
+				  "kernel.io_uring_disabled is set (sysctl -w "
+				  "kernel.io_uring_disabled=0, or put this user in "
+				  "kernel.io_uring_group), or a seccomp filter blocks it", iw->id);
+	case -ENOMEM: {
+		struct rlimit rl = { 0, 0 };
+
+		getrlimit(RLIMIT_MEMLOCK, &rl);
+		return setup_fail(iw, err, "worker %u: io_uring_setup() ran out of memory (ENOMEM) "
+				  "for %u SQ / %u CQ entries; on kernels before 5.12 rings count "
+				  "against RLIMIT_MEMLOCK (now %llu bytes): raise it (ulimit -l)",
+				  iw->id, cfg->sq_entries, cfg->cq_entries,
+				  (unsigned long long)rl.rlim_cur);
+	}
+	default:
+		return setup_fail(iw, err, "worker %u: io_uring_setup() failed: %s", iw->id,
+				  strerror(-err));
+	}
+}
+
+static int
+bufs_init(struct io_worker *iw)
+{
+	const struct pel_io_config *cfg = &iw->io->cfg;
+	struct io_uring_buf_reg reg;
+	bool huge;
+	char what[64];
+	int err;
+
+	if (!cfg->buf_count)
+		return 0;
+	iw->nbufs = cfg->buf_count;
+	iw->br_len = (size_t)cfg->buf_count * sizeof(struct io_uring_buf);
+	snprintf(what, sizeof(what), "worker %u's buffer ring", iw->id);
+	iw->br = pel__map(iw->io->rt, iw->br_len, false, what, &iw->br_len, &huge);
+	snprintf(what, sizeof(what), "worker %u's provided buffers", iw->id);
+	iw->bufs = pel__map(iw->io->rt, (size_t)cfg->buf_count * cfg->buf_size,
+			    pel__rt_flags(iw->io->rt) & PEL_F_HUGEPAGES, what, &iw->bufs_len, &huge);
+	iw->rel_next = calloc(cfg->buf_count, sizeof(*iw->rel_next));
+	if (!iw->br || !iw->bufs || !iw->rel_next)
+		return setup_fail(iw, -ENOMEM, "worker %u: out of memory for %u provided buffers "
+				  "of %u bytes", iw->id, cfg->buf_count, cfg->buf_size);
+	/* first touch here, on the worker's CPU: the buffers come from its node */
+	memset(iw->bufs, 0, iw->bufs_len);
+	atomic_init(&iw->rel_head, (uint64_t)NIL);
+	io_uring_buf_ring_init(iw->br);
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uint64_t)(uintptr_t)iw->br;
+	reg.ring_entries = cfg->buf_count;
+	reg.bgid = BGID;
+	err = io_uring_register_buf_ring(&iw->ring, &reg, 0);
+	if (err)
+		return setup_fail(iw, err, "worker %u: io_uring_register_buf_ring() failed: %s "
+				  "(provided-buffer rings need Linux 5.19)", iw->id, strerror(-err));
+	for (unsigned b = 0; b < cfg->buf_count; b++)
+		buf_add(iw, b, (int)b);
+	io_uring_buf_ring_advance(iw->br, (int)cfg->buf_count);
+	return 0;
+}
+
+static void
+setup_on_worker(unsigned worker, void *arg)
+{
+	struct pel_io *io = arg;
+	struct io_worker *iw = io->w[worker];
+	int err = ring_init(iw);
+
+	if (!err)
+		err = bufs_init(iw);
+	if (!err) {
+		err = pel__poller_add(io_poll, iw, 0);
+		if (err)
+			setup_fail(iw, err, "worker %u: no poller slot left for the I/O layer",
+				   worker);
+	}
+}
+
+/* ---- the layer ---- */
+
+static void io_stop(struct pel_runtime *rt, void *state);
+static bool io_busy(struct pel_runtime *rt, void *state);
+static void io_release(void *state);
+
+static const struct pel__layer_ops io_ops = {
+	.name = "io",
+	.stop = io_stop,
+	.busy = io_busy,
+	.release = io_release,
+};
+
+static bool
+io_busy(struct pel_runtime *rt, void *state)
+{
+	struct pel_io *io = state;
+
+	(void)rt;
+	for (unsigned w = 0; w < io->nworkers; w++)
+		if (atomic_load_explicit(&io->w[w]->inflight, memory_order_relaxed))
+			return true;
+	return false;
+}
+
+/* The rings and buffers: what stop gives back. The structs stay for pel_io_stats(). */
+static void
+io_close(struct pel_io *io)
+{
+	for (unsigned w = 0; io->w && w < io->nworkers; w++) {
+		struct io_worker *iw = io->w[w];
+
+		if (!iw)
+			continue;
+		if (iw->ring_ok)
+			io_uring_queue_exit(&iw->ring);
+		iw->ring_ok = false;
+		if (iw->br)
+			munmap(iw->br, iw->br_len);
+		iw->br = NULL;
+		if (iw->bufs)
+			munmap(iw->bufs, iw->bufs_len);
+		iw->bufs = NULL;
+		free(iw->rel_next);
+		iw->rel_next = NULL;
+	}
+}
+
+static void
+io_release(void *state)
+{
+	struct pel_io *io = state;
+
+	io_close(io);
+	for (unsigned w = 0; io->w && w < io->nworkers; w++)
+		free(io->w[w]);
+	free(io->w);
+	free(io);
+}
+
+/*
+ * pel_destroy(), after the workers: every operation has finished (io_busy() said so). The handle
+ * stays readable until the runtime's table goes (io_release()): a producer still holding it gets
+ * -ESHUTDOWN from pel_io_submit(), pel_io_stats() -ESHUTDOWN.
+ */
+static void
+io_stop(struct pel_runtime *rt, void *state)
+{
+	struct pel_io *io = state;
+
+	(void)rt;
+	pel__pool_release_at_stop(io->ops);
+	io_close(io);
+	atomic_store_explicit(&io->stopped, 1, memory_order_relaxed);
+}
+
+void
+pel_io_config_default(struct pel_io_config *cfg)
+{
+	if (!cfg)
+		return;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = PEL_IO_PER_WORKER;
+	cfg->sq_entries = DEF_SQ;
+	cfg->cq_entries = 4 * DEF_SQ;
+	cfg->max_ops = DEF_OPS;
+}
+
+static bool
+pow2(unsigned v)
+{
+	return v && !(v & (v - 1));
+}
+
+static int
+check_config(const struct pel_io_config *in, struct pel_io_config *cfg)
+{
+	*cfg = *in;
+	if (cfg->mode == PEL_IO_DEDICATED)
+		return pel__fail(-EOPNOTSUPP, "PEL_IO_DEDICATED is not in this version of pel: use "
+				 "PEL_IO_PER_WORKER");
+	if (cfg->mode != PEL_IO_PER_WORKER)
+		return pel__fail(-EINVAL, "mode %d is not a pel_io_mode", (int)cfg->mode);
+	if (!cfg->sq_entries)
+		cfg->sq_entries = DEF_SQ;
+	if (!pow2(cfg->sq_entries) || cfg->sq_entries > MAX_SQ)
+		return pel__fail(-EINVAL, "sq_entries %u is not a power of two in 1..%u",
+				 cfg->sq_entries, MAX_SQ);
+	if (!cfg->cq_entries)
+		cfg->cq_entries = 4 * cfg->sq_entries;
+	if (!pow2(cfg->cq_entries) || cfg->cq_entries < cfg->sq_entries ||
+	    cfg->cq_entries > 2 * 65536)
+		return pel__fail(-EINVAL, "cq_entries %u is not a power of two in sq_entries (%u) .. "
+				 "131072", cfg->cq_entries, cfg->sq_entries);
+	if (!cfg->max_ops)
+		cfg->max_ops = DEF_OPS;
+	if (cfg->max_ops > PEL_POOL_MAX_COUNT)
+		return pel__fail(-EINVAL, "max_ops %u is beyond %u", cfg->max_ops,
+				 PEL_POOL_MAX_COUNT);
+	if (cfg->buf_count && (!pow2(cfg->buf_count) || cfg->buf_count > MAX_BUFS))
+		return pel__fail(-EINVAL, "buf_count %u is not 0 or a power of two in 1..%u",
+				 cfg->buf_count, MAX_BUFS);
+	if (cfg->buf_count && !cfg->buf_size)
+		cfg->buf_size = DEF_BUF_SIZE;
+	if (cfg->buf_size > MAX_BUF_SIZE || (cfg->buf_size && !cfg->buf_count))
+		return pel__fail(-EINVAL, "buf_size %u: 1..%u bytes, with buf_count set",
+				 cfg->buf_size, MAX_BUF_SIZE);
+	if (cfg->flags & ~PEL_IO_CF_PLAIN)
+		return pel__fail(-EINVAL, "flags 0x%x hold unknown bits", cfg->flags);
+	for (unsigned i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
+		if (cfg->reserved[i])
+			return pel__fail(-EINVAL, "reserved[%u] is not zero", i);
+	return 0;
+}
+
+int
+pel_io_create(struct pel_runtime *rt, const struct pel_io_config *cfg, struct pel_io **out)
+{
+	struct pel_io_config def;
+	struct pel_io *io;
+	int err;
+
+	if (!out)
+		return pel__fail(-EINVAL, "out pointer is NULL");
+	*out = NULL;
+	if (!rt)
+		return pel__fail(-EINVAL, "runtime is NULL");
+	if (!cfg) {
+		pel_io_config_default(&def);
+		cfg = &def;
+	}
+	io = calloc(1, sizeof(*io));
+	if (!io)
+		return pel__fail(-ENOMEM, "out of memory for the I/O layer");
+	err = check_config(cfg, &io->cfg);
+	if (err)
+		goto out_free;
+	io->rt = rt;
+	io->nworkers = pel_worker_count(rt);
+	/* the operations' pool first: pel_pool_create() takes the layer lock itself */
+	err = pel_pool_create(rt, sizeof(struct op), io->cfg.max_ops, PEL_POOL_F_CACHE_ALIGN,
+			      &io->ops);
+	if (err)
+		goto out_free;
+	io->w = calloc(io->nworkers, sizeof(*io->w));
+	for (unsigned w = 0; io->w && w < io->nworkers; w++) {
+		io->w[w] = aligned_alloc(PEL_CACHE_GUARD, (sizeof(struct io_worker) +
+							   PEL_CACHE_GUARD - 1) &
+					 ~(size_t)(PEL_CACHE_GUARD - 1));
+		if (!io->w[w])
+			break;
+		memset(io->w[w], 0, sizeof(struct io_worker));
+		io->w[w]->io = io;
+		io->w[w]->id = w;
+	}
+	if (!io->w || !io->w[io->nworkers - 1]) {
+		err = pel__fail(-ENOMEM, "out of memory for the I/O layer");
+		goto out_pool;
+	}
+	err = pel__layer_enter(rt);
+	if (err)
+		goto out_pool;
+	if (pel__layer_get(rt, &io_ops)) {
+		err = pel__fail(-EEXIST, "this runtime has its I/O layer already");
+		goto out_leave;
+	}
+	err = pel__run_on_each_worker(rt, setup_on_worker, io);
+	for (unsigned w = 0; !err && w < io->nworkers; w++)
+		if (io->w[w]->setup_err)
+			err = pel__fail(io->w[w]->setup_err, "%s", io->w[w]->setup_msg);
+	if (err) {
+		/* pollers may be in place on some workers: keep the state alive until stop */
+		bool polled = false;
+
+		for (unsigned w = 0; w < io->nworkers; w++)
+			polled |= io->w[w]->ring_ok && !io->w[w]->setup_err;
+		if (polled && pel__layer_add(rt, &io_ops, io) == 0) {
+			pel__layer_leave(rt);
+			return err;
+		}
+		goto out_leave;
+	}
+	err = pel__layer_add(rt, &io_ops, io);
+	if (err)
+		goto out_leave;
+	pel__layer_leave(rt);
+	*out = io;
+	return 0;
+
+out_leave:
+	pel__layer_leave(rt);
+out_pool:
+	pel_pool_destroy(io->ops);
+out_free:
+	io_release(io);
+	return err;
+}
+
+int
+pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
+{
+	const struct io_worker *iw;
+
+	if (!io || !out)
+		return pel__fail(-EINVAL, "%s is NULL", io ? "stats pointer" : "io");
+	if (worker >= io->nworkers)
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, io->nworkers);
+	if (atomic_load_explicit(&io->stopped, memory_order_relaxed))
+		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	iw = io->w[worker];
+	memset(out, 0, sizeof(*out));
+	out->setup_flags = iw->setup_flags;
+	out->features = iw->features;
+	out->submitted = atomic_load_explicit(&iw->submitted, memory_order_relaxed);
+	out->completed = atomic_load_explicit(&iw->completed, memory_order_relaxed);
+	out->enters = atomic_load_explicit(&iw->enters, memory_order_relaxed);
+	out->sq_full = atomic_load_explicit(&iw->sq_full, memory_order_relaxed);
+	out->cq_overflow = atomic_load_explicit(&iw->cq_overflow, memory_order_relaxed);
+	out->rearms = atomic_load_explicit(&iw->rearms, memory_order_relaxed);
+	out->nobufs = atomic_load_explicit(&iw->nobufs, memory_order_relaxed);
+	out->inflight = atomic_load_explicit(&iw->inflight, memory_order_relaxed);
+	return 0;
+}
