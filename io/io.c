@@ -78,6 +78,9 @@ struct io_worker {
 	struct op *wait_head, *wait_tail;	/* accepted, no SQE yet: in order */
 	struct op *rearm_head;		/* multishot ops stopped by -ENOBUFS */
 	bool cancelling;		/* saw stopping: every operation was cancelled */
+	bool can_park;			/* IORING_OP_FUTEX_WAIT: the worker sleeps in the ring */
+	bool futex_armed;		/* a futex wait on the parked word is in the ring */
+	char futex_mark;		/* its user_data: &futex_mark */
 	/* provided buffers */
 	struct io_uring_buf_ring *br;
 	size_t br_len;
@@ -203,6 +206,10 @@ pel_io_buf_release(struct pel_io *io, void *buf)
 	} while (!atomic_compare_exchange_weak_explicit(&iw->rel_head, &h,
 							((h >> 32) + 1) << 32 | bid,
 							memory_order_release, memory_order_relaxed));
+	/* a multishot receive may be waiting for it on a parked worker: Dekker with the park
+	 * (our push, then pel__worker_wake()'s fence and load of parked; the worker's parked
+	 * store, fence, then its pollers). A syscall only when the worker is parked. */
+	pel__worker_wake(io->rt, (unsigned)w);
 	return 0;
 }
 
@@ -534,7 +541,8 @@ wants_rearm(const struct op *op, const struct io_uring_cqe *cqe)
 	return cqe->res > 0 || (cqe->res == 0 && op->req.opcode == PEL_IO_ACCEPT);
 }
 
-static void
+/* @return 1 for an operation's CQE, 0 for pel's own (the cancel-all, the park's futex wait) */
+static unsigned
 complete(struct io_worker *iw, struct io_uring_cqe *cqe)
 {
 	struct op *op = io_uring_cqe_get_data(cqe);
@@ -542,7 +550,11 @@ complete(struct io_worker *iw, struct io_uring_cqe *cqe)
 	bool more, rearm;
 
 	if (!op)
-		return;		/* the internal cancel-all of shutdown */
+		return 0;	/* the internal cancel-all of shutdown */
+	if ((void *)op == &iw->futex_mark) {
+		iw->futex_armed = false;	/* the park's futex wait: woken, or cancelled */
+		return 0;
+	}
 	more = cqe->flags & IORING_CQE_F_MORE;
 	rearm = wants_rearm(op, cqe);
 	pel__trace(io_complete, iw->id, op->req.opcode, cqe->res, cqe->flags, handle_of(op));
@@ -552,7 +564,7 @@ complete(struct io_worker *iw, struct io_uring_cqe *cqe)
 		op->rearm = 1;
 		op->next = iw->rearm_head;
 		iw->rearm_head = op;
-		return;
+		return 1;
 	}
 	r.res = cqe->res;
 	r.flags = more || rearm ? PEL_IO_F_MORE : 0;
@@ -570,11 +582,11 @@ complete(struct io_worker *iw, struct io_uring_cqe *cqe)
 	r.handle = handle_of(op);
 	op->req.cb(&r, op->req.arg);
 	if (more)
-		return;
+		return 1;
 	if (rearm && !iw->cancelling) {
 		count(&iw->rearms, 1);
 		enqueue(iw, op);
-		return;
+		return 1;
 	}
 	if (rearm) {
 		/* stopping: the stream ends here, and the user hears of it */
@@ -587,6 +599,7 @@ complete(struct io_worker *iw, struct io_uring_cqe *cqe)
 	atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
 	count(&iw->inflight, (uint64_t)-1);
 	pel_free(iw->io->ops, op);
+	return 1;
 }
 
 /* Shutdown: every operation of this ring is cancelled; those waiting, and those stopped for
@@ -637,11 +650,13 @@ io_poll(void *ctx)
 	if (pel_unlikely(!iw->cancelling) && pel_unlikely(pel__rt_stopping(iw->io->rt)))
 		cancel_everything(iw);
 	while ((n = io_uring_peek_batch_cqe(ring, cqes, 64)) > 0) {
+		unsigned ops = 0;
+
 		for (unsigned i = 0; i < n; i++)
-			complete(iw, cqes[i]);
+			ops += complete(iw, cqes[i]);
 		io_uring_cq_advance(ring, n);
-		count(&iw->completed, n);
-		found += n;
+		count(&iw->completed, ops);
+		found += ops;
 	}
 	/* stopped for buffers that callbacks have given back since: in again now */
 	if (pel_unlikely(iw->rearm_head) && iw->in_ring && !iw->cancelling)
@@ -664,6 +679,56 @@ io_poll(void *ctx)
 		found++;
 	}
 	return (int)found;
+}
+
+/* ---- parking in the ring ---- */
+
+/* The kernel's futex-wait operation (Linux 6.7) and futex2 flags; liburing 2.3 has neither. */
+#define OP_FUTEX_WAIT		51
+#define FUTEX2_U32		0x02
+#define FUTEX2_PRIV		128
+#define FUTEX_MATCH_ANY		0xffffffffu
+
+/*
+ * The worker's sleep when it parks (pel__park_hook_set()): a futex wait on its parked word goes
+ * into the ring, and io_uring_enter() waits for one completion: a producer's FUTEX_WAKE after it
+ * cleared the word completes the futex wait, an I/O completion wakes it as well. The futex wait
+ * stays armed across parks until it completes (it finds the word 0 and ends at once if a wake
+ * came before it was armed: no lost wake-up). One syscall a park, none while busy or spinning.
+ */
+static void
+io_park(void *ctx, _Atomic uint32_t *word)
+{
+	struct io_worker *iw = ctx;
+
+	if (!iw->futex_armed) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&iw->ring);
+
+		if (!sqe)
+			return;		/* no room: back to the loop, which submits */
+		memset(sqe, 0, sizeof(*sqe));
+		sqe->opcode = OP_FUTEX_WAIT;
+		sqe->fd = FUTEX2_U32 | FUTEX2_PRIV;
+		sqe->addr = (uint64_t)(uintptr_t)word;
+		sqe->off = 1;				/* addr2: sleep while *word == 1 */
+		sqe->addr3 = FUTEX_MATCH_ANY;
+		io_uring_sqe_set_data(sqe, &iw->futex_mark);
+		iw->futex_armed = true;
+		iw->prepared++;
+	}
+	io_uring_submit_and_wait(&iw->ring, 1);
+	count(&iw->enters, 1);
+	iw->prepared = 0;
+}
+
+static bool
+futex_wait_supported(struct io_uring *ring)
+{
+	struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+	bool ok = p && io_uring_opcode_supported(p, OP_FUTEX_WAIT);
+
+	free(p);
+	return ok;
 }
 
 /* ---- set-up, on each worker ---- */
@@ -787,7 +852,11 @@ setup_on_worker(unsigned worker, void *arg)
 	if (!err)
 		err = bufs_init(iw);
 	if (!err) {
-		err = pel__poller_add(io_poll, iw, 0);
+		/* a worker may park when it can sleep in its ring: completions wake it there */
+		iw->can_park = !(io->cfg.flags & PEL_IO_CF_NO_PARK) &&
+			       futex_wait_supported(&iw->ring) &&
+			       pel__park_hook_set(io_park, iw) == 0;
+		err = pel__poller_add(io_poll, iw, iw->can_park ? PEL__POLL_PARK_OK : 0);
 		if (err)
 			setup_fail(iw, err, "worker %u: no poller slot left for the I/O layer",
 				   worker);
@@ -921,7 +990,7 @@ check_config(const struct pel_io_config *in, struct pel_io_config *cfg)
 	if (cfg->buf_size > MAX_BUF_SIZE || (cfg->buf_size && !cfg->buf_count))
 		return pel__fail(-EINVAL, "buf_size %u: 1..%u bytes, with buf_count set",
 				 cfg->buf_size, MAX_BUF_SIZE);
-	if (cfg->flags & ~PEL_IO_CF_PLAIN)
+	if (cfg->flags & ~(PEL_IO_CF_PLAIN | PEL_IO_CF_NO_PARK))
 		return pel__fail(-EINVAL, "flags 0x%x hold unknown bits", cfg->flags);
 	for (unsigned i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
 		if (cfg->reserved[i])
@@ -1035,5 +1104,6 @@ pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
 	out->rearms = atomic_load_explicit(&iw->rearms, memory_order_relaxed);
 	out->nobufs = atomic_load_explicit(&iw->nobufs, memory_order_relaxed);
 	out->inflight = atomic_load_explicit(&iw->inflight, memory_order_relaxed);
+	out->parks_in_ring = iw->can_park;
 	return 0;
 }

@@ -255,6 +255,8 @@ struct pel_worker {
 	struct pel_ring **mesh_out;	/* mesh_out[j]: this worker's ring to worker j */
 	unsigned npollers;
 	unsigned npollers_wake;		/* pollers without PEL__POLL_PARK_OK: no parking */
+	void (*park_fn)(void *ctx, _Atomic uint32_t *word);	/* a layer's sleep, or NULL */
+	void *park_ctx;
 	struct pel__poller pollers[PEL__MAX_POLLERS];
 	void *mem;			/* the inbound rings, allocated by this worker's thread */
 	size_t mem_len;

@@ -165,6 +165,17 @@ typedef int (*pel__poll_fn)(void *ctx);
 int pel__poller_add(pel__poll_fn fn, void *ctx, unsigned flags);
 
 /**
+ * How a worker sleeps when it parks: @p fn(ctx, word) instead of a futex wait on @p word (the
+ * worker's parked flag, 1 while parked). It must return once a producer has cleared *word and
+ * made a FUTEX_WAKE on it, and may return earlier (the I/O layer sleeps in io_uring_enter() on a
+ * futex-wait operation of that word, so a completion wakes the worker too). The worker clears
+ * *word itself when fn returns. Set from a task on the worker (see pel__poller_add()); with it, a
+ * poller whose work fn waits for may be registered with PEL__POLL_PARK_OK.
+ * @return 0; -EPERM not on a worker; -EBUSY the worker has a park hook already.
+ */
+int pel__park_hook_set(void (*fn)(void *ctx, _Atomic uint32_t *word), void *ctx);
+
+/**
  * Run fn(worker id, arg) once on every worker, through the runtime's own producer slot, and wait
  * until all have returned. For layers' set-up and tear-down (cold: takes a mutex, may sleep).
  * @return 0; -EDEADLK called from a task; -ESHUTDOWN runtime stopping (fn then ran on none or

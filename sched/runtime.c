@@ -453,8 +453,10 @@ pel_submit(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
 	if (pel_unlikely(!producer_enter(p)))
 		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
-	pel__stamp_push(p->ring[worker], p->rt->slots, NULL, 1);
-	err = pel_ring_push(p->ring[worker], fn, arg);
+	if (pel_likely(pel__stamp_push(p->ring[worker], p->rt->slots, NULL, 1)))
+		err = pel_ring_push(p->ring[worker], fn, arg);
+	else
+		err = -EAGAIN;	/* recording, and no room when it stamped: as full */
 	if (pel_likely(!err)) {
 		/* the position it took: tail was advanced by one */
 		pel__trace(submit, worker, p->id,
@@ -491,16 +493,18 @@ pel_submit_burst(struct pel_producer *p, unsigned worker, const struct pel_task 
 		pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
 		return 0;
 	}
-	pel__stamp_push(p->ring[worker], p->rt->slots, t, n);
 	if (pel_unlikely(pel__trace_on(submit))) {
 		uint64_t tail = atomic_load_explicit(&p->ring[worker]->prod.tail,
 						     memory_order_relaxed);
+		unsigned k = pel__stamp_push(p->ring[worker], p->rt->slots, t, n);
 
-		done = pel_ring_push_burst(p->ring[worker], t, n);
+		done = k ? pel_ring_push_burst(p->ring[worker], t, k) : 0;
 		for (unsigned i = 0; i < done; i++)
 			pel__trace(submit, worker, p->id, tail + i);
 	} else {
-		done = pel_ring_push_burst(p->ring[worker], t, n);
+		unsigned k = pel__stamp_push(p->ring[worker], p->rt->slots, t, n);
+
+		done = k ? pel_ring_push_burst(p->ring[worker], t, k) : 0;
 	}
 	if (pel_likely(done) && p->rt->may_park)
 		pel__wake(p->rt->workers[worker]);
@@ -530,8 +534,8 @@ pel_spawn(unsigned worker, pel_task_fn fn, void *arg)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, rt->nworkers);
 	if (pel_unlikely(!pel__ring_fn_ok(fn)))
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_FN, worker, 0);
-	pel__stamp_push(w->mesh_out[worker], rt->slots, NULL, 1);
-	if (pel_unlikely(pel_ring_push(w->mesh_out[worker], fn, arg))) {
+	if (pel_unlikely(!pel__stamp_push(w->mesh_out[worker], rt->slots, NULL, 1) ||
+			 pel_ring_push(w->mesh_out[worker], fn, arg))) {
 		pel__trace(ring_full, worker, PEL__TRACE_SRC_WORKER + w->id);
 		return pel__fail_lazy(-EAGAIN, PEL__LAZY_RING_FULL, worker, rt->slots);
 	}
@@ -609,7 +613,12 @@ drain_all(struct pel_runtime *rt)
 
 	for (;;) {
 		pel__drain(rt, -1);
-		if (!layers_busy(rt)) {
+		if (layers_busy(rt)) {
+			/* a layer's poller winds it down once it sees stopping: a worker parked in
+			 * a layer's sleep (I/O) is woken to look (stopping was stored before) */
+			for (unsigned i = 0; i < rt->nworkers; i++)
+				pel__wake_force(rt->workers[i]);
+		} else {
 			bool quiet;
 
 			pthread_mutex_lock(&rt->drain_lock);
@@ -844,8 +853,8 @@ pel__producer_leave(struct pel_producer *p)
 int
 pel__producer_push(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg)
 {
-	pel__stamp_push(p->ring[worker], p->rt->slots, NULL, 1);
-	if (pel_unlikely(pel_ring_push(p->ring[worker], fn, arg))) {
+	if (pel_unlikely(!pel__stamp_push(p->ring[worker], p->rt->slots, NULL, 1) ||
+			 pel_ring_push(p->ring[worker], fn, arg))) {
 		pel__trace(ring_full, worker, p->id);
 		return pel__fail_lazy(-EAGAIN, PEL__LAZY_RING_FULL, worker, p->rt->slots);
 	}

@@ -43,14 +43,17 @@ pel__stamps(struct pel_ring *r, unsigned slots)
 
 /*
  * Before pushing @p n tasks at the ring's tail (the tasks @p t of a burst, NULL for one already
- * checked): stamp those that will go in, if pel:dequeue is being recorded. Only positions with room are stamped: on a full ring position tail shares its slot
+ * checked): stamp those that will go in, if pel:dequeue is being recorded. @return how many the
+ * caller may push: those stamped (all n when not recording). The caller pushes no more: the room
+ * it would see a moment later may be larger (the consumer moves on), and a task pushed past its
+ * stamp would report no wait. Only positions with room are stamped: on a full ring position tail shares its slot
  * with head, the oldest queued task, whose stamp must survive a refused push. (Only this producer
  * pushes, so the room seen here is there for the push that follows.) A seqlock per stamp: pos holds
  * position + 1 (0: never stamped, as fresh memory reads), cleared before the tsc changes and set
  * after, so a reader that races a rewrite sees a mismatch and reports -1 rather than another
  * task's wait.
  */
-static inline void
+static inline unsigned
 pel__stamp_push(struct pel_ring *r, unsigned slots, const struct pel_task *t, unsigned n)
 {
 	if (PEL__STAMPS && pel_unlikely(pel__trace_on(dequeue))) {
@@ -76,6 +79,7 @@ pel__stamp_push(struct pel_ring *r, unsigned slots, const struct pel_task *t, un
 			atomic_store_explicit(&e->pos, tail + i + 1, memory_order_release);
 		}
 	}
+	return n;
 }
 
 /* The queue wait of the task at @p pos, in ns, or -1 when it was not stamped for this task. */

@@ -157,9 +157,18 @@ park(struct pel_worker *w, uint64_t *parks)
 	(*parks)++;
 	atomic_store_explicit(&w->stats.parks, *parks, memory_order_relaxed);
 	pel__trace(park, w->id);
-	/* acquire: pairs with the exchange in pel__wake_slow(); the waker's push is visible */
-	while (atomic_load_explicit(&w->parked, memory_order_acquire))
-		futex(&w->parked, FUTEX_WAIT_PRIVATE, 1);
+	if (w->park_fn) {
+		/* a layer's sleep (I/O): it returns on a wake, or on the layer's own events */
+		w->park_fn(w->park_ctx, &w->parked);
+		/* release: pairs with the exchange in pel__wake_slow(), which then sees 0 and makes
+		 * no wake; a waker that cleared it first made its push visible (its acq_rel) */
+		atomic_exchange_explicit(&w->parked, 0, memory_order_acq_rel);
+	} else {
+		/* acquire: pairs with the exchange in pel__wake_slow(); the waker's push is
+		 * visible */
+		while (atomic_load_explicit(&w->parked, memory_order_acquire))
+			futex(&w->parked, FUTEX_WAIT_PRIVATE, 1);
+	}
 	pel__trace(unpark, w->id);
 }
 
@@ -177,6 +186,20 @@ pel__wake_force(struct pel_worker *w)
 {
 	atomic_store_explicit(&w->parked, 0, memory_order_release);
 	futex(&w->parked, FUTEX_WAKE_PRIVATE, 1);
+}
+
+int
+pel__park_hook_set(void (*fn)(void *ctx, _Atomic uint32_t *word), void *ctx)
+{
+	struct pel_worker *w = pel__self;
+
+	if (!w)
+		return pel__fail(-EPERM, "a park hook is set from a task running on its worker");
+	if (w->park_fn && fn)
+		return pel__fail(-EBUSY, "worker %u has a park hook already", w->id);
+	w->park_fn = fn;
+	w->park_ctx = ctx;
+	return 0;
 }
 
 int

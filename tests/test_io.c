@@ -691,6 +691,61 @@ test_idle_worker_enters_no_more(void **state)
 	pel_destroy(rt);
 }
 
+/* ---- a PARK worker with I/O sleeps in its ring ---- */
+
+static _Atomic int plain_ran;
+
+static void
+plain_task(void *arg)
+{
+	(void)arg;
+	atomic_store(&plain_ran, 1);
+}
+
+static void
+test_park_worker_sleeps_in_ring(void **state)
+{
+	struct pel_runtime *rt = rt_on(online_cpus() >= 2 ? "1" : "0", PEL_IDLE_PARK);
+	struct pel_io *io = io_on(rt, 0, 0);
+	struct pel_producer *p;
+	struct pel_io_stats st;
+	struct pel_worker_stats ws0, ws1;
+	struct seen s = { 0 };
+	uint64_t start;
+
+	(void)state;
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	if (!st.parks_in_ring) {
+		print_message("skip: this kernel has no IORING_OP_FUTEX_WAIT (Linux 6.7): a worker "
+			      "with I/O yields instead of parking\n");
+		pel_destroy(rt);
+		skip();
+	}
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	usleep(20000);
+	assert_int_equal(pel_stats(rt, 0, &ws0), 0);
+	/* parked: a completion wakes it (the timeout), never early */
+	start = now_ns();
+	submit_ok(io, p, 0, pel_io_req_timeout(30 * PEL_NS_PER_MS, 0, record, &s), NULL);
+	wait_n(&s, 1);
+	assert_int_equal(s.res[0], -ETIME);
+	assert_true(s.t[0] - start >= 30 * PEL_NS_PER_MS);
+	/* and a plain task wakes it too (the producer's futex wake completes the ring's wait) */
+	usleep(20000);
+	assert_int_equal(pel_submit(p, 0, plain_task, NULL), 0);
+	assert_true(WAIT_UNTIL(atomic_load(&plain_ran), 5000));
+	usleep(20000);
+	assert_int_equal(pel_stats(rt, 0, &ws1), 0);
+	assert_true(ws1.parks > ws0.parks);
+	/* asleep, not spinning: 100 ms idle take a handful of loop passes, not millions */
+	assert_int_equal(pel_stats(rt, 0, &ws0), 0);
+	usleep(100000);
+	assert_int_equal(pel_stats(rt, 0, &ws1), 0);
+	assert_true(ws1.idle_loops - ws0.idle_loops < 1000);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
 int
 main(void)
 {
@@ -706,6 +761,7 @@ main(void)
 		cmocka_unit_test(test_sq_full_keeps_order),
 		cmocka_unit_test(test_destroy_cancels_pending),
 		cmocka_unit_test(test_idle_worker_enters_no_more),
+		cmocka_unit_test(test_park_worker_sleeps_in_ring),
 	};
 	cpu_set_t zero;
 

@@ -45,6 +45,9 @@ enum pel_io_mode {
 /** Config flags. */
 #define PEL_IO_CF_PLAIN		(1u << 0)	/* no DEFER_TASKRUN/COOP_TASKRUN: the kernel runs task
 						 * work at interrupts (for comparison) */
+#define PEL_IO_CF_NO_PARK	(1u << 1)	/* a worker with I/O never parks (it yields instead);
+						 * by default it parks in io_uring_enter() where the
+						 * kernel has futex operations (Linux 6.7) */
 
 struct pel_io_config {
 	enum pel_io_mode mode;
@@ -164,7 +167,10 @@ struct pel_io_stats {
 	uint64_t rearms;	/* multishot operations pel re-armed (after -ENOBUFS or a stop) */
 	uint64_t nobufs;	/* of those, stopped for want of provided buffers */
 	uint64_t inflight;	/* operations accepted and not finished now */
-	uint64_t reserved[6];
+	uint32_t parks_in_ring;	/* 1: the worker parks in io_uring_enter() (a futex wait on its
+				 * parked flag in the ring); 0: it never parks (yields) */
+	uint32_t pad;
+	uint64_t reserved[5];
 };
 
 /** @return 0; -EINVAL bad worker or NULL. Any thread, any time, no lock. */
