@@ -21,6 +21,8 @@ PEL_DEPS=(
 	liburing-dev libnuma-dev libcmocka-dev libck-dev libdpdk-dev liblttng-ust-dev
 	# tracing, trace reading and plots
 	lttng-tools babeltrace2 python3-bt2 python3-matplotlib
+	# the sockperf client tests/io/test_sockperf.sh runs against examples/udp-echo, tcp-echo
+	sockperf
 )
 
 # Print the packages among "$@" that are not installed, one a line.
