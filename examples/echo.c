@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "echo.h"
@@ -172,6 +173,33 @@ echo_wait(struct echo_rt *e)
 			perror("read signalfd");
 			return SIGTERM;
 		}
+	}
+}
+
+int
+echo_quiesce(const struct echo_rt *e, int64_t timeout_ns)
+{
+	struct timespec nap = { 0, 1000000 }, t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		uint64_t inflight = 0;
+
+		/* tasks first: a request from a producer counts as in flight once its task ran */
+		if (pel_drain(e->rt, timeout_ns))
+			return -ETIMEDOUT;
+		for (unsigned w = 0; w < pel_worker_count(e->rt); w++) {
+			struct pel_io_stats s;
+
+			if (pel_io_stats(e->io, w, &s) == 0)
+				inflight += s.inflight;
+		}
+		if (!inflight)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * PEL_NS_PER_S + (t.tv_nsec - t0.tv_nsec) > timeout_ns)
+			return -ETIMEDOUT;
+		nanosleep(&nap, NULL);
 	}
 }
 

@@ -92,6 +92,10 @@ int echo_start(const struct echo_opts *o, unsigned buf_count, unsigned buf_size,
 /* Wait for SIGINT or SIGTERM. @return the signal. */
 int echo_wait(struct echo_rt *e);
 
+/* Wait until every task has run and no I/O operation is in flight (pel_drain() covers tasks
+ * only). @return 0; -ETIMEDOUT after @p timeout_ns. */
+int echo_quiesce(const struct echo_rt *e, int64_t timeout_ns);
+
 /* Add every worker's pel_io_stats() to one line: "submitted N completed N ...". Call before
  * pel_destroy() (the layer's counters go with it). */
 void echo_io_stats(const struct echo_rt *e, char *line, unsigned len);

@@ -231,9 +231,9 @@ main(int argc, char **argv)
 		while (pel_io_submit(io, p, w, &req, NULL) == -EAGAIN)
 			sched_yield();
 	}
-	err = pel_drain(e.rt, 2 * PEL_NS_PER_S);
+	err = echo_quiesce(&e, 2 * PEL_NS_PER_S);
 	if (err)
-		fprintf(stderr, "udp-echo: pel_drain: %s\n", pel_last_error());
+		fprintf(stderr, "udp-echo: operations still in flight 2 s after the stop\n");
 	drained = !err;
 	echo_io_stats(&e, iostats, sizeof(iostats));	/* before pel_destroy() frees them */
 out:
