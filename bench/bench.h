@@ -30,7 +30,7 @@ struct pel_bench_opts {
 	unsigned slots;			/* ring: --slots */
 	uint64_t items;			/* ring: --items, both modes; pool: pairs per run */
 	unsigned reps;			/* ring, pool: --reps */
-	uint64_t samples;		/* handoff: --samples */
+	uint64_t samples;		/* handoff: --samples; io: echoes per run */
 	uint64_t interval_ns;		/* handoff: --interval-ns */
 	unsigned rounds;		/* handoff: --rounds */
 	uint64_t seconds;		/* jitter: --seconds */
@@ -78,6 +78,7 @@ int pel_bench_trace(const struct pel_bench_opts *o, struct pel_bench_report *rep
 int pel_bench_handoff(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_pool(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_jitter(const struct pel_bench_opts *o, struct pel_bench_report *rep);
+int pel_bench_io(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 
 /** The CPU's "model name" from /proc/cpuinfo into @p buf ("unknown" if there is none). */
 void pel_bench_cpu_model(char *buf, size_t len);

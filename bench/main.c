@@ -35,6 +35,9 @@ static const char usage_text[] =
 	"  jitter    TSC gaps of a thread spinning on B while a PEL_IDLE_PARK worker on A parks\n"
 	"            and wakes at 1 and 10 kHz (none, as built, fence fallback, a bare\n"
 	"            membarrier); then pel_submit tasks/s as built and with the fence fallback\n"
+	"  io        pel's io_uring layer: nop round trips beside a plain liburing loop (same\n"
+	"            flags, and flags 0), on B and A->B; UDP echo RTT over loopback with\n"
+	"            DEFER_TASKRUN and PEL_IO_CF_PLAIN beside an epoll busy-poll server\n"
 	"\n"
 	"common options:\n"
 	"  --json FILE         also write the figures as JSON to FILE\n"
@@ -55,6 +58,10 @@ static const char usage_text[] =
 	"  --seconds N         spinning time of each run (default 1)\n"
 	"  --reps N            runs of each variant, interleaved; prints the median (default 5)\n"
 	"  --items N           tasks per submit-cost run (default 2M)\n"
+	"io options:\n"
+	"  --items N           nop round trips per run (default 1M; A->B rows N/4)\n"
+	"  --samples N         UDP echoes per run (default 20000)\n"
+	"  --reps N            runs of each variant, interleaved; prints the median (default 5)\n"
 	"\n"
 	"N takes a k, M or G suffix (x1000).\n";
 
@@ -394,7 +401,7 @@ main(int argc, char **argv)
 	static struct pel_bench_report rep;
 	static char model[256];
 	struct pel_bench_opts o = { 0 };
-	bool ring, handoff, jitter, cpus_given = false;
+	bool ring, handoff, jitter, io, cpus_given = false;
 	int c, err;
 
 	if (argc < 2)
@@ -407,7 +414,8 @@ main(int argc, char **argv)
 	ring = !strcmp(o.suite, "ring");
 	handoff = !strcmp(o.suite, "handoff");
 	jitter = !strcmp(o.suite, "jitter");
-	if (!ring && !handoff && !jitter && strcmp(o.suite, "pool") && strcmp(o.suite, "trace"))
+	io = !strcmp(o.suite, "io");
+	if (!ring && !handoff && !jitter && !io && strcmp(o.suite, "pool") && strcmp(o.suite, "trace"))
 		usage_exit("unknown SUITE \"%s\"", o.suite);
 
 	/* getopt sees argv[1], the suite, as the program name */
@@ -431,21 +439,21 @@ main(int argc, char **argv)
 			break;
 		case OPT_ITEMS:
 			if (handoff)
-				usage_exit("--items is a ring, pool and jitter option");
+				usage_exit("--items is a ring, pool, jitter and io option");
 			o.items = parse_count(optarg, UINT64_C(1) << 40);
 			if (!o.items)
 				usage_exit("--items wants a positive count, got \"%s\"", optarg);
 			break;
 		case OPT_REPS:
 			if (handoff)
-				usage_exit("--reps is a ring, pool and jitter option");
+				usage_exit("--reps is a ring, pool, jitter and io option");
 			o.reps = (unsigned)parse_count(optarg, 1000);
 			if (!o.reps)
 				usage_exit("--reps wants a count in 1 .. 1000, got \"%s\"", optarg);
 			break;
 		case OPT_SAMPLES:
-			if (!handoff)
-				usage_exit("--samples is a handoff option");
+			if (!handoff && !io)
+				usage_exit("--samples is a handoff and io option");
 			o.samples = parse_count(optarg, UINT64_C(100000000));
 			if (o.samples < 100)
 				usage_exit("--samples wants a count in 100 .. 100M, got \"%s\"",
@@ -501,6 +509,8 @@ main(int argc, char **argv)
 		err = pel_bench_handoff(&o, &rep);
 	else if (jitter)
 		err = pel_bench_jitter(&o, &rep);
+	else if (io)
+		err = pel_bench_io(&o, &rep);
 	else if (!strcmp(o.suite, "trace"))
 		err = pel_bench_trace(&o, &rep);
 	else
