@@ -725,7 +725,23 @@ echo_client(int fd, uint64_t n, uint64_t *lat, const char *what)
 struct echo_out {
 	uint32_t setup_flags;
 	double enters;			/* pel: io_uring_enter() per echo */
+	uint64_t irqs;			/* interrupts on B during the runs, summed over reps */
+	uint64_t echos;			/* echoes of those runs */
 };
+
+static uint64_t irqs_on(int cpu);
+
+/* The client's run, with the interrupts B took meanwhile. */
+static int
+echo_counted(const struct pel_bench_opts *o, int cli, uint64_t n, uint64_t *lat,
+	     const char *what, struct echo_out *out)
+{
+	uint64_t irq0 = irqs_on(o->cpu_b);
+	int ret = echo_client(cli, n, lat, what);
+
+	out->irqs += irqs_on(o->cpu_b) - irq0;
+	return ret;
+}
 
 static int
 run_echo(const struct pel_bench_opts *o, enum ekind k, uint64_t n, uint64_t *lat,
@@ -755,7 +771,7 @@ run_echo(const struct pel_bench_opts *o, enum ekind k, uint64_t n, uint64_t *lat
 		/* acquire: pairs with the release in epoll_main() */
 		while (!atomic_load_explicit(&s.ready, memory_order_acquire))
 			pel_bench_relax();
-		ret = s.err ? 1 : echo_client(cli, n, lat, einfo[k].name);
+		ret = s.err ? 1 : echo_counted(o, cli, n, lat, einfo[k].name, out);
 		atomic_store_explicit(&s.stop, 1, memory_order_relaxed);
 		pthread_join(t, NULL);
 		if (ret)
@@ -775,7 +791,7 @@ run_echo(const struct pel_bench_opts *o, enum ekind k, uint64_t n, uint64_t *lat
 			fprintf(stderr, "pel-bench: io: pel_submit: %s\n", pel_strerror(err));
 			goto out_pel;
 		}
-		ret = echo_client(cli, n, lat, einfo[k].name);
+		ret = echo_counted(o, cli, n, lat, einfo[k].name, out);
 		/* the sends' callbacks may still be on their way: wait for the stats to settle */
 		for (uint64_t end = pel_bench_mono_ns() + DONE_TIMEOUT_NS;
 		     !pel_io_stats(s.io, 0, &st) && st.completed < 2 * n &&
@@ -812,6 +828,41 @@ out_close:
 	close(cli);
 	close(s.fd);
 	return ret;
+}
+
+/* Interrupts CPU @p cpu has taken, every kind summed (/proc/interrupts); 0 if unreadable. */
+static uint64_t
+irqs_on(int cpu)
+{
+	FILE *f = fopen("/proc/interrupts", "r");
+	char line[4096];
+	uint64_t sum = 0;
+
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof(line), f)) {	/* the CPU0 CPU1 ... header */
+		fclose(f);
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, ':'), *end;
+		unsigned long long v = 0;
+
+		if (!p)
+			continue;
+		p++;
+		for (int c = 0; c <= cpu; c++) {
+			v = strtoull(p, &end, 10);
+			if (end == p) {	/* a row with fewer columns (ERR, MIS) */
+				v = 0;
+				break;
+			}
+			p = end;
+		}
+		sum += v;
+	}
+	fclose(f);
+	return sum;
 }
 
 /* ---- the suite ---- */
@@ -943,6 +994,7 @@ pel_bench_io(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 
 			if (run_echo(o, k, nechos, lat, &eout[k]))
 				goto out_free;
+			eout[k].echos += nechos;
 			memcpy(ev[k] + r * kept, lat + warm, kept * sizeof(*lat));
 			pel_bench_rest(pel_bench_mono_ns() - t0);
 		}
@@ -966,8 +1018,9 @@ pel_bench_io(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 		else
 			flags_text(eout[k].setup_flags, ftext, sizeof(ftext));
 		printf("%-9s %-19s echo ns p50=%-7.0f p99=%-7.0f p99.9=%-7.0f enters/echo=%.2f "
-		       "flags=%s\n", einfo[k].role, einfo[k].label, ep50[k], ep99[k],
-		       pctl(ev[k], reps * kept, 99.9), k == E_EPOLL ? 0.0 : eout[k].enters, ftext);
+		       "irqs_b/echo=%.2f flags=%s\n", einfo[k].role, einfo[k].label, ep50[k],
+		       ep99[k], pctl(ev[k], reps * kept, 99.9), k == E_EPOLL ? 0.0 : eout[k].enters,
+		       (double)eout[k].irqs / (double)eout[k].echos, ftext);
 		snprintf(name, sizeof(name), "echo_%s_p50", einfo[k].name);
 		pel_bench_metric(rep, name, ep50[k], "ns");
 		snprintf(name, sizeof(name), "echo_%s_p99", einfo[k].name);
@@ -1016,6 +1069,8 @@ pel_bench_io(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 	}
 	printf("note: liburing rows register the ring fd as pel does; 'pel flags' = pel's "
 	       "setup_flags as pel_io_stats() gave them\n");
+	printf("note: irqs_b/echo: interrupts of every kind CPU %d took during the echo runs "
+	       "(/proc/interrupts, around the client's loop) per echo\n", o->cpu_b);
 	ret = 0;
 	goto out_free;
 
