@@ -21,6 +21,12 @@
  * runs. Every accepted operation's callback runs, exactly once for a single-shot operation, until a
  * final result for a multishot one: at pel_destroy() the operations still pending are cancelled and
  * their callbacks run with -ECANCELED before it returns.
+ *
+ * pel_drain() waits for tasks, not for I/O: an operation may wait for its fd for ever (a receive),
+ * so after pel_drain() some may still be in flight (pel_io_stats().inflight says how many); state
+ * their callbacks use must live until they have run. The io handle is the runtime's: valid until
+ * pel_destroy() returns, and after it while a producer handle of the runtime stays open (then every
+ * call answers -ESHUTDOWN).
  */
 #ifndef PEL_IO_H
 #define PEL_IO_H
