@@ -407,8 +407,11 @@ cancel_op_here(struct io_worker *iw, struct op *op, uint64_t target)
 
 	if (!pel__pool_owns(iw->io->ops, t))
 		t = NULL;	/* a handle no operation ever had */
-	if (t && op_is(t, gen, iw->id, OP_WAITING)) {
-		struct op **pp = &iw->wait_head, *prev = NULL;
+	if (t && (op_is(t, gen, iw->id, OP_WAITING) ||
+		  (op_is(t, gen, iw->id, OP_INFLIGHT) && t->rearm))) {
+		/* waiting for SQ room, or a multishot receive stopped for buffers: not in the
+		 * kernel, so cancelled here */
+		struct op **pp = t->rearm ? &iw->rearm_head : &iw->wait_head, *prev = NULL;
 		struct pel_io_result r = { -ECANCELED, 0, NULL, 0, iw->id, target };
 
 		while (*pp != t) {
@@ -416,8 +419,9 @@ cancel_op_here(struct io_worker *iw, struct op *op, uint64_t target)
 			pp = &(*pp)->next;
 		}
 		*pp = t->next;
-		if (iw->wait_tail == t)
+		if (!t->rearm && iw->wait_tail == t)
 			iw->wait_tail = prev;
+		t->rearm = 0;
 		t->req.cb(&r, t->req.arg);
 		atomic_store_explicit(&t->state, OP_FREE, memory_order_relaxed);
 		count(&iw->inflight, (uint64_t)-1);

@@ -532,6 +532,41 @@ test_buffers_exhausted_then_rearmed(void **state)
 	pel_destroy(rt);
 }
 
+/* A multishot receive stopped for buffers is not in the kernel: its cancel is pel's. */
+static void
+test_cancel_receive_waiting_for_buffers(void **state)
+{
+	struct pel_runtime *rt = rt_one();
+	struct pel_io *io = io_on(rt, 1, 32);
+	struct pel_producer *p;
+	struct pel_io_stats st;
+	struct seen rx = { 0 }, c = { 0 };
+	struct sockaddr_in a, b;
+	int fa = udp_socket(&a), fb = udp_socket(&b);
+	uint64_t h;
+
+	(void)state;
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	submit_ok(io, p, 0, pel_io_req_recv_multishot(fb, 0, record, &rx), &h);
+	usleep(20000);
+	for (unsigned i = 0; i < 3; i++)
+		assert_int_equal(sendto(fa, "abc", 3, 0, (struct sockaddr *)&b, sizeof(b)), 3);
+	wait_n(&rx, 1);
+	assert_true(WAIT_UNTIL(pel_io_stats(io, 0, &st) == 0 && st.nobufs >= 1, 5000));
+	submit_ok(io, p, 0, pel_io_req_cancel(h, record, &c), NULL);
+	wait_n(&c, 1);
+	wait_n(&rx, 2);
+	assert_int_equal(c.res[0], 0);
+	assert_int_equal(rx.res[1], -ECANCELED);
+	assert_false(rx.flags[1] & PEL_IO_F_MORE);
+	assert_int_equal(pel_io_buf_release(io, rx.buf[0]), 0);
+	assert_true(WAIT_UNTIL(pel_io_stats(io, 0, &st) == 0 && st.inflight == 0, 5000));
+	close(fa);
+	close(fb);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
 static void
 test_timeouts_and_cancel(void **state)
 {
@@ -758,6 +793,7 @@ main(void)
 		cmocka_unit_test(test_tcp_accept_connect_multishot),
 		cmocka_unit_test(test_buffers_exhausted_then_rearmed),
 		cmocka_unit_test(test_timeouts_and_cancel),
+		cmocka_unit_test(test_cancel_receive_waiting_for_buffers),
 		cmocka_unit_test(test_sq_full_keeps_order),
 		cmocka_unit_test(test_destroy_cancels_pending),
 		cmocka_unit_test(test_idle_worker_enters_no_more),
