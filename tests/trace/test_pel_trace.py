@@ -278,6 +278,34 @@ def test_json_tau_lost_io():
         check("tau: format and values", ok, why)
 
 
+def test_io_ops():
+    # a read (op 1) 1000 ns submit -> result; a multishot recv (op 3): results at +500, +800
+    # (MORE), final at +1000; a failed connect (op 8); a submit never completed
+    ev = [("pel:io_submit", 100, {"worker": 0, "op": 1, "fd": 3, "handle": 11}),
+          ("pel:io_submit", 200, {"worker": 0, "op": 3, "fd": 4, "handle": 22}),
+          ("pel:io_complete", 700, {"worker": 0, "op": 3, "res": 64, "flags": 2, "handle": 22}),
+          ("pel:io_complete", 1100, {"worker": 0, "op": 1, "res": 10, "flags": 0, "handle": 11}),
+          ("pel:io_complete", 1500, {"worker": 0, "op": 3, "res": 64, "flags": 2, "handle": 22}),
+          ("pel:io_complete", 2500, {"worker": 0, "op": 3, "res": 0, "flags": 0, "handle": 22}),
+          ("pel:io_submit", 3000, {"worker": 1, "op": 8, "fd": 5, "handle": 33}),
+          ("pel:io_complete", 3400, {"worker": 1, "op": 8, "res": -111, "flags": 0, "handle": 33}),
+          ("pel:io_submit", 4000, {"worker": 1, "op": 0, "fd": -1, "handle": 44})]
+    res = core.analyze(ev)
+    ops = res["_io_ops"]
+    check("io ops: kinds seen", sorted(ops) == ["connect", "read", "recv"], sorted(ops))
+    check("io ops: read submit -> result", ops["read"]["n"] == 1 and ops["read"]["max"] == 1000,
+          ops["read"])
+    check("io ops: multishot results count from the previous one",
+          ops["recv"]["n"] == 3 and ops["recv"]["p50"] == 800 and ops["recv"]["max"] == 1000,
+          ops["recv"])
+    check("io ops: errors counted", ops["connect"]["errors"] == 1 and ops["read"]["errors"] == 0,
+          ops)
+    check("io ops: the nop never completed is open", res["_io_open"] == 1, res["_io_open"])
+    txt = report.text(res, "X")
+    check("io ops: text table", "I/O operations, submit -> result" in txt and "recv" in txt
+          and "still in flight" in txt, txt[-800:])
+
+
 def parse_tau(path, want=None):
     """Parse a TAU profile.N.C.T file; compare rows with want {name: (calls, subrs, excl, incl)}."""
     with open(path) as f:
@@ -570,6 +598,7 @@ def main():
     test_busy()
     test_timers()
     test_json_tau_lost_io()
+    test_io_ops()
     test_plot_bins()
     test_errors()
     test_lttng()

@@ -129,6 +129,8 @@ class Analyzer:
         self.io_events = 0
         self.io_pending = {}       # worker -> [completion ts, ...] not yet followed by a task start
         self.io_latency = array("q")
+        self.io_inflight = {}      # handle -> ts of its submit, or of its last multishot result
+        self.io_ops = {}           # op name -> {"lat": array of submit -> completion ns, "errors": n}
         self.pool_alloc_fail = 0
         self._dispatch = {
             "pel:submit": self._submit, "pel:spawn": self._submit,
@@ -300,18 +302,55 @@ class Analyzer:
     def _pool_alloc_fail(self, ts, f):
         self.pool_alloc_fail += 1
 
-    # -- I/O (the I/O layer is not instrumented yet) -------------------------------------------
+    # -- I/O ------------------------------------------------------------------------------------
+
+    IO_OPS = ("nop", "read", "write", "recv", "send", "recvmsg", "sendmsg", "accept", "connect",
+              "close", "timeout", "cancel", "poll")
+    CQE_F_MORE = 2
 
     def _io(self, name, ts, f):
-        """pel:io_* events: a completion that carries a worker is matched with that worker's next
-        task start. Provisional until the I/O layer's events exist."""
+        """pel:io_submit / pel:io_complete (trace/tp.h). Per operation kind, the time from the
+        submission to each result, joined by the operation's handle (a multishot operation's next
+        result counts from its previous one). A completion that carries a worker is also matched
+        with that worker's next task start (completions that become tasks)."""
         self.io_events += 1
-        if "complete" in name:
-            try:
-                wid = int(f["worker"])
-            except (KeyError, TypeError, ValueError):
-                return
-            self.io_pending.setdefault(wid, []).append(ts)
+        handle = f.get("handle") if hasattr(f, "get") else None
+        if name == "pel:io_submit" and handle is not None:
+            self.io_inflight[int(handle)] = ts
+            return
+        if "complete" not in name:
+            return
+        try:
+            wid = int(f["worker"])
+        except (KeyError, TypeError, ValueError):
+            return
+        self.io_pending.setdefault(wid, []).append(ts)
+        if handle is None:
+            return
+        h = int(handle)
+        try:
+            op = int(f["op"])
+            kind = self.IO_OPS[op] if 0 <= op < len(self.IO_OPS) else f"op{op}"
+        except (KeyError, TypeError, ValueError):
+            kind = "?"
+        st = self.io_ops.setdefault(kind, {"lat": array("q"), "errors": 0})
+        try:
+            if int(f["res"]) < 0:
+                st["errors"] += 1
+        except (KeyError, TypeError, ValueError):
+            pass
+        t0 = self.io_inflight.get(h)
+        if t0 is not None and ts >= t0:
+            st["lat"].append(ts - t0)
+        more = False
+        try:
+            more = bool(int(f["flags"]) & self.CQE_F_MORE)
+        except (KeyError, TypeError, ValueError):
+            pass
+        if more:
+            self.io_inflight[h] = ts
+        else:
+            self.io_inflight.pop(h, None)
 
     # -- timers --------------------------------------------------------------------------------
 
@@ -452,6 +491,9 @@ class Analyzer:
             "_io_events": self.io_events,
             "_io_latency": percentiles(self.io_latency) if self.io_latency else None,
             "_io_latency_n": len(self.io_latency),
+            "_io_ops": {k: dict(percentiles(v["lat"]), n=len(v["lat"]), errors=v["errors"])
+                        for k, v in sorted(self.io_ops.items())},
+            "_io_open": len(self.io_inflight),
             "_pool_alloc_fail": self.pool_alloc_fail,
         }
 

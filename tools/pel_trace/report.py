@@ -96,6 +96,18 @@ def text(res, trace_dir):
         p = res["_io_latency"]
         out.append(f"I/O completion -> task start latency, usec ({res['_io_latency_n']} samples): "
                    + ", ".join(f"{lab} {_us(p[k])}" for lab, k in zip(PCT_LABELS, PCT_KEYS)))
+    if res.get("_io_ops"):
+        out.append("")
+        out.append("I/O operations, submit -> result (a multishot one: from its previous result), "
+                   "usec (nearest rank):")
+        out.append(f"{'op':<9} {'samples':>9} {'errors':>7} "
+                   + " ".join(f"{lab:>11}" for lab in PCT_LABELS))
+        for kind, p in res["_io_ops"].items():
+            out.append(f"{kind:<9} {p['n']:>9} {p['errors']:>7} "
+                       + " ".join(f"{_us(p[k]):>11}" for k in PCT_KEYS))
+        if res.get("_io_open"):
+            out.append(f"  {res['_io_open']} operation(s) submitted without a final result in "
+                       "the trace (still in flight when it stopped)")
     out.append("")
     threads = [t for t in res["_threads"] if t["timers"]]
     if not threads:
