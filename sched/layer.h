@@ -136,6 +136,12 @@ int pel__worker_node(const struct pel_runtime *rt, unsigned w);
 /** Wake worker @p w if it is parked, so that its pollers run (a FUTEX_WAKE only then). */
 void pel__worker_wake(struct pel_runtime *rt, unsigned w);
 
+/**
+ * Whether @p cpu is online now (sys/devices/system/cpu/online); the online list ("0-3") goes
+ * into @p list for a message. @return 1 online; 0 not; -errno the file could not be read.
+ */
+int pel__cpu_online(int cpu, char *list, size_t len);
+
 /** True once pel_destroy() has begun. */
 bool pel__rt_stopping(const struct pel_runtime *rt);
 

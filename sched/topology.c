@@ -196,6 +196,18 @@ pel__topo_format_cpus(const cpu_set_t *set, char *buf, size_t len)
 	return buf;
 }
 
+int
+pel__cpu_online(int cpu, char *list, size_t len)
+{
+	cpu_set_t online;
+	int err = pel__topo_read_cpus("", PEL__CPU_DIR "/online", &online);
+
+	if (err)
+		return err;
+	pel__topo_format_cpus(&online, list, len);
+	return cpu >= 0 && cpu < CPU_SETSIZE && CPU_ISSET(cpu, &online);
+}
+
 /* ---- the host's topology ---- */
 
 /* An optional CPU-list file: missing is an empty set (*has false); "(null)" is how older kernels
