@@ -11,13 +11,16 @@
  *      runs; a callback's own submissions are prepared into the SQ at once;
  *   3. enters the kernel once if there are SQEs to submit, operations waiting for SQ space, or the
  *      kernel flagged work for us (IORING_SQ_TASKRUN, IORING_SQ_CQ_OVERFLOW): so a reply goes in
- *      within the pass its request completed in, and an idle worker makes no syscall.
+ *      within the pass its request completed in, and an idle worker makes no syscall. With
+ *      SQPOLL it publishes the SQ tail instead, and enters only to wake the kernel's SQ thread
+ *      when that sleeps (IORING_SQ_NEED_WAKEUP) or to flush an overflowed CQ.
  * Operations are objects of a pel pool (any thread allocates; the worker frees them when their
  * final CQE is in), so a request from a producer or another worker travels to its worker as the
  * argument of one task. An operation's user_data is its address; its handle adds a generation
  * the pool leaves in the object across reuse, so a stale handle never cancels another operation.
  * This layer depends on sched/layer.h and the pool layer; sched/ knows nothing of it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -44,10 +47,16 @@
 #define MAX_SQ		32768u
 #define MAX_BUFS	32768u
 #define MAX_BUF_SIZE	(1u << 20)
+#define DEF_SQ_IDLE_MS	100u
+#define MAX_SQ_IDLE_MS	60000u
 #define BGID		0		/* the one buffer group of each worker's ring */
 #define NIL		UINT32_MAX
 #define PTR_BITS	48		/* user-space addresses (x86-64, arm64 with 48-bit VA) */
 #define PTR_MASK	((UINT64_C(1) << PTR_BITS) - 1)
+
+/* the set-up options took reserved words: the structs keep their size (the ABI of 0.1) */
+static_assert(sizeof(struct pel_io_config) == 15 * sizeof(unsigned), "pel_io_config grew");
+static_assert(sizeof(struct pel_io_stats) == 120, "pel_io_stats grew");
 
 enum op_state { OP_FREE, OP_QUEUED, OP_WAITING, OP_INFLIGHT };
 
@@ -81,6 +90,10 @@ struct io_worker {
 	bool can_park;			/* IORING_OP_FUTEX_WAIT: the worker sleeps in the ring */
 	bool futex_armed;		/* a futex wait on the parked word is in the ring */
 	char futex_mark;		/* its user_data: &futex_mark */
+	bool sqpoll;			/* IORING_SETUP_SQPOLL: a kernel thread takes the SQEs */
+	bool ring_fd_reg;		/* the ring fd is registered: enter through enter_ring_fd */
+	bool woke;			/* SQPOLL: a wake-up went in at SQ head wake_head */
+	unsigned wake_head;
 	/* provided buffers */
 	struct io_uring_buf_ring *br;
 	size_t br_len;
@@ -93,7 +106,7 @@ struct io_worker {
 	_Atomic uint32_t *rel_next;
 	/* counters */
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t submitted, completed, enters, sq_full, cq_overflow,
-		rearms, nobufs, inflight;
+		rearms, nobufs, inflight, sq_wakeups;
 	uint32_t setup_flags, features;
 	int setup_err;
 	char setup_msg[256];
@@ -640,6 +653,65 @@ cancel_everything(struct io_worker *iw)
 	}
 }
 
+/*
+ * SQPOLL: the kernel's SQ thread takes the SQEs; the worker publishes the SQ tail and enters only
+ * to wake that thread when it went to sleep with SQEs left (IORING_SQ_NEED_WAKEUP) or to flush an
+ * overflowed CQ: one enter at most, counted like any other. liburing 2.3's io_uring_submit() does
+ * the same but does not say whether it entered, so the tail is published here.
+ * @return 1 when it handed SQEs over, entered, or operations wait for SQ room; else 0.
+ */
+static unsigned
+sqpoll_kick(struct io_worker *iw)
+{
+	struct io_uring *ring = &iw->ring;
+	struct io_uring_sq *sq = &ring->sq;
+	unsigned n = iw->prepared, kflags, eflags = 0;
+	int ret;
+
+	if (sq->sqe_head != sq->sqe_tail) {
+		sq->sqe_head = sq->sqe_tail;
+		/* release: pairs with the SQ thread's acquire load of the tail (io_get_sqring());
+		 * the SQEs before it are written */
+		io_uring_smp_store_release(sq->ktail, sq->sqe_tail);
+	}
+	if (n)
+		count(&iw->submitted, n);
+	iw->prepared = 0;
+	/* full fence: our tail store before our load of NEED_WAKEUP; pairs with the SQ thread's
+	 * smp_mb() between its store of NEED_WAKEUP and its last look at the tail before it sleeps:
+	 * either it sees our SQEs, or we see the flag (the kernel's io_uring.c, "SQPOLL") */
+	atomic_thread_fence(memory_order_seq_cst);
+	kflags = IO_URING_READ_ONCE(*ring->sq.kflags);
+	if ((kflags & IORING_SQ_NEED_WAKEUP) && io_uring_sq_ready(ring)) {
+		/* acquire: pairs with the SQ thread's release of the head as it takes SQEs */
+		unsigned head = io_uring_smp_load_acquire(sq->khead);
+
+		/* one wake a sleep: the flag stays up until the woken thread clears it, and the
+		 * thread sleeps again only with the SQ empty, so our SQEs move the head first */
+		if (!iw->woke || head != iw->wake_head) {
+			eflags |= IORING_ENTER_SQ_WAKEUP;
+			iw->woke = true;
+			iw->wake_head = head;
+		}
+	}
+	if (kflags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN))
+		eflags |= IORING_ENTER_GETEVENTS;
+	if (!eflags)
+		return n || iw->wait_head;
+	if (kflags & IORING_SQ_CQ_OVERFLOW)
+		count(&iw->cq_overflow, 1);
+	if (iw->ring_fd_reg)
+		eflags |= IORING_ENTER_REGISTERED_RING;
+	ret = io_uring_enter(iw->ring_fd_reg ? (unsigned)ring->enter_ring_fd :
+			     (unsigned)ring->ring_fd, 0, 0, eflags, NULL);
+	if (ret < 0)
+		iw->woke = false;	/* -EINTR, -EBUSY: the next pass looks again */
+	count(&iw->enters, 1);
+	if (eflags & IORING_ENTER_SQ_WAKEUP)
+		count(&iw->sq_wakeups, 1);
+	return 1;
+}
+
 /* The worker's poller: reap, run callbacks, and enter the kernel once when it must. */
 static int
 io_poll(void *ctx)
@@ -667,6 +739,8 @@ io_poll(void *ctx)
 		rearm_waiting(iw);
 	if (iw->wait_head)
 		move_waiting(iw);
+	if (iw->sqpoll)
+		return (int)(found + sqpoll_kick(iw));
 	/* relaxed: a hint; the kernel sets these flags, an enter sorts them out */
 	kflags = IO_URING_READ_ONCE(*ring->sq.kflags);
 	if (iw->prepared || iw->wait_head ||
@@ -762,14 +836,28 @@ ring_init(struct io_worker *iw)
 		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
 		0,
 	};
+	/* the kernel refuses COOP_TASKRUN, TASKRUN_FLAG and DEFER_TASKRUN with SQPOLL ("IPI
+	 * related flags don't make sense with SQPOLL", io_uring_create()): its thread runs the
+	 * task work. SINGLE_ISSUER is allowed (6.18 checked, where it was added in 6.0). */
+	static const unsigned sq_tries[] = { 0 /* unused */, IORING_SETUP_SINGLE_ISSUER, 0 };
+	bool sqpoll = cfg->flags & PEL_IO_CF_SQPOLL;
+	const unsigned *list = sqpoll ? sq_tries : tries;
 	int err = -EINVAL;
 
-	for (unsigned t = cfg->flags & PEL_IO_CF_PLAIN ? 2 : 0; t < 3; t++) {
+	for (unsigned t = cfg->flags & PEL_IO_CF_PLAIN ? 2 : sqpoll; t < 3; t++) {
 		struct io_uring_params p;
 
 		memset(&p, 0, sizeof(p));
-		p.flags = tries[t] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+		p.flags = list[t] | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
 		p.cq_entries = cfg->cq_entries;
+		if (sqpoll) {
+			p.flags |= IORING_SETUP_SQPOLL;
+			p.sq_thread_idle = cfg->sqpoll_idle_ms;
+			if (cfg->sqpoll_cpu >= 0) {
+				p.flags |= IORING_SETUP_SQ_AFF;
+				p.sq_thread_cpu = (unsigned)cfg->sqpoll_cpu;
+			}
+		}
 		err = io_uring_queue_init_params(cfg->sq_entries, &iw->ring, &p);
 		if (err == -EINVAL)	/* a flag this kernel lacks: the next, plainer try */
 			continue;
@@ -778,9 +866,19 @@ ring_init(struct io_worker *iw)
 		iw->setup_flags = p.flags;
 		iw->features = p.features;
 		iw->ring_ok = true;
-		io_uring_register_ring_fd(&iw->ring);	/* optional: saves an fd lookup per enter */
+		iw->sqpoll = sqpoll;
+		/* optional: saves an fd lookup per enter; 1 = one fd registered */
+		iw->ring_fd_reg = io_uring_register_ring_fd(&iw->ring) == 1;
 		return 0;
 	}
+	if (sqpoll && err == -EINVAL)
+		return setup_fail(iw, err, "worker %u: io_uring_setup() refused SQPOLL (EINVAL)%s",
+				  iw->id, cfg->sqpoll_cpu >= 0 ? ": is sqpoll_cpu outside this "
+				  "process's cpuset? (the kernel pins its thread only within it)" : "");
+	if (sqpoll && err == -EPERM)
+		return setup_fail(iw, err, "worker %u: io_uring_setup() refused SQPOLL (EPERM): "
+				  "before Linux 5.11 it needs CAP_SYS_ADMIN; or "
+				  "kernel.io_uring_disabled, or a seccomp filter", iw->id);
 	switch (err) {
 	case -ENOSYS:
 		return setup_fail(iw, err, "worker %u: io_uring_setup() is not in this kernel "
@@ -953,6 +1051,7 @@ pel_io_config_default(struct pel_io_config *cfg)
 	cfg->sq_entries = DEF_SQ;
 	cfg->cq_entries = 4 * DEF_SQ;
 	cfg->max_ops = DEF_OPS;
+	cfg->sqpoll_cpu = -1;
 }
 
 static bool
@@ -961,9 +1060,63 @@ pow2(unsigned v)
 	return v && !(v & (v - 1));
 }
 
+/* SQPOLL's fields: only with the flag (a zeroed config's sqpoll_cpu 0 passes), CPU online. */
+static int
+check_sqpoll(struct pel_io_config *cfg)
+{
+	char online[128];
+	int on;
+
+	if (!(cfg->flags & PEL_IO_CF_SQPOLL)) {
+		if (cfg->sqpoll_idle_ms || cfg->sqpoll_cpu > 0 || cfg->sqpoll_cpu < -1)
+			return pel__fail(-EINVAL, "sqpoll_cpu %d, sqpoll_idle_ms %u: set only with "
+					 "PEL_IO_CF_SQPOLL (else -1 and 0)", cfg->sqpoll_cpu,
+					 cfg->sqpoll_idle_ms);
+		cfg->sqpoll_cpu = -1;
+		return 0;
+	}
+	if (!cfg->sqpoll_idle_ms)
+		cfg->sqpoll_idle_ms = DEF_SQ_IDLE_MS;
+	if (cfg->sqpoll_idle_ms > MAX_SQ_IDLE_MS)
+		return pel__fail(-EINVAL, "sqpoll_idle_ms %u is beyond %u (0: %u)",
+				 cfg->sqpoll_idle_ms, MAX_SQ_IDLE_MS, DEF_SQ_IDLE_MS);
+	if (cfg->sqpoll_cpu < -1)
+		return pel__fail(-EINVAL, "sqpoll_cpu %d: a CPU number, or -1 for not pinned",
+				 cfg->sqpoll_cpu);
+	if (cfg->sqpoll_cpu == -1)
+		return 0;
+	on = pel__cpu_online(cfg->sqpoll_cpu, online, sizeof(online));
+	if (on < 0)
+		return on;	/* pel__fail() kept the cause */
+	if (!on)
+		return pel__fail(-EINVAL, "sqpoll_cpu %d is not online (online: %s)",
+				 cfg->sqpoll_cpu, online);
+	return 0;
+}
+
+/* A pinned SQ thread spins: not on a spinning worker's CPU, nor several on one, unless shared. */
+static int
+check_sqpoll_cpu(struct pel_runtime *rt, const struct pel_io_config *cfg, unsigned nworkers)
+{
+	if (cfg->sqpoll_cpu < 0 || (pel__rt_flags(rt) & PEL_F_SHARE_CPUS))
+		return 0;
+	for (unsigned w = 0; w < nworkers; w++)
+		if (pel_worker_cpu(rt, w) == cfg->sqpoll_cpu)
+			return pel__fail(-EINVAL, "sqpoll_cpu %d is worker %u's CPU: two busy "
+					 "pollers on one CPU; pick another CPU, or set "
+					 "PEL_F_SHARE_CPUS", cfg->sqpoll_cpu, w);
+	if (nworkers > 1)
+		return pel__fail(-EINVAL, "sqpoll_cpu %d would pin the SQ threads of all %u "
+				 "workers to one CPU; use -1 (not pinned), or set PEL_F_SHARE_CPUS",
+				 cfg->sqpoll_cpu, nworkers);
+	return 0;
+}
+
 static int
 check_config(const struct pel_io_config *in, struct pel_io_config *cfg)
 {
+	int err;
+
 	*cfg = *in;
 	if (cfg->mode == PEL_IO_DEDICATED)
 		return pel__fail(-EOPNOTSUPP, "PEL_IO_DEDICATED is not in this version of pel: use "
@@ -994,8 +1147,11 @@ check_config(const struct pel_io_config *in, struct pel_io_config *cfg)
 	if (cfg->buf_size > MAX_BUF_SIZE || (cfg->buf_size && !cfg->buf_count))
 		return pel__fail(-EINVAL, "buf_size %u: 1..%u bytes, with buf_count set",
 				 cfg->buf_size, MAX_BUF_SIZE);
-	if (cfg->flags & ~(PEL_IO_CF_PLAIN | PEL_IO_CF_NO_PARK))
+	if (cfg->flags & ~(PEL_IO_CF_PLAIN | PEL_IO_CF_NO_PARK | PEL_IO_CF_SQPOLL))
 		return pel__fail(-EINVAL, "flags 0x%x hold unknown bits", cfg->flags);
+	err = check_sqpoll(cfg);
+	if (err)
+		return err;
 	for (unsigned i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
 		if (cfg->reserved[i])
 			return pel__fail(-EINVAL, "reserved[%u] is not zero", i);
@@ -1026,6 +1182,9 @@ pel_io_create(struct pel_runtime *rt, const struct pel_io_config *cfg, struct pe
 		goto out_free;
 	io->rt = rt;
 	io->nworkers = pel_worker_count(rt);
+	err = check_sqpoll_cpu(rt, &io->cfg, io->nworkers);
+	if (err)
+		goto out_free;
 	/* the operations' pool first: pel_pool_create() takes the layer lock itself */
 	err = pel_pool_create(rt, sizeof(struct op), io->cfg.max_ops, PEL_POOL_F_CACHE_ALIGN,
 			      &io->ops);
@@ -1109,5 +1268,7 @@ pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
 	out->nobufs = atomic_load_explicit(&iw->nobufs, memory_order_relaxed);
 	out->inflight = atomic_load_explicit(&iw->inflight, memory_order_relaxed);
 	out->parks_in_ring = iw->can_park;
+	out->sq_wakeups = atomic_load_explicit(&iw->sq_wakeups, memory_order_relaxed);
+	out->sqpoll_cpu = iw->sqpoll && io->cfg.sqpoll_cpu >= 0 ? io->cfg.sqpoll_cpu : -1;
 	return 0;
 }

@@ -4,11 +4,12 @@
  * operation (pipes, a temporary file, loopback UDP and TCP), error completions, cancel and
  * timeouts, multishot accept and receive with provided buffers (exhaustion and re-arm, nothing
  * lost), SQ-full backpressure with exact accounting, shutdown with operations pending (each
- * callback runs once, with -ECANCELED, before pel_destroy() returns), and an idle worker that
- * enters the kernel no more.
+ * callback runs once, with -ECANCELED, before pel_destroy() returns), an idle worker that
+ * enters the kernel no more, and the set-up options (SQPOLL).
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>	/* IORING_SETUP_* to read pel_io_stats().setup_flags */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -781,6 +782,183 @@ test_park_worker_sleeps_in_ring(void **state)
 	pel_destroy(rt);
 }
 
+/* ---- set-up options: SQPOLL ---- */
+
+/* The SQ thread spins too: on the CPU this thread naps on (0), the worker on the last one. */
+#define SQ_CPU		0
+#define SQ_IDLE_MS	50u
+
+static void
+test_sqpoll_config_errors(void **state)
+{
+	struct pel_runtime *rt = rt_one(), *own = NULL;
+	struct pel_io_config ic;
+	struct pel_io *io = NULL;
+	struct pel_config c;
+
+	(void)state;
+	pel_io_config_default(&ic);
+	assert_int_equal(ic.sqpoll_cpu, -1);
+	ic.sqpoll_idle_ms = 10;		/* without the flag */
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	assert_error_contains("only with PEL_IO_CF_SQPOLL");
+	pel_io_config_default(&ic);
+	ic.sqpoll_cpu = 1;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	assert_error_contains("sqpoll_cpu 1");
+	pel_io_config_default(&ic);
+	ic.flags = PEL_IO_CF_SQPOLL;
+	ic.sqpoll_cpu = 4000;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	assert_error_contains("sqpoll_cpu 4000 is not online (online: ");
+	ic.sqpoll_cpu = -2;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	assert_error_contains("sqpoll_cpu -2");
+	ic.sqpoll_cpu = -1;
+	ic.sqpoll_idle_ms = 60001;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	assert_error_contains("sqpoll_idle_ms 60001");
+	assert_null(io);
+	pel_destroy(rt);
+	/* pinned to a spinning worker's CPU, without PEL_F_SHARE_CPUS: refused */
+	quiet_config(&c, online_cpus() >= 2 ? "1" : "0", NULL);
+	assert_int_equal(pel_create(&c, &own), 0);
+	pel_io_config_default(&ic);
+	ic.flags = PEL_IO_CF_SQPOLL;
+	ic.sqpoll_cpu = pel_worker_cpu(own, 0);
+	assert_int_equal(pel_io_create(own, &ic, &io), -EINVAL);
+	assert_error_contains("is worker 0's CPU");
+	pel_destroy(own);
+}
+
+/* A runtime with SQPOLL on its one worker, the SQ thread on SQ_CPU; skips where it cannot be. */
+static struct pel_io *
+io_sqpoll(struct pel_runtime *rt)
+{
+	struct pel_io_config ic;
+	struct pel_io *io = NULL;
+	int err;
+
+	if (online_cpus() < 2) {
+		print_message("skip: SQPOLL's thread spins: it needs a CPU besides the worker's\n");
+		pel_destroy(rt);
+		skip();
+	}
+	pel_io_config_default(&ic);
+	ic.flags = PEL_IO_CF_SQPOLL;
+	ic.sqpoll_cpu = SQ_CPU;
+	ic.sqpoll_idle_ms = SQ_IDLE_MS;
+	err = pel_io_create(rt, &ic, &io);
+	if (err == -ENOSYS || err == -EPERM) {
+		print_message("skip: %s\n", pel_last_error());
+		pel_destroy(rt);
+		skip();
+	}
+	if (err)
+		fail_msg("pel_io_create: %d %s", err, pel_last_error());
+	return io;
+}
+
+static void
+test_sqpoll_nop_and_udp(void **state)
+{
+	/* SPIN: a parking worker's enter would wake the SQ thread itself (liburing does it) */
+	struct pel_runtime *rt = rt_on(online_cpus() >= 2 ? "1" : "0", PEL_IDLE_SPIN);
+	struct pel_io *io = io_sqpoll(rt);
+	struct pel_producer *p;
+	struct pel_io_stats st, st1, st2;
+	struct seen s = { 0 }, u = { 0 };
+	struct sockaddr_in a, b;
+	char rbuf[32] = { 0 };
+	int fa = udp_socket(&a), fb = udp_socket(&b);
+
+	(void)state;
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	print_message("SQPOLL ring: setup flags 0x%x\n", st.setup_flags);
+	assert_true(st.setup_flags & IORING_SETUP_SQPOLL);
+	assert_true(st.setup_flags & IORING_SETUP_SQ_AFF);
+	assert_false(st.setup_flags & (IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
+				       IORING_SETUP_TASKRUN_FLAG));
+	assert_int_equal(st.sqpoll_cpu, SQ_CPU);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	/* a nop round trip */
+	submit_ok(io, p, 0, pel_io_req_nop(record, &s), NULL);
+	wait_n(&s, 1);
+	assert_int_equal(s.res[0], 0);
+	/* the SQ thread is awake now: 50 round trips, no enter to submit them */
+	assert_int_equal(pel_io_stats(io, 0, &st1), 0);
+	for (unsigned i = 1; i <= 50; i++) {
+		submit_ok(io, p, 0, pel_io_req_nop(record, &s), NULL);
+		wait_n(&s, 1 + i);
+	}
+	assert_int_equal(pel_io_stats(io, 0, &st2), 0);
+	print_message("50 nop round trips with the SQ thread awake: %llu enters, %llu submitted\n",
+		      (unsigned long long)(st2.enters - st1.enters),
+		      (unsigned long long)(st2.submitted - st1.submitted));
+	assert_int_equal(st2.submitted - st1.submitted, 50);
+	assert_true(st2.enters - st1.enters <= 2);	/* a stall past SQ_IDLE_MS may wake it */
+	/* asleep after its idle time: the next submit wakes it with one enter */
+	usleep(3 * SQ_IDLE_MS * 1000);
+	assert_int_equal(pel_io_stats(io, 0, &st1), 0);
+	submit_ok(io, p, 0, pel_io_req_nop(record, &s), NULL);
+	wait_n(&s, 52);
+	assert_int_equal(pel_io_stats(io, 0, &st2), 0);
+	assert_int_equal(st2.sq_wakeups - st1.sq_wakeups, 1);
+	assert_int_equal(st2.enters - st1.enters, 1);
+	/* UDP: a receive armed first, then the send, both through the SQ thread */
+	assert_int_equal(connect(fa, (struct sockaddr *)&b, sizeof(b)), 0);
+	submit_ok(io, p, 0, pel_io_req_recv(fb, rbuf, sizeof(rbuf), 0, record, &u), NULL);
+	usleep(10000);
+	assert_int_equal(atomic_load(&u.n), 0);
+	submit_ok(io, p, 0, pel_io_req_send(fa, "sqpoll", 6, 0, record, &u), NULL);
+	wait_n(&u, 2);
+	assert_int_equal(u.res[0] + u.res[1], 12);
+	assert_memory_equal(rbuf, "sqpoll", 6);
+	/* and a receive that waits while the SQ thread sleeps: its datagram still completes it */
+	submit_ok(io, p, 0, pel_io_req_recv(fb, rbuf, sizeof(rbuf), 0, record, &u), NULL);
+	usleep(3 * SQ_IDLE_MS * 1000);
+	assert_int_equal(send(fa, "late", 4, 0), 4);
+	wait_n(&u, 3);
+	assert_int_equal(u.res[2], 4);
+	assert_memory_equal(rbuf, "late", 4);
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	assert_int_equal(st.inflight, 0);
+	close(fa);
+	close(fb);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+/* A PARK worker sleeps in its SQPOLL ring: a timeout wakes it, a pending op is cancelled. */
+static void
+test_sqpoll_park_and_destroy(void **state)
+{
+	struct pel_runtime *rt = rt_on(online_cpus() >= 2 ? "1" : "0", PEL_IDLE_PARK);
+	struct pel_io *io = io_sqpoll(rt);
+	struct pel_producer *p;
+	struct seen s = { 0 };
+	struct sockaddr_in a;
+	char buf[8];
+	int fd = udp_socket(&a);
+	uint64_t start;
+
+	(void)state;
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	usleep(20000);
+	start = now_ns();
+	submit_ok(io, p, 0, pel_io_req_timeout(20 * PEL_NS_PER_MS, 0, record, &s), NULL);
+	wait_n(&s, 1);
+	assert_int_equal(s.res[0], -ETIME);
+	assert_true(s.t[0] - start >= 20 * PEL_NS_PER_MS);
+	submit_ok(io, p, 0, pel_io_req_recv(fd, buf, sizeof(buf), 0, record, &s), NULL);
+	usleep(20000);
+	pel_producer_close(p);
+	pel_destroy(rt);
+	assert_int_equal(atomic_load(&s.n), 2);
+	assert_int_equal(s.res[1], -ECANCELED);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -798,6 +976,9 @@ main(void)
 		cmocka_unit_test(test_destroy_cancels_pending),
 		cmocka_unit_test(test_idle_worker_enters_no_more),
 		cmocka_unit_test(test_park_worker_sleeps_in_ring),
+		cmocka_unit_test(test_sqpoll_config_errors),
+		cmocka_unit_test(test_sqpoll_nop_and_udp),
+		cmocka_unit_test(test_sqpoll_park_and_destroy),
 	};
 	cpu_set_t zero;
 

@@ -3,7 +3,8 @@
  * pel/io.h - the io_uring layer: I/O operations whose completions run as tasks on the workers.
  *
  * In PEL_IO_PER_WORKER mode each worker owns an io_uring, created on its own thread (with
- * SINGLE_ISSUER, DEFER_TASKRUN and TASKRUN_FLAG where the kernel has them). An operation names the
+ * SINGLE_ISSUER, DEFER_TASKRUN and TASKRUN_FLAG where the kernel has them; PEL_IO_CF_SQPOLL adds
+ * a kernel thread that submits, without the last two). An operation names the
  * worker whose ring carries it; its completion callback runs on that worker, in that worker's loop,
  * like a task. The worker reaps completions from the CQ ring in memory and enters the kernel only
  * when it has submissions or the kernel flagged waiting work: no syscall while idle, at most one a
@@ -54,6 +55,11 @@ enum pel_io_mode {
 #define PEL_IO_CF_NO_PARK	(1u << 1)	/* a worker with I/O never parks (it yields instead);
 						 * by default it parks in io_uring_enter() where the
 						 * kernel has futex operations (Linux 6.7) */
+#define PEL_IO_CF_SQPOLL	(1u << 2)	/* a kernel thread per worker ring polls its SQ
+						 * (IORING_SETUP_SQPOLL): the worker does not enter
+						 * to submit. That thread is one more busy poller:
+						 * give it a CPU (sqpoll_cpu). No DEFER_TASKRUN with
+						 * it (the kernel refuses the pair) */
 
 struct pel_io_config {
 	enum pel_io_mode mode;
@@ -64,7 +70,12 @@ struct pel_io_config {
 				 * 32768; 0: none (PEL_IO_REQ_BUFSEL is refused) */
 	unsigned buf_size;	/* bytes of each provided buffer, 1..1 MiB; 0 with buf_count: 2048 */
 	unsigned flags;		/* PEL_IO_CF_* */
-	unsigned reserved[8];	/* zero */
+	int sqpoll_cpu;		/* PEL_IO_CF_SQPOLL: the online CPU its kernel thread is pinned to
+				 * (IORING_SETUP_SQ_AFF), not a spinning worker's unless
+				 * PEL_F_SHARE_CPUS; -1: not pinned (the default) */
+	unsigned sqpoll_idle_ms;/* PEL_IO_CF_SQPOLL: ms that thread spins without work before it
+				 * sleeps (then one enter wakes it), 1..60000; 0: 100 */
+	unsigned reserved[6];	/* zero */
 };
 
 /** Operations. */
@@ -130,10 +141,13 @@ void pel_io_config_default(struct pel_io_config *cfg);
 /**
  * Set up the I/O layer of @p rt: a ring on every worker, created on the worker's own thread.
  * @param cfg  NULL: the defaults
- * @return 0; -EINVAL a bad field (pel_last_error() names it); -EEXIST the runtime has one;
+ * @return 0; -EINVAL a bad field (pel_last_error() names it; with PEL_IO_CF_SQPOLL: sqpoll_cpu
+ *         not online, a worker's CPU, or one CPU for several workers' SQ threads, the last two
+ *         unless PEL_F_SHARE_CPUS); -EEXIST the runtime has one;
  *         -EOPNOTSUPP PEL_IO_DEDICATED; -ENOSYS, -EPERM, -ENOMEM io_uring cannot be used here
  *         (the message names the cause and the fix: kernel.io_uring_disabled, a seccomp filter,
- *         RLIMIT_MEMLOCK); -EDEADLK from a task; -ESHUTDOWN the runtime is stopping.
+ *         RLIMIT_MEMLOCK; for SQPOLL, EPERM before Linux 5.11 without CAP_SYS_ADMIN);
+ *         -EDEADLK from a task; -ESHUTDOWN the runtime is stopping.
  * Threads: any but a worker's. The layer lives until pel_destroy() of the runtime.
  */
 int pel_io_create(struct pel_runtime *rt, const struct pel_io_config *cfg, struct pel_io **out);
@@ -176,7 +190,11 @@ struct pel_io_stats {
 	uint32_t parks_in_ring;	/* 1: the worker parks in io_uring_enter() (a futex wait on its
 				 * parked flag in the ring); 0: it never parks (yields) */
 	uint32_t pad;
-	uint64_t reserved[5];
+	uint64_t sq_wakeups;	/* PEL_IO_CF_SQPOLL: of the enters, those that woke the SQ thread */
+	int32_t sqpoll_cpu;	/* the CPU the SQ thread is pinned to; -1 not pinned or no SQPOLL
+				 * (setup_flags has IORING_SETUP_SQPOLL when it is on) */
+	uint32_t pad2;
+	uint64_t reserved[3];
 };
 
 /** @return 0; -EINVAL bad worker or NULL. Any thread, any time, no lock. */
