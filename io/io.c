@@ -48,6 +48,9 @@
 #define MAX_BUFS	32768u
 #define MAX_BUF_SIZE	(1u << 20)
 #define DEF_SQ_IDLE_MS	100u
+#define MAX_FILES	32768u
+#define REQ_FLAGS	(PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL | PEL_IO_REQ_ABS | \
+			 PEL_IO_REQ_FIXED_FILE)
 #define MAX_SQ_IDLE_MS	60000u
 #define BGID		0		/* the one buffer group of each worker's ring */
 #define NIL		UINT32_MAX
@@ -94,6 +97,11 @@ struct io_worker {
 	bool ring_fd_reg;		/* the ring fd is registered: enter through enter_ring_fd */
 	bool woke;			/* SQPOLL: a wake-up went in at SQ head wake_head */
 	unsigned wake_head;
+	/* registered files: which slots hold one; files_used is read by pel_io_stats() */
+	uint8_t *file_used;
+	unsigned file_next;		/* where the search for a free slot starts */
+	_Atomic uint32_t files_used;
+	unsigned nfiles;		/* slots registered at set-up (0: none) */
 	/* provided buffers */
 	struct io_uring_buf_ring *br;
 	size_t br_len;
@@ -311,6 +319,8 @@ prep(struct io_worker *iw, struct io_uring_sqe *sqe, struct op *op)
 			io_uring_prep_poll_add(sqe, r->fd, r->len);
 		break;
 	}
+	if (r->flags & PEL_IO_REQ_FIXED_FILE)
+		sqe->flags |= IOSQE_FIXED_FILE;		/* fd is the slot */
 	if (r->flags & PEL_IO_REQ_BUFSEL) {
 		sqe->flags |= IOSQE_BUFFER_SELECT;
 		sqe->buf_group = BGID;
@@ -452,6 +462,28 @@ cancel_op_here(struct io_worker *iw, struct op *op, uint64_t target)
 	enqueue(iw, op);
 }
 
+/* PEL_IO_REQ_FIXED_FILE: an opcode with an fd, an index in range (its slot the kernel checks). */
+static int
+check_fixed_file(const struct pel_io *io, const struct pel_io_req *req)
+{
+	switch (req->opcode) {
+	case PEL_IO_READ: case PEL_IO_WRITE: case PEL_IO_RECV: case PEL_IO_SEND:
+	case PEL_IO_RECVMSG: case PEL_IO_SENDMSG: case PEL_IO_ACCEPT: case PEL_IO_CONNECT:
+	case PEL_IO_POLL:
+		break;
+	default:
+		return pel__fail(-EINVAL, "pel_io_submit: FIXED_FILE is for read, write, recv, "
+				 "send, recvmsg, sendmsg, accept, connect and poll");
+	}
+	if (!io->cfg.files)
+		return pel__fail(-EINVAL, "pel_io_submit: FIXED_FILE, but the I/O layer has no "
+				 "registered file slots (set pel_io_config.files)");
+	if (req->fd < 0 || (unsigned)req->fd >= io->cfg.files)
+		return pel__fail(-EINVAL, "pel_io_submit: FIXED_FILE index %d is outside 0..%u",
+				 req->fd, io->cfg.files - 1);
+	return 0;
+}
+
 int
 pel_io_submit(struct pel_io *io, struct pel_producer *p, unsigned worker,
 	      const struct pel_io_req *req, uint64_t *handle)
@@ -467,9 +499,13 @@ pel_io_submit(struct pel_io *io, struct pel_producer *p, unsigned worker,
 	if (pel_unlikely(!req->cb || req->opcode >= PEL__IO_OPS))
 		return pel__fail(-EINVAL, "pel_io_submit: %s", req->cb ? "unknown opcode" :
 				 "the callback is NULL");
-	if (pel_unlikely(req->flags & ~(PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL |
-					PEL_IO_REQ_ABS)))
+	if (pel_unlikely(req->flags & ~REQ_FLAGS))
 		return pel__fail(-EINVAL, "pel_io_submit: flags 0x%x hold unknown bits", req->flags);
+	if (pel_unlikely(req->flags & PEL_IO_REQ_FIXED_FILE)) {
+		err = check_fixed_file(io, req);
+		if (err)
+			return err;
+	}
 	if (pel_unlikely((req->flags & PEL_IO_REQ_MULTISHOT) && req->opcode != PEL_IO_ACCEPT &&
 			 req->opcode != PEL_IO_RECV && req->opcode != PEL_IO_RECVMSG &&
 			 req->opcode != PEL_IO_POLL))
@@ -944,6 +980,116 @@ bufs_init(struct io_worker *iw)
 	return 0;
 }
 
+/* Registered files: a sparse table of cfg.files slots (io_uring_register_files_sparse(), Linux
+ * 5.19; before it, a table of -1, which 5.12 accepts). */
+static int
+files_init(struct io_worker *iw)
+{
+	unsigned n = iw->io->cfg.files;
+	int err, *fds;
+
+	if (!n)
+		return 0;
+	iw->file_used = calloc(n, 1);
+	if (!iw->file_used)
+		return setup_fail(iw, -ENOMEM, "worker %u: out of memory for %u file slots", iw->id,
+				  n);
+	err = io_uring_register_files_sparse(&iw->ring, n);
+	if (err == -EINVAL) {
+		fds = malloc(n * sizeof(*fds));
+		if (!fds)
+			return setup_fail(iw, -ENOMEM, "worker %u: out of memory for %u file slots",
+					  iw->id, n);
+		memset(fds, 0xff, n * sizeof(*fds));	/* -1: an empty slot */
+		err = io_uring_register_files(&iw->ring, fds, n);
+		free(fds);
+	}
+	if (err == -EMFILE)
+		return setup_fail(iw, err, "worker %u: %u registered file slots are more than "
+				  "RLIMIT_NOFILE allows (EMFILE): raise it (ulimit -n) or lower "
+				  "files", iw->id, n);
+	if (err)
+		return setup_fail(iw, err, "worker %u: registering %u file slots failed: %s "
+				  "(sparse tables need Linux 5.12)", iw->id, n, strerror(-err));
+	iw->nfiles = n;
+	return 0;
+}
+
+/* The ring's owner (its worker, in a task) may change its file table: SINGLE_ISSUER. */
+static int
+file_call_check(struct pel_io *io, unsigned worker, const char *fn)
+{
+	if (!io)
+		return pel__fail(-EINVAL, "%s: io is NULL", fn);
+	if (worker >= io->nworkers)
+		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, io->nworkers);
+	if (!io->cfg.files)
+		return pel__fail(-EINVAL, "%s: the I/O layer has no registered file slots (set "
+				 "pel_io_config.files)", fn);
+	if (pel__self_id(io->rt) != (int)worker)
+		return pel__fail(-EPERM, "%s: call it from a task on worker %u (its ring's owner)",
+				 fn, worker);
+	if (io->w[worker]->cancelling || pel__rt_stopping(io->rt))
+		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	return 0;
+}
+
+int
+pel_io_file_register(struct pel_io *io, unsigned worker, int fd)
+{
+	struct io_worker *iw;
+	unsigned n, slot;
+	int err = file_call_check(io, worker, "pel_io_file_register");
+
+	if (err)
+		return err;
+	if (fd < 0)
+		return pel__fail(-EBADF, "pel_io_file_register: fd %d is not a file descriptor",
+				 fd);
+	iw = io->w[worker];
+	n = io->cfg.files;
+	if (atomic_load_explicit(&iw->files_used, memory_order_relaxed) == n)
+		return pel__fail(-ENOSPC, "pel_io_file_register: all %u file slots of worker %u "
+				 "are in use (raise pel_io_config.files, or unregister one)", n,
+				 worker);
+	for (slot = iw->file_next; iw->file_used[slot]; slot = (slot + 1) % n)
+		;
+	err = io_uring_register_files_update(&iw->ring, slot, &fd, 1);
+	if (err < 0)
+		return pel__fail(err, "pel_io_file_register: fd %d into slot %u: %s", fd, slot,
+				 strerror(-err));
+	iw->file_used[slot] = 1;
+	iw->file_next = (slot + 1) % n;
+	/* relaxed: only this worker writes it; pel_io_stats() reads it relaxed */
+	atomic_store_explicit(&iw->files_used,
+			      atomic_load_explicit(&iw->files_used, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	return (int)slot;
+}
+
+int
+pel_io_file_unregister(struct pel_io *io, unsigned worker, unsigned index)
+{
+	struct io_worker *iw;
+	int none = -1, err = file_call_check(io, worker, "pel_io_file_unregister");
+
+	if (err)
+		return err;
+	iw = io->w[worker];
+	if (index >= io->cfg.files || !iw->file_used[index])
+		return pel__fail(-EINVAL, "pel_io_file_unregister: slot %u of worker %u holds no "
+				 "file", index, worker);
+	err = io_uring_register_files_update(&iw->ring, index, &none, 1);
+	if (err < 0)
+		return pel__fail(err, "pel_io_file_unregister: slot %u: %s", index, strerror(-err));
+	iw->file_used[index] = 0;
+	/* relaxed: only this worker writes it; pel_io_stats() reads it relaxed */
+	atomic_store_explicit(&iw->files_used,
+			      atomic_load_explicit(&iw->files_used, memory_order_relaxed) - 1,
+			      memory_order_relaxed);
+	return 0;
+}
+
 static void
 setup_on_worker(unsigned worker, void *arg)
 {
@@ -953,6 +1099,8 @@ setup_on_worker(unsigned worker, void *arg)
 
 	if (!err)
 		err = bufs_init(iw);
+	if (!err)
+		err = files_init(iw);
 	if (!err) {
 		/* a worker may park when it can sleep in its ring: completions wake it there */
 		iw->can_park = !(io->cfg.flags & PEL_IO_CF_NO_PARK) &&
@@ -1010,6 +1158,8 @@ io_close(struct pel_io *io)
 		iw->bufs = NULL;
 		free(iw->rel_next);
 		iw->rel_next = NULL;
+		free(iw->file_used);
+		iw->file_used = NULL;
 	}
 }
 
@@ -1152,6 +1302,8 @@ check_config(const struct pel_io_config *in, struct pel_io_config *cfg)
 	err = check_sqpoll(cfg);
 	if (err)
 		return err;
+	if (cfg->files > MAX_FILES)
+		return pel__fail(-EINVAL, "files %u is beyond %u", cfg->files, MAX_FILES);
 	for (unsigned i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
 		if (cfg->reserved[i])
 			return pel__fail(-EINVAL, "reserved[%u] is not zero", i);
@@ -1270,5 +1422,7 @@ pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
 	out->parks_in_ring = iw->can_park;
 	out->sq_wakeups = atomic_load_explicit(&iw->sq_wakeups, memory_order_relaxed);
 	out->sqpoll_cpu = iw->sqpoll && io->cfg.sqpoll_cpu >= 0 ? io->cfg.sqpoll_cpu : -1;
+	out->files = iw->nfiles;
+	out->files_used = atomic_load_explicit(&iw->files_used, memory_order_relaxed);
 	return 0;
 }

@@ -46,6 +46,24 @@ pel_io_buf_release(struct pel_io *io, void *buf)
 }
 
 int
+pel_io_file_register(struct pel_io *io, unsigned worker, int fd)
+{
+	(void)io;
+	(void)worker;
+	(void)fd;
+	return pel__fail(-ENOSYS, "this libpel was built without liburing");
+}
+
+int
+pel_io_file_unregister(struct pel_io *io, unsigned worker, unsigned index)
+{
+	(void)io;
+	(void)worker;
+	(void)index;
+	return pel__fail(-ENOSYS, "this libpel was built without liburing");
+}
+
+int
 pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
 {
 	(void)io;

@@ -959,6 +959,151 @@ test_sqpoll_park_and_destroy(void **state)
 	close(fd);
 }
 
+/* ---- set-up options: registered files ---- */
+
+struct files_ctx {
+	struct pel_io *io;
+	int fd[4];
+	int idx[4];
+	int err_full, err_unreg, err_bad, err_twice;
+};
+
+static void
+register_files_task(void *arg)
+{
+	struct files_ctx *f = arg;
+
+	for (unsigned i = 0; i < 4; i++)
+		f->idx[i] = pel_io_file_register(f->io, 0, f->fd[i]);
+	f->err_full = pel_io_file_register(f->io, 0, f->fd[0]);	/* 4 slots, all used */
+	f->err_bad = pel_io_file_register(f->io, 0, -1);
+}
+
+static void
+unregister_file_task(void *arg)
+{
+	struct files_ctx *f = arg;
+
+	f->err_unreg = pel_io_file_unregister(f->io, 0, (unsigned)f->idx[3]);
+	f->err_twice = pel_io_file_unregister(f->io, 0, (unsigned)f->idx[3]);
+}
+
+static void
+test_fixed_files(void **state)
+{
+	struct pel_runtime *rt = rt_one();
+	struct pel_io_config ic;
+	struct pel_io *io = NULL;
+	struct pel_producer *p;
+	struct pel_io_stats st;
+	struct pel_io_req r;
+	struct seen s = { 0 };
+	struct files_ctx f = { 0 };
+	struct sockaddr_in a, b;
+	char out[16] = { 0 }, rbuf[16] = { 0 };
+	int fds[2], ua, ub, err;
+
+	(void)state;
+	pel_io_config_default(&ic);
+	ic.files = 32769;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	assert_error_contains("files 32769");
+	ic.files = 4;
+	err = pel_io_create(rt, &ic, &io);
+	if (err == -ENOSYS || err == -EPERM) {
+		print_message("skip: %s\n", pel_last_error());
+		pel_destroy(rt);
+		skip();
+	}
+	if (err == -EINVAL) {
+		print_message("skip: %s\n", pel_last_error());	/* a kernel without file tables */
+		pel_destroy(rt);
+		skip();
+	}
+	assert_int_equal(err, 0);
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	assert_int_equal(st.files, 4);
+	assert_int_equal(st.files_used, 0);
+	/* only the ring's owner registers */
+	assert_int_equal(pel_io_file_register(io, 0, 0), -EPERM);
+	assert_error_contains("from a task on worker 0");
+	assert_int_equal(pel_io_file_register(io, 1, 0), -EINVAL);
+	assert_int_equal(pel_io_file_register(NULL, 0, 0), -EINVAL);
+	assert_int_equal(pipe(fds), 0);
+	ua = udp_socket(&a);
+	ub = udp_socket(&b);
+	assert_int_equal(connect(ua, (struct sockaddr *)&b, sizeof(b)), 0);
+	f.io = io;
+	f.fd[0] = fds[0];
+	f.fd[1] = fds[1];
+	f.fd[2] = ub;
+	f.fd[3] = ua;
+	on_worker(rt, 0, register_files_task, &f);
+	for (unsigned i = 0; i < 4; i++)
+		assert_true(f.idx[i] >= 0 && f.idx[i] < 4);
+	assert_true(f.idx[0] != f.idx[1] && f.idx[2] != f.idx[3]);
+	assert_int_equal(f.err_full, -ENOSPC);
+	assert_int_equal(f.err_bad, -EBADF);
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	assert_int_equal(st.files_used, 4);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	/* submit checks: an index out of range, an opcode without an fd */
+	r = pel_io_req_read(4, out, sizeof(out), (uint64_t)-1, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_FILE;
+	assert_int_equal(pel_io_submit(io, p, 0, &r, NULL), -EINVAL);
+	assert_error_contains("index 4 is outside 0..3");
+	r = pel_io_req_close(0, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_FILE;
+	assert_int_equal(pel_io_submit(io, p, 0, &r, NULL), -EINVAL);
+	/* a pipe through its slots: the read first, the write completes it */
+	r = pel_io_req_read(f.idx[0], out, sizeof(out), (uint64_t)-1, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_FILE;
+	submit_ok(io, p, 0, r, NULL);
+	r = pel_io_req_write(f.idx[1], "fixed", 5, (uint64_t)-1, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_FILE;
+	submit_ok(io, p, 0, r, NULL);
+	wait_n(&s, 2);
+	assert_int_equal(s.res[0] + s.res[1], 10);
+	assert_memory_equal(out, "fixed", 5);
+	/* UDP recv and send through slots; the ring holds its own reference to the fds */
+	r = pel_io_req_recv(f.idx[2], rbuf, sizeof(rbuf), 0, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_FILE;
+	submit_ok(io, p, 0, r, NULL);
+	r = pel_io_req_send(f.idx[3], "slot", 4, 0, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_FILE;
+	submit_ok(io, p, 0, r, NULL);
+	wait_n(&s, 4);
+	assert_int_equal(s.res[2] + s.res[3], 8);
+	assert_memory_equal(rbuf, "slot", 4);
+	/* an emptied slot: -EBADF from the kernel; a slot twice: -EINVAL */
+	on_worker(rt, 0, unregister_file_task, &f);
+	assert_int_equal(f.err_unreg, 0);
+	assert_int_equal(f.err_twice, -EINVAL);
+	r = pel_io_req_send(f.idx[3], "gone", 4, 0, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_FILE;
+	submit_ok(io, p, 0, r, NULL);
+	wait_n(&s, 5);
+	assert_int_equal(s.res[4], -EBADF);
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	assert_int_equal(st.files_used, 3);
+	/* without slots configured FIXED_FILE is refused */
+	pel_producer_close(p);
+	pel_destroy(rt);
+	rt = rt_one();
+	io = io_on(rt, 0, 0);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	r = pel_io_req_read(0, out, sizeof(out), 0, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_FILE;
+	assert_int_equal(pel_io_submit(io, p, 0, &r, NULL), -EINVAL);
+	assert_error_contains("no registered file slots");
+	pel_producer_close(p);
+	pel_destroy(rt);
+	close(fds[0]);
+	close(fds[1]);
+	close(ua);
+	close(ub);
+}
+
 int
 main(void)
 {
@@ -979,6 +1124,7 @@ main(void)
 		cmocka_unit_test(test_sqpoll_config_errors),
 		cmocka_unit_test(test_sqpoll_nop_and_udp),
 		cmocka_unit_test(test_sqpoll_park_and_destroy),
+		cmocka_unit_test(test_fixed_files),
 	};
 	cpu_set_t zero;
 

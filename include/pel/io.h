@@ -75,7 +75,9 @@ struct pel_io_config {
 				 * PEL_F_SHARE_CPUS; -1: not pinned (the default) */
 	unsigned sqpoll_idle_ms;/* PEL_IO_CF_SQPOLL: ms that thread spins without work before it
 				 * sleeps (then one enter wakes it), 1..60000; 0: 100 */
-	unsigned reserved[6];	/* zero */
+	unsigned files;		/* registered file slots per worker, up to 32768; 0: none
+				 * (pel_io_file_register(), PEL_IO_REQ_FIXED_FILE) */
+	unsigned reserved[5];	/* zero */
 };
 
 /** Operations. */
@@ -104,6 +106,10 @@ enum pel_io_opcode {
 #define PEL_IO_REQ_BUFSEL	(1u << 1)	/* RECV, RECVMSG: the data lands in a provided buffer
 						 * of the worker (pel_io_result.buf) */
 #define PEL_IO_REQ_ABS		(1u << 2)	/* TIMEOUT: off is an absolute CLOCK_MONOTONIC time */
+#define PEL_IO_REQ_FIXED_FILE	(1u << 3)	/* fd is an index that pel_io_file_register() gave
+						 * on this worker (IOSQE_FIXED_FILE): no fd lookup.
+						 * READ, WRITE, RECV, SEND, RECVMSG, SENDMSG,
+						 * ACCEPT, CONNECT, POLL */
 
 /** Result flags. */
 #define PEL_IO_F_MORE		(1u << 0)	/* the multishot operation stays armed: more to come */
@@ -176,6 +182,27 @@ int pel_io_submit(struct pel_io *io, struct pel_producer *p, unsigned worker,
  */
 int pel_io_buf_release(struct pel_io *io, void *buf);
 
+/**
+ * Put @p fd in a free registered-file slot of @p worker's ring (io_uring_register_files_update()):
+ * requests on that worker with PEL_IO_REQ_FIXED_FILE then name it by the index returned. The
+ * ring holds its own reference: closing @p fd afterwards leaves the slot usable.
+ * @return the index, 0 .. pel_io_config.files - 1; -EINVAL NULL @p io, bad worker or no slots
+ *         configured (files 0); -EPERM not called from a task on @p worker (the ring's owner
+ *         registers: SINGLE_ISSUER); -ENOSPC every slot is in use; -EBADF @p fd is not an open
+ *         fd; -ESHUTDOWN the runtime is stopping; other -errno from the kernel.
+ * Threads: a task on @p worker only (from elsewhere, send it a task that calls this).
+ * The slots go with the ring when pel_destroy() closes it.
+ */
+int pel_io_file_register(struct pel_io *io, unsigned worker, int fd);
+
+/**
+ * Empty slot @p index of @p worker's ring; requests already in the kernel keep their file.
+ * @return 0; -EINVAL as pel_io_file_register(), or @p index not a slot in use; -EPERM not from a
+ *         task on @p worker; -ESHUTDOWN stopping; other -errno from the kernel.
+ * Threads: a task on @p worker only.
+ */
+int pel_io_file_unregister(struct pel_io *io, unsigned worker, unsigned index);
+
 struct pel_io_stats {
 	uint32_t setup_flags;	/* the IORING_SETUP_* flags the ring was created with */
 	uint32_t features;	/* IORING_FEAT_* the kernel reported */
@@ -193,8 +220,10 @@ struct pel_io_stats {
 	uint64_t sq_wakeups;	/* PEL_IO_CF_SQPOLL: of the enters, those that woke the SQ thread */
 	int32_t sqpoll_cpu;	/* the CPU the SQ thread is pinned to; -1 not pinned or no SQPOLL
 				 * (setup_flags has IORING_SETUP_SQPOLL when it is on) */
+	uint32_t files;		/* registered file slots of this worker (0: none) */
+	uint32_t files_used;	/* of those, holding a file now */
 	uint32_t pad2;
-	uint64_t reserved[3];
+	uint64_t reserved[2];
 };
 
 /** @return 0; -EINVAL bad worker or NULL. Any thread, any time, no lock. */
