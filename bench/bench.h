@@ -73,6 +73,13 @@ struct pel_bench_figure pel_bench_summarise(double *v, unsigned n);
 /** A pel log callback that prints each distinct line once. */
 void pel_bench_log_once(enum pel_log_level level, const char *msg, void *arg);
 
+/*
+ * pel_create() with cpus @p cpus, idle @p idle, flags @p flags and the once-only log; on failure
+ * says why on stderr. @return 0, or 1.
+ */
+int pel_bench_runtime(const char *cpus, enum pel_idle idle, unsigned flags,
+		      struct pel_runtime **rt);
+
 int pel_bench_ring(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_trace(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_handoff(const struct pel_bench_opts *o, struct pel_bench_report *rep);

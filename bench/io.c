@@ -188,22 +188,13 @@ static int
 start_pel(int cpu_b, unsigned io_flags, struct pel_runtime **rt, struct pel_producer **prod,
 	  struct pel_io **io)
 {
-	struct pel_config cfg;
 	struct pel_io_config ic;
 	char cpus[16];
 	int err;
 
 	snprintf(cpus, sizeof(cpus), "%d", cpu_b);
-	pel_config_default(&cfg);
-	cfg.cpus = cpus;
-	cfg.idle = PEL_IDLE_SPIN;
-	cfg.log = pel_bench_log_once;
-	err = pel_create(&cfg, rt);
-	if (err) {
-		fprintf(stderr, "pel-bench: pel_create(cpus \"%s\", PEL_IDLE_SPIN): %s: %s\n", cpus,
-			pel_strerror(err), pel_last_error());
+	if (pel_bench_runtime(cpus, PEL_IDLE_SPIN, 0, rt))
 		return 1;
-	}
 	pel_io_config_default(&ic);
 	ic.flags = io_flags;
 	err = pel_io_create(*rt, &ic, io);

@@ -194,22 +194,12 @@ membarrier(int cmd)
 static int
 start_rt(int cpu, enum pel_idle idle, struct pel_runtime **rt, struct pel_producer **p)
 {
-	struct pel_config cfg;
 	char cpus[16];
 	int err;
 
 	snprintf(cpus, sizeof(cpus), "%d", cpu);
-	pel_config_default(&cfg);
-	cfg.cpus = cpus;
-	cfg.idle = idle;
-	cfg.flags = PEL_F_SHARE_CPUS;
-	cfg.log = pel_bench_log_once;
-	err = pel_create(&cfg, rt);
-	if (err) {
-		fprintf(stderr, "pel-bench: pel_create(cpus \"%s\"): %s: %s\n", cpus,
-			pel_strerror(err), pel_last_error());
+	if (pel_bench_runtime(cpus, idle, PEL_F_SHARE_CPUS, rt))
 		return 1;
-	}
 	err = pel_producer_open(*rt, p);
 	if (err) {
 		fprintf(stderr, "pel-bench: pel_producer_open: %s: %s\n", pel_strerror(err),

@@ -65,6 +65,24 @@ static const char usage_text[] =
 	"\n"
 	"N takes a k, M or G suffix (x1000).\n";
 
+int
+pel_bench_runtime(const char *cpus, enum pel_idle idle, unsigned flags, struct pel_runtime **rt)
+{
+	struct pel_config cfg;
+	int err;
+
+	pel_config_default(&cfg);
+	cfg.cpus = cpus;
+	cfg.idle = idle;
+	cfg.flags = flags;
+	cfg.log = pel_bench_log_once;
+	err = pel_create(&cfg, rt);
+	if (err)
+		fprintf(stderr, "pel-bench: pel_create(cpus \"%s\", idle %d): %s: %s\n", cpus,
+			(int)idle, pel_strerror(err), pel_last_error());
+	return err ? 1 : 0;
+}
+
 void
 pel_bench_log_once(enum pel_log_level level, const char *msg, void *arg)
 {

@@ -355,19 +355,10 @@ static int
 pel_up(const char *cpus, unsigned nworkers, enum pel_idle idle, struct pel_runtime **rt,
        struct pel_pool **pool)
 {
-	struct pel_config cfg;
 	int err;
 
-	pel_config_default(&cfg);
-	cfg.cpus = cpus;
-	cfg.idle = idle;
-	cfg.log = pel_bench_log_once;
-	err = pel_create(&cfg, rt);
-	if (err) {
-		fprintf(stderr, "pel-bench: pel_create(cpus \"%s\"): %s: %s\n", cpus,
-			pel_strerror(err), pel_last_error());
+	if (pel_bench_runtime(cpus, idle, 0, rt))
 		return 1;
-	}
 	if (pel_worker_count(*rt) != nworkers) {
 		fprintf(stderr, "pel-bench: pel_create(cpus \"%s\"): %u workers, not %u\n", cpus,
 			pel_worker_count(*rt), nworkers);
