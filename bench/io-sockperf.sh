@@ -3,7 +3,8 @@
 #
 # bench/io-sockperf.sh - pel's echo examples against sockperf's own busy-polling server, same run.
 #
-#	bench/io-sockperf.sh [--build DIR] [--rounds N] [--seconds T] [--cpus A,B] [--json FILE]
+#	bench/io-sockperf.sh [--build DIR] [--part rtt|tput|all] [--rounds N] [--seconds T]
+#			     [--cpus A,B] [--conns N] [--depth D] [--json FILE]
 #
 # `sockperf ping-pong --full-rtt -m 64` on CPU A against, on CPU B: examples/udp-echo --idle spin
 # and `sockperf sr --nonblocked` (UDP), examples/tcp-echo --idle spin and `sockperf sr --tcp
@@ -12,10 +13,18 @@
 # the rounds of each run's p50/p99/p99.9; ratios are pel / sockperf (lower is better). Exit 1 when a
 # run cannot start or sockperf's summary shows it broken (not to its timer, no observations,
 # drops, duplicates, out of order); figures never fail it. 2: bad usage. 77: no sockperf, < 2 CPUs.
+#
+# Part tput: bench/echo-load.c on CPU A keeps --depth 64-byte requests in flight on each of --conns
+# TCP connections or UDP sockets against, on CPU B, udp-echo/tcp-echo --idle spin (one worker) and
+# bench/epoll-echo.c (one thread, epoll, one syscall per receive and per send); answers per second,
+# median over the rounds; ratios pel / epoll (higher is better).
 set -u
 
 BUILD=build-bench
 ROUNDS=5
+PART=all
+CONNS=64
+DEPTH=4
 SECS=5
 MSG=64
 CPUS=
@@ -23,7 +32,8 @@ JSON=
 
 usage()
 {
-	echo "usage: $0 [--build DIR] [--rounds N] [--seconds T] [--cpus A,B] [--json FILE]" >&2
+	echo "usage: $0 [--build DIR] [--part rtt|tput|all] [--rounds N] [--seconds T] [--cpus A,B]" \
+		"[--conns N] [--depth D] [--json FILE]" >&2
 	exit 2
 }
 
@@ -31,13 +41,17 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--build) BUILD=${2:?}; shift 2 ;;
 	--rounds) ROUNDS=${2:?}; shift 2 ;;
+	--part) PART=${2:?}; shift 2 ;;
+	--conns) CONNS=${2:?}; shift 2 ;;
+	--depth) DEPTH=${2:?}; shift 2 ;;
 	--seconds) SECS=${2:?}; shift 2 ;;
 	--cpus) CPUS=${2:?}; shift 2 ;;
 	--json) JSON=${2:?}; shift 2 ;;
 	*) usage ;;
 	esac
 done
-[[ $ROUNDS =~ ^[1-9][0-9]*$ && $SECS =~ ^[1-9][0-9]*$ ]] || usage
+[[ $ROUNDS =~ ^[1-9][0-9]*$ && $SECS =~ ^[1-9][0-9]*$ && $PART =~ ^(rtt|tput|all)$ ]] || usage
+[[ $CONNS =~ ^[1-9][0-9]*$ && $DEPTH =~ ^[1-9][0-9]*$ ]] || usage
 if [ -z "$CPUS" ]; then
 	ncpu=$(nproc)
 	[ "$ncpu" -ge 2 ] || { echo "skip: $ncpu CPU, the client and server need one each"; exit 77; }
@@ -48,7 +62,9 @@ CLI=${CPUS%,*}
 SRV=${CPUS#*,}
 UDP_ECHO=$BUILD/examples/udp-echo
 TCP_ECHO=$BUILD/examples/tcp-echo
-for b in "$UDP_ECHO" "$TCP_ECHO"; do
+EPOLL_ECHO=$BUILD/bench/pel-epoll-echo
+LOAD=$BUILD/bench/pel-echo-load
+for b in "$UDP_ECHO" "$TCP_ECHO" "$EPOLL_ECHO" "$LOAD"; do
 	[ -x "$b" ] || { echo "$0: $b not built (ninja -C $BUILD; -Dexamples=true)" >&2; exit 1; }
 done
 command -v sockperf >/dev/null || { echo "skip: sockperf is not installed"; exit 77; }
@@ -84,16 +100,22 @@ listening()
 	fi
 }
 
-# start_server VARIANT PROTO: the server on CPU SRV; sets SRV_PID and PORT.
+# start_server VARIANT PROTO: the server on CPU SRV; sets SRV_PID and PORT. The subshell execs, so
+# SRV_PID is the server itself (with a trap set, bash would otherwise keep a shell in between).
 start_server()
 {
 	local v=$1 proto=$2 i
 
-	if [ "$v" = pel ]; then
-		local bin=$UDP_ECHO
-		[ "$proto" = tcp ] && bin=$TCP_ECHO
-		taskset -c "$SRV" "$bin" --port 0 --cpus "$SRV" --idle spin >"$tmp/srv.out" \
-			2>"$tmp/srv.err" &
+	if [ "$v" != sockperf ]; then
+		if [ "$v" = epoll ]; then
+			(exec taskset -c "$SRV" "$EPOLL_ECHO" --port 0 --proto "$proto" --cpu "$SRV" \
+				>"$tmp/srv.out" 2>"$tmp/srv.err") &
+		else
+			local bin=$UDP_ECHO
+			[ "$proto" = tcp ] && bin=$TCP_ECHO
+			(exec taskset -c "$SRV" "$bin" --port 0 --cpus "$SRV" --idle spin \
+				>"$tmp/srv.out" 2>"$tmp/srv.err") &
+		fi
 		SRV_PID=$!
 		for ((i = 0; i < 100; i++)); do
 			PORT=$(sed -n 's/.* port \([0-9]*\) on .*/\1/p' "$tmp/srv.out")
@@ -109,8 +131,8 @@ start_server()
 		local t=
 		[ "$proto" = tcp ] && t=--tcp
 		# shellcheck disable=SC2086
-		taskset -c "$SRV" sockperf sr -i 127.0.0.1 -p "$PORT" $t --nonblocked \
-			>"$tmp/srv.out" 2>"$tmp/srv.err" &
+		(exec taskset -c "$SRV" sockperf sr -i 127.0.0.1 -p "$PORT" $t --nonblocked \
+			>"$tmp/srv.out" 2>"$tmp/srv.err") &
 		SRV_PID=$!
 		for ((i = 0; i < 100; i++)); do
 			listening "$proto" "$PORT" && return 0
@@ -175,6 +197,31 @@ run()
 	sleep "$SECS"	# rest as long as the run (bench/README.md, "Resting between runs")
 }
 
+# run_tput VARIANT PROTO: one echo-load run; appends "msgs/s srv_cpu% cli_cpu%" to
+# $tmp/tput-VARIANT-PROTO.
+run_tput()
+{
+	local v=$1 proto=$2 out=$tmp/load.txt t0 t1 w0 w1 line cpu
+
+	start_server "$v" "$proto"
+	sleep 0.2
+	t0=$(cpu_ticks "$SRV_PID")
+	w0=$(date +%s%N)
+	timeout $((SECS + 30)) "$LOAD" --port "$PORT" --proto "$proto" --conns "$CONNS" \
+		--depth "$DEPTH" --seconds "$SECS" --cpu "$CLI" >"$out" 2>&1 ||
+		{ cat "$out" "$tmp/srv.out" "$tmp/srv.err" >&2; die "$v $proto: echo-load failed"; }
+	t1=$(cpu_ticks "$SRV_PID")
+	w1=$(date +%s%N)
+	stop_server
+	line=$(cat "$out")
+	cpu=$(awk -v d=$((t1 - t0)) -v w=$((w1 - w0)) -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.0f", 100 * d / hz / (w / 1e9) }')
+	echo "$line" | awk -v c="$cpu" '{ for (i = 1; i < NF; i++) { if ($i == "msgs/s") m = $(i + 1)
+		if ($i == "client_cpu") k = $(i + 1); if ($i == "topped_up") t = $(i + 1) }
+		sub("%", "", k); print m, c, k, t }' >>"$tmp/tput-$v-$proto"
+	sleep "$SECS"
+}
+
 # med FILE COL: median of column COL.
 med()
 {
@@ -185,11 +232,11 @@ med()
 colmin() { sort -g -k"$2","$2" "$1" | awk -v c="$2" 'NR == 1 { print $c }'; }
 colmax() { sort -g -k"$2","$2" "$1" | awk -v c="$2" '{ v = $c } END { print v }'; }
 
-# per_round_ratio PROTO COL: median over the rounds of pel / sockperf.
+# per_round_ratio FILE_A FILE_B COL: median over the rounds of A / B in column COL.
 per_round_ratio()
 {
-	paste -d' ' "$tmp/pel-$1" "$tmp/sockperf-$1" |
-		awk -v c="$2" -v n="$(head -1 "$tmp/pel-$1" | wc -w)" '{ print $c / $(c + n) }' |
+	paste -d' ' "$1" "$2" |
+		awk -v c="$3" -v n="$(head -1 "$1" | wc -w)" '{ print $c / $(c + n) }' |
 		sort -g | awk '{ v[NR] = $1 }
 		END { if (NR % 2) x = v[(NR + 1) / 2]; else x = (v[NR / 2] + v[NR / 2 + 1]) / 2
 		      printf "%.2f\n", x }'
@@ -200,6 +247,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f\n", a / b }'; }
 model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 sp_ver=$(sockperf --version 2>&1 | sed -n 's/^sockperf, version \([^ ]*\).*/\1/p')
 echo "cpu: $model"
+declare -A M
+METRICS=()
+RATIOS=()
+
+if [ "$PART" != tput ]; then
 echo "io-sockperf cpus=$CLI,$SRV seconds=$SECS rounds=$ROUNDS msg=$MSG sockperf=$sp_ver"
 echo "note: client: taskset -c $CLI sockperf ping-pong --full-rtt -i 127.0.0.1 -p PORT [--tcp] -t $SECS -m $MSG"
 echo "note: servers on CPU $SRV: udp-echo/tcp-echo --cpus $SRV --idle spin; sockperf sr -i 127.0.0.1 -p PORT [--tcp] --nonblocked"
@@ -215,7 +267,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	echo "note: round $r/$ROUNDS done" >&2
 done
 
-declare -A M
 row()
 {
 	local role=$1 name=$2 v=$3 proto=$4 f=$tmp/$3-$4
@@ -231,37 +282,80 @@ row pel "udp-echo spin" pel udp
 row peer "sockperf sr nonblk" sockperf udp
 row pel "tcp-echo spin" pel tcp
 row peer "sockperf sr nonblk" sockperf tcp
+for proto in udp tcp; do
+	for v in pel sockperf; do
+		for p in p50 p99 p999; do
+			METRICS+=("${proto}_${v}_${p} ${M[${proto}_${v}_${p}]} ns")
+		done
+	done
+done
 
 u50=$(ratio "${M[udp_pel_p50]}" "${M[udp_sockperf_p50]}")
 u99=$(ratio "${M[udp_pel_p99]}" "${M[udp_sockperf_p99]}")
 t50=$(ratio "${M[tcp_pel_p50]}" "${M[tcp_sockperf_p50]}")
 t99=$(ratio "${M[tcp_pel_p99]}" "${M[tcp_sockperf_p99]}")
-u50r=$(per_round_ratio udp 1)
-u99r=$(per_round_ratio udp 2)
-t50r=$(per_round_ratio tcp 1)
+u50r=$(per_round_ratio "$tmp/pel-udp" "$tmp/sockperf-udp" 1)
+u99r=$(per_round_ratio "$tmp/pel-udp" "$tmp/sockperf-udp" 2)
+t50r=$(per_round_ratio "$tmp/pel-tcp" "$tmp/sockperf-tcp" 1)
 echo "ratio     pel/sockperf        udp rtt p50=$u50 p99=$u99 per-round p50=$u50r p99=$u99r (udp_p50_vs_sockperf_spin, udp_p99_vs_sockperf_spin, lower is better)"
 echo "ratio     pel/sockperf        tcp rtt p50=$t50 p99=$t99 per-round p50=$t50r (tcp_p50_vs_sockperf_spin, lower is better; tcp_p99 for reading)"
+RATIOS+=("udp_p50_vs_sockperf_spin $u50" "udp_p99_vs_sockperf_spin $u99"
+	 "tcp_p50_vs_sockperf_spin $t50" "tcp_p99_vs_sockperf_spin $t99"
+	 "udp_p50_vs_sockperf_spin_per_round $u50r" "udp_p99_vs_sockperf_spin_per_round $u99r"
+	 "tcp_p50_vs_sockperf_spin_per_round $t50r")
+fi
+
+if [ "$PART" != rtt ]; then
+echo "io-sockperf tput cpus=$CLI,$SRV seconds=$SECS rounds=$ROUNDS conns=$CONNS depth=$DEPTH msg=64"
+echo "note: client: $LOAD --conns $CONNS --depth $DEPTH on CPU $CLI (epoll_wait, recvmmsg/sendmmsg or recv/send per readable socket)"
+echo "note: servers on CPU $SRV: udp-echo/tcp-echo --cpus $SRV --idle spin (one worker); pel-epoll-echo (one thread, epoll_wait(-1), one syscall per recv and per send)"
+for ((r = 1; r <= ROUNDS; r++)); do
+	if ((r % 2)); then order="pel epoll"; else order="epoll pel"; fi
+	for proto in udp tcp; do
+		for v in $order; do
+			run_tput "$v" "$proto"
+		done
+	done
+	echo "note: tput round $r/$ROUNDS done" >&2
+done
+for proto in udp tcp; do
+	for v in pel epoll; do
+		f=$tmp/tput-$v-$proto
+		M[${proto}_${v}_tput]=$(med "$f" 1)
+		name="$proto-echo spin"
+		role=pel
+		[ "$v" = epoll ] && { name="epoll echo"; role=baseline; }
+		printf '%-9s %-19s %s msgs/s median=%-9s min=%-9s max=%-9s srv_cpu=%s%% cli_cpu=%s%% topped_up=%s\n' \
+			"$role" "$name" "$proto" "${M[${proto}_${v}_tput]}" "$(colmin "$f" 1)" \
+			"$(colmax "$f" 1)" "$(med "$f" 2)" "$(med "$f" 3)" "$(med "$f" 4)"
+		METRICS+=("${proto}_${v}_msgs_per_s ${M[${proto}_${v}_tput]} msgs/s")
+	done
+done
+for proto in udp tcp; do
+	x=$(ratio "${M[${proto}_pel_tput]}" "${M[${proto}_epoll_tput]}")
+	xr=$(per_round_ratio "$tmp/tput-pel-$proto" "$tmp/tput-epoll-$proto" 1)
+	echo "ratio     pel/epoll           $proto msgs/s x=$x per-round=$xr (${proto}_msgs_per_core_vs_epoll, higher is better)"
+	RATIOS+=("${proto}_msgs_per_core_vs_epoll $x" "${proto}_msgs_per_core_vs_epoll_per_round $xr")
+done
+fi
 
 if [ -n "$JSON" ]; then
 	{
 		printf '{"bench": "io-sockperf", "cpu": "%s", "metrics": [' "$model"
 		sep=
-		for proto in udp tcp; do
-			for v in pel sockperf; do
-				for p in p50 p99 p999; do
-					printf '%s{"name": "%s_%s_%s", "value": %s, "unit": "ns"}' "$sep" \
-						"$proto" "$v" "$p" "${M[${proto}_${v}_${p}]}"
-					sep=", "
-				done
-			done
+		for m in "${METRICS[@]}"; do
+			read -r n v u <<<"$m"
+			printf '%s{"name": "%s", "value": %s, "unit": "%s"}' "$sep" "$n" "$v" "$u"
+			sep=", "
 		done
-		printf '],\n "ratios": [{"name": "udp_p50_vs_sockperf_spin", "value": %s}, ' "$u50"
-		printf '{"name": "udp_p99_vs_sockperf_spin", "value": %s}, ' "$u99"
-		printf '{"name": "tcp_p50_vs_sockperf_spin", "value": %s}, ' "$t50"
-		printf '{"name": "tcp_p99_vs_sockperf_spin", "value": %s}, ' "$t99"
-		printf '{"name": "udp_p50_vs_sockperf_spin_per_round", "value": %s}, ' "$u50r"
-		printf '{"name": "udp_p99_vs_sockperf_spin_per_round", "value": %s}, ' "$u99r"
-		printf '{"name": "tcp_p50_vs_sockperf_spin_per_round", "value": %s}]}\n' "$t50r"
+		printf '],\n "ratios": ['
+		sep=
+		for m in "${RATIOS[@]}"; do
+			read -r n v <<<"$m"
+			printf '%s{"name": "%s", "value": %s}' "$sep" "$n" "$v"
+			sep=", "
+		done
+		printf ']}\n'
 	} >"$JSON"
 fi
 exit 0
