@@ -12,8 +12,9 @@
  * epoll_wait(), so its CPU share says whether the client or the server was the bottleneck.
  * After 0.5 s of warm-up it counts answers for --seconds. A UDP socket silent for 20 ms with fewer
  * than --depth requests in flight (the kernel dropped some) is topped up; those are counted.
+ * A UDP request sendmmsg() did not take is counted in "unsent" and topped up the same way.
  * Prints one line: "echo-load: proto udp conns 64 depth 4 seconds 5.000 answers N msgs/s X
- * topped_up N client_cpu P%". Exit 1 if nothing was answered.
+ * topped_up N unsent N client_cpu P%". Exit 1 if nothing was answered.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +37,7 @@
 struct sock {
 	int fd;
 	unsigned inflight;
+	unsigned owed;		/* UDP requests sendmmsg() did not take: sent at the next scan */
 	uint32_t in_len;
 	int64_t last_ns;
 	uint64_t seq;
@@ -67,6 +69,8 @@ make_req(uint8_t *m, uint64_t seq)
 	m[13] = MSG;
 }
 
+static uint64_t unsent;	/* UDP requests the kernel did not take (sendmmsg short) */
+
 /* Send @p n requests on @p s in one call. */
 static int
 send_reqs(struct sock *s, unsigned n, int tcp)
@@ -90,15 +94,24 @@ send_reqs(struct sock *s, unsigned n, int tcp)
 			mm[i].msg_hdr.msg_iov = &iov[i];
 			mm[i].msg_hdr.msg_iovlen = 1;
 		}
+		/* A short count: a later datagram failed (the error comes with the next call). The
+		 * kernel may refuse a datagram (ENOBUFS) as it may drop one; both are topped up. */
 		k = sendmmsg(s->fd, mm, n, 0);
-		if (k != (int)n)
+		if (k < 0 && errno != ENOBUFS && errno != EAGAIN)
 			return -1;
+		if (k < 0)
+			k = 0;
+		unsent += n - (unsigned)k;
+		s->owed += n - (unsigned)k;
+		s->inflight += (unsigned)k;
+		return 0;
 	}
 	s->inflight += n;
 	return 0;
 }
 
-/* Read what @p s has; @return the answers it held, -1 on error. */
+/* Read what @p s has; @return the answers it held, -1 and errno on error (EBADMSG: a wrong
+ * answer or more answers than requests; EPIPE: the server closed the connection). */
 static int
 recv_answers(struct sock *s, int tcp)
 {
@@ -110,13 +123,15 @@ recv_answers(struct sock *s, int tcp)
 
 	if (tcp) {
 		r = recv(s->fd, s->in + s->in_len, sizeof(s->in) - s->in_len, MSG_DONTWAIT);
-		if (r <= 0)
-			return r < 0 && errno == EAGAIN ? 0 : -1;
+		if (r == 0)
+			return errno = EPIPE, -1;	/* the server closed the connection */
+		if (r < 0)
+			return errno == EAGAIN ? 0 : -1;
 		s->in_len += (uint32_t)r;
 		n = s->in_len / MSG;
 		for (i = 0; i < n; i++)
-			if (s->in[i * MSG + 9] != 2)
-				return -1;	/* not an answer to a request of ours */
+			if (s->in[i * MSG + 9] != 2)	/* not an answer to a request of ours */
+				return errno = EBADMSG, -1;
 		memmove(s->in, s->in + n * MSG, s->in_len - n * MSG);
 		s->in_len -= n * MSG;
 	} else {
@@ -132,11 +147,11 @@ recv_answers(struct sock *s, int tcp)
 			return errno == EAGAIN ? 0 : -1;
 		for (i = 0; i < (unsigned)k; i++)
 			if (mm[i].msg_len != MSG || s->in[i * MSG + 9] != 2)
-				return -1;
+				return errno = EBADMSG, -1;
 		n = (unsigned)k;
 	}
 	if (n > s->inflight)
-		return -1;	/* more answers than requests: duplicates */
+		return errno = EBADMSG, -1;	/* more answers than requests: duplicates */
 	s->inflight -= n;
 	return (int)n;
 }
@@ -149,6 +164,15 @@ cpu_s(void)
 	getrusage(RUSAGE_SELF, &u);
 	return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + (double)u.ru_stime.tv_sec +
 	       u.ru_stime.tv_usec / 1e6;
+}
+
+/* "tcp" 1, "udp" 0, anything else -1. */
+static int
+proto(const char *s)
+{
+	if (!strcmp(s, "tcp"))
+		return 1;
+	return !strcmp(s, "udp") ? 0 : -1;
 }
 
 int
@@ -168,7 +192,7 @@ main(int argc, char **argv)
 		if (!strcmp(argv[i], "--port"))
 			port = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--proto"))
-			tcp = !strcmp(argv[i + 1], "tcp") ? 1 : !strcmp(argv[i + 1], "udp") ? 0 : -1;
+			tcp = proto(argv[i + 1]);
 		else if (!strcmp(argv[i], "--conns"))
 			conns = (unsigned)atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--depth"))
@@ -182,8 +206,10 @@ main(int argc, char **argv)
 	}
 	if (i != argc || port <= 0 || port > 65535 || tcp < 0 || !conns || conns > 4096 || !depth ||
 	    depth > BATCH || secs <= 0) {
-		fprintf(stderr, "usage: %s --port P --proto udp|tcp [--conns N (64)] [--depth D (4, "
-			"max %u)] [--seconds S (5)] [--cpu C (0)]\n", argv[0], BATCH);
+		fprintf(stderr, "usage: %s --port P --proto udp|tcp [--conns N] [--depth D] "
+			"[--seconds S] [--cpu C]\n"
+			"  defaults: 64 connections, depth 4 (max %u), 5 s, CPU 0\n",
+			argv[0], BATCH);
 		return 2;
 	}
 	CPU_ZERO(&set);
@@ -231,6 +257,7 @@ main(int argc, char **argv)
 			cpu0 = cpu_s();
 			answers = 0;
 			topped = 0;
+			unsent = 0;
 			t0 = t;
 			t_end = t0 + (int64_t)(secs * 1e9);
 		}
@@ -239,8 +266,8 @@ main(int argc, char **argv)
 
 			n = recv_answers(s, tcp);
 			if (n < 0) {
-				fprintf(stderr, "echo-load: a socket broke or got a wrong answer: %s\n",
-					strerror(errno));
+				/* EBADMSG: not an answer, or more than were asked for */
+				fprintf(stderr, "echo-load: recv: %s\n", strerror(errno));
 				return 1;
 			}
 			if (!n)
@@ -257,6 +284,12 @@ main(int argc, char **argv)
 			for (c = 0; c < conns; c++) {
 				struct sock *s = &socks[c];
 
+				if (s->owed) {
+					n = (int)s->owed;
+					s->owed = 0;
+					if (send_reqs(s, (unsigned)n, tcp))
+						return 1;
+				}
 				if (s->inflight < depth && t - s->last_ns > 20000000) {
 					topped += depth - s->inflight;
 					s->last_ns = t;
@@ -268,8 +301,9 @@ main(int argc, char **argv)
 	}
 	t = now_ns();
 	printf("echo-load: proto %s conns %u depth %u seconds %.3f answers %llu msgs/s %.0f "
-	       "topped_up %llu client_cpu %.0f%%\n", tcp ? "tcp" : "udp", conns, depth,
+	       "topped_up %llu unsent %llu client_cpu %.0f%%\n", tcp ? "tcp" : "udp", conns, depth,
 	       (t - t0) / 1e9, (unsigned long long)answers, answers / ((t - t0) / 1e9),
-	       (unsigned long long)topped, 100 * (cpu_s() - cpu0) / ((t - t0) / 1e9));
+	       (unsigned long long)topped, (unsigned long long)unsent,
+	       100 * (cpu_s() - cpu0) / ((t - t0) / 1e9));
 	return answers ? 0 : 1;
 }

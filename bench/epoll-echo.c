@@ -198,6 +198,15 @@ serve_tcp(int ep, int lfd)
 	}
 }
 
+/* "tcp" 1, "udp" 0, anything else -1. */
+static int
+proto(const char *s)
+{
+	if (!strcmp(s, "tcp"))
+		return 1;
+	return !strcmp(s, "udp") ? 0 : -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -214,7 +223,7 @@ main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--cpu"))
 			cpu = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--proto"))
-			tcp = !strcmp(argv[i + 1], "tcp") ? 1 : !strcmp(argv[i + 1], "udp") ? 0 : -1;
+			tcp = proto(argv[i + 1]);
 		else
 			break;
 	}
@@ -253,7 +262,7 @@ main(int argc, char **argv)
 		serve_tcp(ep, fd);
 	else
 		serve_udp(ep, fd);
-	printf("epoll-echo: messages %llu replies %llu malformed %llu errors %llu connections %llu\n",
-	       messages, replies, malformed, errors, conns);
+	printf("epoll-echo: messages %llu replies %llu malformed %llu errors %llu "
+	       "connections %llu\n", messages, replies, malformed, errors, conns);
 	return 0;
 }

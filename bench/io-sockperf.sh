@@ -54,7 +54,10 @@ done
 [[ $CONNS =~ ^[1-9][0-9]*$ && $DEPTH =~ ^[1-9][0-9]*$ ]] || usage
 if [ -z "$CPUS" ]; then
 	ncpu=$(nproc)
-	[ "$ncpu" -ge 2 ] || { echo "skip: $ncpu CPU, the client and server need one each"; exit 77; }
+	if [ "$ncpu" -lt 2 ]; then
+		echo "skip: $ncpu CPU, the client and server need one each"
+		exit 77
+	fi
 	CPUS="0,$((ncpu - 1))"
 fi
 [[ $CPUS =~ ^[0-9]+,[0-9]+$ ]] || usage
@@ -108,8 +111,8 @@ start_server()
 
 	if [ "$v" != sockperf ]; then
 		if [ "$v" = epoll ]; then
-			(exec taskset -c "$SRV" "$EPOLL_ECHO" --port 0 --proto "$proto" --cpu "$SRV" \
-				>"$tmp/srv.out" 2>"$tmp/srv.err") &
+			(exec taskset -c "$SRV" "$EPOLL_ECHO" --port 0 --proto "$proto" \
+				--cpu "$SRV" >"$tmp/srv.out" 2>"$tmp/srv.err") &
 		else
 			local bin=$UDP_ECHO
 			[ "$proto" = tcp ] && bin=$TCP_ECHO
@@ -181,12 +184,17 @@ run()
 	t1=$(cpu_ticks "$SRV_PID")
 	w1=$(date +%s%N)
 	stop_server
-	grep -q 'Test end (interrupted by timer)' "$out" || { cat "$out" >&2; die "$v $proto: sockperf did not run to its timer"; }
+	if ! grep -q 'Test end (interrupted by timer)' "$out"; then
+		cat "$out" >&2
+		die "$v $proto: sockperf did not run to its timer"
+	fi
 	obs=$(sed -n 's/.*Total \([0-9]*\) observations.*/\1/p' "$out")
 	[ -n "$obs" ] && [ "$obs" -gt 0 ] || die "$v $proto: no observations"
 	line=$(grep 'dropped messages' "$out")
-	[[ $line == *"dropped messages = 0; # duplicated messages = 0; # out-of-order messages = 0"* ]] ||
-		die "$v $proto round $3: $line"
+	local k
+	for k in dropped duplicated out-of-order; do
+		[[ $line == *"$k messages = 0"* ]] || die "$v $proto round $3: $line"
+	done
 	p50=$(usec2ns "$out" 50.000)
 	p99=$(usec2ns "$out" 99.000)
 	p999=$(usec2ns "$out" 99.900)
@@ -197,7 +205,7 @@ run()
 	sleep "$SECS"	# rest as long as the run (bench/README.md, "Resting between runs")
 }
 
-# run_tput VARIANT PROTO: one echo-load run; appends "msgs/s srv_cpu% cli_cpu%" to
+# run_tput VARIANT PROTO: one echo-load run; appends "msgs/s srv_cpu cli_cpu topped_up unsent" to
 # $tmp/tput-VARIANT-PROTO.
 run_tput()
 {
@@ -216,9 +224,14 @@ run_tput()
 	line=$(cat "$out")
 	cpu=$(awk -v d=$((t1 - t0)) -v w=$((w1 - w0)) -v hz="$(getconf CLK_TCK)" \
 		'BEGIN { printf "%.0f", 100 * d / hz / (w / 1e9) }')
-	echo "$line" | awk -v c="$cpu" '{ for (i = 1; i < NF; i++) { if ($i == "msgs/s") m = $(i + 1)
-		if ($i == "client_cpu") k = $(i + 1); if ($i == "topped_up") t = $(i + 1) }
-		sub("%", "", k); print m, c, k, t }' >>"$tmp/tput-$v-$proto"
+	echo "$line" | awk -v c="$cpu" '{
+		for (i = 1; i < NF; i++) {
+			if ($i == "msgs/s") m = $(i + 1)
+			if ($i == "client_cpu") k = $(i + 1)
+			if ($i == "topped_up") t = $(i + 1)
+			if ($i == "unsent") u = $(i + 1)
+		}
+		sub("%", "", k); print m, c, k, t, u }' >>"$tmp/tput-$v-$proto"
 	sleep "$SECS"
 }
 
@@ -226,7 +239,8 @@ run_tput()
 med()
 {
 	sort -g -k"$2","$2" "$1" | awk -v c="$2" '{ v[NR] = $c }
-		END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+		END { if (NR % 2) print v[(NR + 1) / 2]
+		      else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 colmin() { sort -g -k"$2","$2" "$1" | awk -v c="$2" 'NR == 1 { print $c }'; }
@@ -251,23 +265,8 @@ declare -A M
 METRICS=()
 RATIOS=()
 
-if [ "$PART" != tput ]; then
-echo "io-sockperf cpus=$CLI,$SRV seconds=$SECS rounds=$ROUNDS msg=$MSG sockperf=$sp_ver"
-echo "note: client: taskset -c $CLI sockperf ping-pong --full-rtt -i 127.0.0.1 -p PORT [--tcp] -t $SECS -m $MSG"
-echo "note: servers on CPU $SRV: udp-echo/tcp-echo --cpus $SRV --idle spin; sockperf sr -i 127.0.0.1 -p PORT [--tcp] --nonblocked"
-echo "note: rows: median over the rounds of each run's sockperf percentiles (ns, full round trip); srv_cpu: server CPU time / run time"
-
-for ((r = 1; r <= ROUNDS; r++)); do
-	if ((r % 2)); then order="pel sockperf"; else order="sockperf pel"; fi
-	for proto in udp tcp; do
-		for v in $order; do
-			run "$v" "$proto" "$r"
-		done
-	done
-	echo "note: round $r/$ROUNDS done" >&2
-done
-
-row()
+# rtt_row ROLE NAME VARIANT PROTO: one rtt row, from the rounds in $tmp/VARIANT-PROTO.
+rtt_row()
 {
 	local role=$1 name=$2 v=$3 proto=$4 f=$tmp/$3-$4
 
@@ -278,66 +277,97 @@ row()
 		"$role" "$name" "$proto" "${M[${proto}_${v}_p50]}" "${M[${proto}_${v}_p99]}" \
 		"${M[${proto}_${v}_p999]}" "$(colmin "$f" 1)" "$(colmax "$f" 1)" "$(med "$f" 4)"
 }
-row pel "udp-echo spin" pel udp
-row peer "sockperf sr nonblk" sockperf udp
-row pel "tcp-echo spin" pel tcp
-row peer "sockperf sr nonblk" sockperf tcp
-for proto in udp tcp; do
-	for v in pel sockperf; do
-		for p in p50 p99 p999; do
-			METRICS+=("${proto}_${v}_${p} ${M[${proto}_${v}_${p}]} ns")
+
+# part_rtt: sockperf ping-pong against pel and sockperf sr, rows and ratios.
+part_rtt()
+{
+	local r order proto v p u50 u99 t50 t99 u50r u99r t50r
+
+	echo "io-sockperf cpus=$CLI,$SRV seconds=$SECS rounds=$ROUNDS msg=$MSG sockperf=$sp_ver"
+	echo "note: client: taskset -c $CLI sockperf ping-pong --full-rtt -i 127.0.0.1 -p PORT [--tcp] -t $SECS -m $MSG"
+	echo "note: servers on CPU $SRV: udp-echo/tcp-echo --cpus $SRV --idle spin; sockperf sr -i 127.0.0.1 -p PORT [--tcp] --nonblocked"
+	echo "note: rows: median over the rounds of each run's sockperf percentiles (ns, full round trip); srv_cpu: server CPU time / run time"
+
+	for ((r = 1; r <= ROUNDS; r++)); do
+		if ((r % 2)); then order="pel sockperf"; else order="sockperf pel"; fi
+		for proto in udp tcp; do
+			for v in $order; do
+				run "$v" "$proto" "$r"
+			done
 		done
+		echo "note: round $r/$ROUNDS done" >&2
 	done
-done
 
-u50=$(ratio "${M[udp_pel_p50]}" "${M[udp_sockperf_p50]}")
-u99=$(ratio "${M[udp_pel_p99]}" "${M[udp_sockperf_p99]}")
-t50=$(ratio "${M[tcp_pel_p50]}" "${M[tcp_sockperf_p50]}")
-t99=$(ratio "${M[tcp_pel_p99]}" "${M[tcp_sockperf_p99]}")
-u50r=$(per_round_ratio "$tmp/pel-udp" "$tmp/sockperf-udp" 1)
-u99r=$(per_round_ratio "$tmp/pel-udp" "$tmp/sockperf-udp" 2)
-t50r=$(per_round_ratio "$tmp/pel-tcp" "$tmp/sockperf-tcp" 1)
-echo "ratio     pel/sockperf        udp rtt p50=$u50 p99=$u99 per-round p50=$u50r p99=$u99r (udp_p50_vs_sockperf_spin, udp_p99_vs_sockperf_spin, lower is better)"
-echo "ratio     pel/sockperf        tcp rtt p50=$t50 p99=$t99 per-round p50=$t50r (tcp_p50_vs_sockperf_spin, lower is better; tcp_p99 for reading)"
-RATIOS+=("udp_p50_vs_sockperf_spin $u50" "udp_p99_vs_sockperf_spin $u99"
-	 "tcp_p50_vs_sockperf_spin $t50" "tcp_p99_vs_sockperf_spin $t99"
-	 "udp_p50_vs_sockperf_spin_per_round $u50r" "udp_p99_vs_sockperf_spin_per_round $u99r"
-	 "tcp_p50_vs_sockperf_spin_per_round $t50r")
-fi
-
-if [ "$PART" != rtt ]; then
-echo "io-sockperf tput cpus=$CLI,$SRV seconds=$SECS rounds=$ROUNDS conns=$CONNS depth=$DEPTH msg=64"
-echo "note: client: $LOAD --conns $CONNS --depth $DEPTH on CPU $CLI (epoll_wait, recvmmsg/sendmmsg or recv/send per readable socket)"
-echo "note: servers on CPU $SRV: udp-echo/tcp-echo --cpus $SRV --idle spin (one worker); pel-epoll-echo (one thread, epoll_wait(-1), one syscall per recv and per send)"
-for ((r = 1; r <= ROUNDS; r++)); do
-	if ((r % 2)); then order="pel epoll"; else order="epoll pel"; fi
+	rtt_row pel "udp-echo spin" pel udp
+	rtt_row peer "sockperf sr nonblk" sockperf udp
+	rtt_row pel "tcp-echo spin" pel tcp
+	rtt_row peer "sockperf sr nonblk" sockperf tcp
 	for proto in udp tcp; do
-		for v in $order; do
-			run_tput "$v" "$proto"
+		for v in pel sockperf; do
+			for p in p50 p99 p999; do
+				METRICS+=("${proto}_${v}_${p} ${M[${proto}_${v}_${p}]} ns")
+			done
 		done
 	done
-	echo "note: tput round $r/$ROUNDS done" >&2
-done
-for proto in udp tcp; do
-	for v in pel epoll; do
-		f=$tmp/tput-$v-$proto
-		M[${proto}_${v}_tput]=$(med "$f" 1)
-		name="$proto-echo spin"
-		role=pel
-		[ "$v" = epoll ] && { name="epoll echo"; role=baseline; }
-		printf '%-9s %-19s %s msgs/s median=%-9s min=%-9s max=%-9s srv_cpu=%s%% cli_cpu=%s%% topped_up=%s\n' \
-			"$role" "$name" "$proto" "${M[${proto}_${v}_tput]}" "$(colmin "$f" 1)" \
-			"$(colmax "$f" 1)" "$(med "$f" 2)" "$(med "$f" 3)" "$(med "$f" 4)"
-		METRICS+=("${proto}_${v}_msgs_per_s ${M[${proto}_${v}_tput]} msgs/s")
+
+	u50=$(ratio "${M[udp_pel_p50]}" "${M[udp_sockperf_p50]}")
+	u99=$(ratio "${M[udp_pel_p99]}" "${M[udp_sockperf_p99]}")
+	t50=$(ratio "${M[tcp_pel_p50]}" "${M[tcp_sockperf_p50]}")
+	t99=$(ratio "${M[tcp_pel_p99]}" "${M[tcp_sockperf_p99]}")
+	u50r=$(per_round_ratio "$tmp/pel-udp" "$tmp/sockperf-udp" 1)
+	u99r=$(per_round_ratio "$tmp/pel-udp" "$tmp/sockperf-udp" 2)
+	t50r=$(per_round_ratio "$tmp/pel-tcp" "$tmp/sockperf-tcp" 1)
+	echo "ratio     pel/sockperf        udp rtt p50=$u50 p99=$u99 per-round p50=$u50r p99=$u99r (udp_p50_vs_sockperf_spin, udp_p99_vs_sockperf_spin, lower is better)"
+	echo "ratio     pel/sockperf        tcp rtt p50=$t50 p99=$t99 per-round p50=$t50r (tcp_p50_vs_sockperf_spin, lower is better; tcp_p99 for reading)"
+	RATIOS+=("udp_p50_vs_sockperf_spin $u50" "udp_p99_vs_sockperf_spin $u99"
+		 "tcp_p50_vs_sockperf_spin $t50" "tcp_p99_vs_sockperf_spin $t99"
+		 "udp_p50_vs_sockperf_spin_per_round $u50r"
+		 "udp_p99_vs_sockperf_spin_per_round $u99r"
+		 "tcp_p50_vs_sockperf_spin_per_round $t50r")
+}
+
+# part_tput: pel-echo-load against pel and pel-epoll-echo, rows and ratios.
+part_tput()
+{
+	local r order proto v f name role x xr
+
+	echo "io-sockperf tput cpus=$CLI,$SRV seconds=$SECS rounds=$ROUNDS conns=$CONNS depth=$DEPTH msg=64"
+	echo "note: client: $LOAD --conns $CONNS --depth $DEPTH on CPU $CLI (epoll_wait, recvmmsg/sendmmsg or recv/send per readable socket)"
+	echo "note: servers on CPU $SRV: udp-echo/tcp-echo --cpus $SRV --idle spin (one worker); pel-epoll-echo (one thread, epoll_wait(-1), one syscall per recv and per send)"
+	for ((r = 1; r <= ROUNDS; r++)); do
+		if ((r % 2)); then order="pel epoll"; else order="epoll pel"; fi
+		for proto in udp tcp; do
+			for v in $order; do
+				run_tput "$v" "$proto"
+			done
+		done
+		echo "note: tput round $r/$ROUNDS done" >&2
 	done
-done
-for proto in udp tcp; do
-	x=$(ratio "${M[${proto}_pel_tput]}" "${M[${proto}_epoll_tput]}")
-	xr=$(per_round_ratio "$tmp/tput-pel-$proto" "$tmp/tput-epoll-$proto" 1)
-	echo "ratio     pel/epoll           $proto msgs/s x=$x per-round=$xr (${proto}_msgs_per_core_vs_epoll, higher is better)"
-	RATIOS+=("${proto}_msgs_per_core_vs_epoll $x" "${proto}_msgs_per_core_vs_epoll_per_round $xr")
-done
-fi
+	for proto in udp tcp; do
+		for v in pel epoll; do
+			f=$tmp/tput-$v-$proto
+			M[${proto}_${v}_tput]=$(med "$f" 1)
+			name="$proto-echo spin"
+			role=pel
+			[ "$v" = epoll ] && { name="epoll echo"; role=baseline; }
+			printf '%-9s %-19s %s msgs/s median=%-9s min=%-9s max=%-9s srv_cpu=%s%% cli_cpu=%s%% topped_up=%s unsent=%s\n' \
+				"$role" "$name" "$proto" "${M[${proto}_${v}_tput]}" \
+				"$(colmin "$f" 1)" "$(colmax "$f" 1)" \
+				"$(med "$f" 2)" "$(med "$f" 3)" "$(med "$f" 4)" "$(med "$f" 5)"
+			METRICS+=("${proto}_${v}_msgs_per_s ${M[${proto}_${v}_tput]} msgs/s")
+		done
+	done
+	for proto in udp tcp; do
+		x=$(ratio "${M[${proto}_pel_tput]}" "${M[${proto}_epoll_tput]}")
+		xr=$(per_round_ratio "$tmp/tput-pel-$proto" "$tmp/tput-epoll-$proto" 1)
+		echo "ratio     pel/epoll           $proto msgs/s x=$x per-round=$xr (${proto}_msgs_per_core_vs_epoll, higher is better)"
+		RATIOS+=("${proto}_msgs_per_core_vs_epoll $x"
+			 "${proto}_msgs_per_core_vs_epoll_per_round $xr")
+	done
+}
+
+[ "$PART" != tput ] && part_rtt
+[ "$PART" != rtt ] && part_tput
 
 if [ -n "$JSON" ]; then
 	{
