@@ -12,9 +12,10 @@
  * epoll_wait(), so its CPU share says whether the client or the server was the bottleneck.
  * After 0.5 s of warm-up it counts answers for --seconds. A UDP socket silent for 20 ms with fewer
  * than --depth requests in flight (the kernel dropped some) is topped up; those are counted.
- * A UDP request sendmmsg() did not take is counted in "unsent" and topped up the same way.
+ * A UDP request sendmmsg() did not take is counted in "unsent" and topped up the same way; an
+ * ECONNREFUSED on a UDP socket (an ICMP port unreachable came back) is counted in "refused".
  * Prints one line: "echo-load: proto udp conns 64 depth 4 seconds 5.000 answers N msgs/s X
- * topped_up N unsent N client_cpu P%". Exit 1 if nothing was answered.
+ * topped_up N unsent N refused N client_cpu P%". Exit 1 if nothing was answered.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -70,6 +71,7 @@ make_req(uint8_t *m, uint64_t seq)
 }
 
 static uint64_t unsent;	/* UDP requests the kernel did not take (sendmmsg short) */
+static uint64_t refused;	/* UDP: ECONNREFUSED reported on a socket (ICMP port unreachable) */
 
 /* Send @p n requests on @p s in one call. */
 static int
@@ -97,7 +99,9 @@ send_reqs(struct sock *s, unsigned n, int tcp)
 		/* A short count: a later datagram failed (the error comes with the next call). The
 		 * kernel may refuse a datagram (ENOBUFS) as it may drop one; both are topped up. */
 		k = sendmmsg(s->fd, mm, n, 0);
-		if (k < 0 && errno != ENOBUFS && errno != EAGAIN)
+		if (k < 0 && errno == ECONNREFUSED)
+			refused++;
+		if (k < 0 && errno != ENOBUFS && errno != EAGAIN && errno != ECONNREFUSED)
 			return -1;
 		if (k < 0)
 			k = 0;
@@ -143,6 +147,10 @@ recv_answers(struct sock *s, int tcp)
 			mm[i].msg_hdr.msg_iovlen = 1;
 		}
 		k = recvmmsg(s->fd, mm, BATCH, MSG_DONTWAIT, NULL);
+		if (k < 0 && errno == ECONNREFUSED) {
+			refused++;	/* an ICMP port unreachable came back: counted, go on */
+			return 0;
+		}
 		if (k < 0)
 			return errno == EAGAIN ? 0 : -1;
 		for (i = 0; i < (unsigned)k; i++)
@@ -258,6 +266,7 @@ main(int argc, char **argv)
 			answers = 0;
 			topped = 0;
 			unsent = 0;
+			refused = 0;
 			t0 = t;
 			t_end = t0 + (int64_t)(secs * 1e9);
 		}
@@ -301,9 +310,10 @@ main(int argc, char **argv)
 	}
 	t = now_ns();
 	printf("echo-load: proto %s conns %u depth %u seconds %.3f answers %llu msgs/s %.0f "
-	       "topped_up %llu unsent %llu client_cpu %.0f%%\n", tcp ? "tcp" : "udp", conns, depth,
-	       (t - t0) / 1e9, (unsigned long long)answers, answers / ((t - t0) / 1e9),
-	       (unsigned long long)topped, (unsigned long long)unsent,
+	       "topped_up %llu unsent %llu refused %llu client_cpu %.0f%%\n", tcp ? "tcp" : "udp",
+	       conns, depth, (t - t0) / 1e9, (unsigned long long)answers,
+	       answers / ((t - t0) / 1e9), (unsigned long long)topped, (unsigned long long)unsent,
+	       (unsigned long long)refused,
 	       100 * (cpu_s() - cpu0) / ((t - t0) / 1e9));
 	return answers ? 0 : 1;
 }

@@ -205,8 +205,8 @@ run()
 	sleep "$SECS"	# rest as long as the run (bench/README.md, "Resting between runs")
 }
 
-# run_tput VARIANT PROTO: one echo-load run; appends "msgs/s srv_cpu cli_cpu topped_up unsent" to
-# $tmp/tput-VARIANT-PROTO.
+# run_tput VARIANT PROTO: one echo-load run; appends
+# "msgs/s srv_cpu cli_cpu topped_up unsent refused" to $tmp/tput-VARIANT-PROTO.
 run_tput()
 {
 	local v=$1 proto=$2 out=$tmp/load.txt t0 t1 w0 w1 line cpu
@@ -230,8 +230,9 @@ run_tput()
 			if ($i == "client_cpu") k = $(i + 1)
 			if ($i == "topped_up") t = $(i + 1)
 			if ($i == "unsent") u = $(i + 1)
+			if ($i == "refused") x = $(i + 1)
 		}
-		sub("%", "", k); print m, c, k, t, u }' >>"$tmp/tput-$v-$proto"
+		sub("%", "", k); print m, c, k, t, u, x }' >>"$tmp/tput-$v-$proto"
 	sleep "$SECS"
 }
 
@@ -350,10 +351,11 @@ part_tput()
 			name="$proto-echo spin"
 			role=pel
 			[ "$v" = epoll ] && { name="epoll echo"; role=baseline; }
-			printf '%-9s %-19s %s msgs/s median=%-9s min=%-9s max=%-9s srv_cpu=%s%% cli_cpu=%s%% topped_up=%s unsent=%s\n' \
+			printf '%-9s %-19s %s msgs/s median=%-9s min=%-9s max=%-9s srv_cpu=%s%% cli_cpu=%s%% topped_up=%s unsent=%s refused=%s\n' \
 				"$role" "$name" "$proto" "${M[${proto}_${v}_tput]}" \
 				"$(colmin "$f" 1)" "$(colmax "$f" 1)" \
-				"$(med "$f" 2)" "$(med "$f" 3)" "$(med "$f" 4)" "$(med "$f" 5)"
+				"$(med "$f" 2)" "$(med "$f" 3)" "$(med "$f" 4)" "$(med "$f" 5)" \
+				"$(colmax "$f" 6)"
 			METRICS+=("${proto}_${v}_msgs_per_s ${M[${proto}_${v}_tput]} msgs/s")
 		done
 	done
