@@ -25,10 +25,12 @@
 #include <sys/wait.h>
 #include <ucontext.h>
 
+#include <pel/io.h>
 #include <pel/pool.h>
 
 #include "helpers.h"
 #include "internal.h"
+#include "pel_config.h"
 
 #if !defined(__x86_64__)
 int
@@ -321,6 +323,91 @@ trap_child(void)
 	return syscall(__NR_getppid) == getppid() ? 0 : 5;
 }
 
+static void run_child(int (*fn)(void));
+
+#if PEL_HAVE_LIBURING
+static _Atomic int nops_done;
+
+static void
+nop_done(const struct pel_io_result *r, void *arg)
+{
+	(void)r;
+	(void)arg;
+	atomic_fetch_add(&nops_done, 1);
+}
+
+/*
+ * An idle worker with an I/O layer: a SPIN worker polls its CQ ring for 200 ms under the trap and
+ * makes no syscall. Then one nop, still under the trap, makes its io_uring_enter: the trap sees
+ * the I/O layer's syscalls, so the zero above can fail.
+ */
+static int
+io_idle_child(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+	struct pel_runtime *rt;
+	struct pel_producer *p;
+	struct pel_io *io;
+	struct pel_config c;
+	struct pel_io_req r = pel_io_req_nop(nop_done, NULL);
+	uint64_t end;
+
+	if (sigaction(SIGSYS, &sa, NULL))
+		return 1;
+	quiet_config(&c, "1", NULL);
+	c.idle = PEL_IDLE_SPIN;
+	c.log = NULL;
+	if (pel_create(&c, &rt) || pel_producer_open(rt, &p))
+		return 2;
+	if (pel_io_create(rt, NULL, &io))
+		return 77;
+	/* warm: the ring has done one round trip */
+	if (pel_io_submit(io, p, 0, &r, NULL))
+		return 3;
+	while (atomic_load(&nops_done) < 1)
+		pel__cpu_relax();
+	if (pel_submit(p, 0, install_filter_task, NULL) || pel_drain(rt, 5 * PEL_NS_PER_S) ||
+	    atomic_load(&filter_err))
+		return 4;
+	atomic_store(&trapped, 0);
+	atomic_store(&armed, 1);
+	end = now_ns() + 200 * 1000000ull;
+	while (now_ns() < end)
+		usleep(1000);	/* this thread is not trapped; the worker is */
+	atomic_store(&armed, 0);
+	printf("an idle SPIN worker with an I/O layer, 200 ms: %u syscalls (last nr %u)\n",
+	       atomic_load(&trapped), atomic_load(&trapped_nr));
+	fflush(stdout);
+	if (atomic_load(&trapped))
+		return 10;
+	atomic_store(&armed, 1);
+	if (pel_io_submit(io, p, 0, &r, NULL))
+		return 5;
+	while (atomic_load(&nops_done) < 2)
+		pel__cpu_relax();
+	atomic_store(&armed, 0);
+	printf("then one nop: %u syscall(s) (last nr %u, io_uring_enter is %d)\n",
+	       atomic_load(&trapped), atomic_load(&trapped_nr), __NR_io_uring_enter);
+	fflush(stdout);	/* the child leaves through _exit() */
+	if (atomic_load(&trapped) < 1 || atomic_load(&trapped_nr) != __NR_io_uring_enter)
+		return 11;
+	pel_producer_close(p);
+	pel_destroy(rt);
+	return 0;
+}
+
+static void
+test_idle_io_worker_no_syscall(void **state)
+{
+	(void)state;
+	if (online_cpus() < 2) {
+		print_message("skip: needs 2 CPUs (a spinning worker and this thread)\n");
+		skip();
+	}
+	run_child(io_idle_child);
+}
+#endif
+
 static void
 run_child(int (*fn)(void))
 {
@@ -363,6 +450,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_trap_catches_a_syscall),
 		cmocka_unit_test(test_submit_run_spawn_no_syscall_lock_alloc),
+#if PEL_HAVE_LIBURING
+		cmocka_unit_test(test_idle_io_worker_no_syscall),
+#endif
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
