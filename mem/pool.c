@@ -315,7 +315,7 @@ remote_total(const struct pel_pool *pool, unsigned o)
  * relaxed (the owner's on its inline paths), so from another thread it may be off by the calls in
  * flight; frees are read first, which keeps it from going below the truth on the owner itself, and
  * the difference is clamped to 0 .. count. Used for high_water (a sample) and, from other threads,
- * to skip owners that hold no free object (ask_owners(): an error there costs one miss or one wake).
+ * to skip owners that hold no free object (ask_owners(): an error there costs a miss or a wake).
  */
 static uint64_t
 live_now(const struct pel_pool *pool, unsigned o)

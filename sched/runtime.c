@@ -103,7 +103,7 @@ release_table(struct pel_runtime *rt)
 }
 
 /* Everything but the table: workers, rings, layers, plan. */
-/* Each worker's NUMA node (layers bind its memory there), and SMT siblings among polling workers. */
+/* Each worker's NUMA node (layers bind its memory there), and SMT siblings among pollers. */
 static void
 apply_topology(struct pel_runtime *rt)
 {
@@ -171,7 +171,8 @@ free_runtime(struct pel_runtime *rt)
 static void *
 zalloc_aligned(size_t n)
 {
-	void *p = aligned_alloc(PEL_CACHE_GUARD, (n + PEL_CACHE_GUARD - 1) & ~(size_t)(PEL_CACHE_GUARD - 1));
+	void *p = aligned_alloc(PEL_CACHE_GUARD,
+				(n + PEL_CACHE_GUARD - 1) & ~(size_t)(PEL_CACHE_GUARD - 1));
 
 	if (p)
 		memset(p, 0, n);

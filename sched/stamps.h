@@ -46,9 +46,10 @@ pel__stamps(struct pel_ring *r, unsigned slots)
  * checked): stamp those that will go in, if pel:dequeue is being recorded. @return how many the
  * caller may push: those stamped (all n when not recording). The caller pushes no more: the room
  * it would see a moment later may be larger (the consumer moves on), and a task pushed past its
- * stamp would report no wait. Only positions with room are stamped: on a full ring position tail shares its slot
- * with head, the oldest queued task, whose stamp must survive a refused push. (Only this producer
- * pushes, so the room seen here is there for the push that follows.) A seqlock per stamp: pos holds
+ * stamp would report no wait. Only positions with room are stamped: on a full ring position tail
+ * shares its slot with head, the oldest queued task, whose stamp must survive a refused push.
+ * (Only this producer pushes, so the room seen here is there for the push that follows.) A
+ * seqlock per stamp: pos holds
  * position + 1 (0: never stamped, as fresh memory reads), cleared before the tsc changes and set
  * after, so a reader that races a rewrite sees a mismatch and reports -1 rather than another
  * task's wait.

@@ -225,7 +225,8 @@ pel__poller_add(pel__poll_fn fn, void *ctx, unsigned flags)
 
 /* A burst with tracing on: each task's dequeue, start and end, identified by (worker, src, seq). */
 static void
-run_traced(struct pel_worker *w, unsigned r, struct pel_ring *ring, struct pel_task *buf, unsigned n)
+run_traced(struct pel_worker *w, unsigned r, struct pel_ring *ring, struct pel_task *buf,
+	   unsigned n)
 {
 	unsigned src = r < w->rt->nworkers ? PEL__TRACE_SRC_WORKER + r : r - w->rt->nworkers;
 	uint64_t head = atomic_load_explicit(&ring->cons.head, memory_order_relaxed);
