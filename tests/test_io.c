@@ -127,6 +127,34 @@ wait_n(struct seen *s, unsigned n)
 		fail_msg("%u callbacks, waited for %u", atomic_load(&s->n), n);
 }
 
+/*
+ * A nop through @p p to @p w, waited for: every request @p p sent to @p w before it has been handed
+ * to the kernel (the ring from p to w is FIFO, and the worker submits in order) and the worker has
+ * made at least one pass since. What the tests wait on instead of a sleep.
+ */
+static void
+io_barrier(struct pel_io *io, struct pel_producer *p, unsigned w)
+{
+	struct seen b = { 0 };
+	struct pel_io_req r = pel_io_req_nop(record, &b);
+	int err = pel_io_submit(io, p, w, &r, NULL);
+
+	if (err)
+		fail_msg("pel_io_submit(nop): %d %s", err, pel_last_error());
+	wait_n(&b, 1);
+}
+
+/* Wait until worker 0 of @p rt has parked more than @p parks times. */
+static void
+wait_parks(struct pel_runtime *rt, uint64_t parks)
+{
+	struct pel_worker_stats ws;
+
+	if (!WAIT_UNTIL(pel_stats(rt, 0, &ws) == 0 && ws.parks > parks, 10000))
+		fail_msg("worker 0 parked %llu times, waited for more than %llu",
+			 (unsigned long long)ws.parks, (unsigned long long)parks);
+}
+
 /* ---- errors ---- */
 
 static void
@@ -236,8 +264,17 @@ test_submit_errors(void **state)
 	r = pel_io_req_connect(0, NULL, 0, record, &s);
 	assert_int_equal(pel_io_submit(io, p, 0, &r, NULL), -EINVAL);
 	assert_int_equal(pel_io_buf_release(io, b), -EINVAL);
-	/* nothing refused ever calls back */
-	usleep(10000);
+	{
+		/* a closed producer handle is refused, nothing queued */
+		struct pel_producer *q;
+
+		assert_int_equal(pel_producer_open(rt, &q), 0);
+		pel_producer_close(q);
+		r = pel_io_req_nop(record, &s);
+		assert_int_equal(pel_io_submit(io, q, 0, &r, NULL), -EINVAL);
+	}
+	/* nothing refused ever calls back (a pass of the worker later) */
+	io_barrier(io, p, 0);
 	assert_int_equal(atomic_load(&s.n), 0);
 	pel_destroy(rt);
 	/* after destroy a producer still holding both gets -ESHUTDOWN, nothing touched */
@@ -312,7 +349,7 @@ test_pipe_and_file(void **state)
 	assert_memory_equal(in2, "cdef", 4);
 	/* poll: readable once written */
 	submit_ok(io, p, 0, pel_io_req_poll(fds[0], POLLIN, 0, record, &s), NULL);
-	usleep(20000);
+	io_barrier(io, p, 0);	/* the poll is armed, and has not fired */
 	assert_int_equal(atomic_load(&s.n), 4);
 	assert_int_equal(write(fds[1], "x", 1), 1);
 	wait_n(&s, 5);
@@ -493,7 +530,7 @@ test_buffers_exhausted_then_rearmed(void **state)
 	/* keep the buffers: after 4 datagrams the ring is dry */
 	assert_int_equal(pel_producer_open(rt, &p), 0);
 	submit_ok(io, p, 0, pel_io_req_recv_multishot(fb, 0, record, &rx), NULL);
-	usleep(20000);
+	io_barrier(io, p, 0);	/* the receive is armed */
 	for (unsigned i = 0; i < 40; i++) {
 		char m[8];
 
@@ -502,7 +539,7 @@ test_buffers_exhausted_then_rearmed(void **state)
 	}
 	wait_n(&rx, 4);
 	assert_true(WAIT_UNTIL(pel_io_stats(io, 0, &st) == 0 && st.nobufs >= 1, 5000));
-	usleep(20000);
+	io_barrier(io, p, 0);	/* passes later, still no buffer: nothing more arrived */
 	assert_int_equal(atomic_load(&rx.n), 4);
 	/* give them back from this thread (the worker's release stack): the receive re-arms and
 	 * the rest, queued in the socket, arrive; nothing is lost */
@@ -549,7 +586,7 @@ test_cancel_receive_waiting_for_buffers(void **state)
 	(void)state;
 	assert_int_equal(pel_producer_open(rt, &p), 0);
 	submit_ok(io, p, 0, pel_io_req_recv_multishot(fb, 0, record, &rx), &h);
-	usleep(20000);
+	io_barrier(io, p, 0);
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(sendto(fa, "abc", 3, 0, (struct sockaddr *)&b, sizeof(b)), 3);
 	wait_n(&rx, 1);
@@ -686,7 +723,7 @@ test_destroy_cancels_pending(void **state)
 	submit_ok(io, p, 0, pel_io_req_read(fds[0], buf, sizeof(buf), (uint64_t)-1, record, &s),
 		  NULL);
 	submit_ok(io, p, 0, pel_io_req_timeout(3600 * PEL_NS_PER_S, 0, record, &s), NULL);
-	usleep(20000);
+	io_barrier(io, p, 0);	/* all four are in the kernel, none has completed */
 	assert_int_equal(atomic_load(&s.n), 0);
 	pel_producer_close(p);
 	pel_destroy(rt);
@@ -717,9 +754,9 @@ test_idle_worker_enters_no_more(void **state)
 	assert_int_equal(pel_producer_open(rt, &p), 0);
 	submit_ok(io, p, 0, pel_io_req_nop(record, &s), NULL);
 	wait_n(&s, 1);
-	usleep(10000);
+	usleep(10000);	/* the rest of the pass that ran the callback */
 	assert_int_equal(pel_io_stats(io, 0, &st1), 0);
-	usleep(200000);
+	usleep(200000);	/* the window measured */
 	assert_int_equal(pel_io_stats(io, 0, &st2), 0);
 	/* 200 ms of polling its CQ: not one io_uring_enter() */
 	assert_int_equal(st2.enters, st1.enters);
@@ -758,7 +795,7 @@ test_park_worker_sleeps_in_ring(void **state)
 		skip();
 	}
 	assert_int_equal(pel_producer_open(rt, &p), 0);
-	usleep(20000);
+	wait_parks(rt, 0);
 	assert_int_equal(pel_stats(rt, 0, &ws0), 0);
 	/* parked: a completion wakes it (the timeout), never early */
 	start = now_ns();
@@ -766,16 +803,16 @@ test_park_worker_sleeps_in_ring(void **state)
 	wait_n(&s, 1);
 	assert_int_equal(s.res[0], -ETIME);
 	assert_true(s.t[0] - start >= 30 * PEL_NS_PER_MS);
-	/* and a plain task wakes it too (the producer's futex wake completes the ring's wait) */
-	usleep(20000);
+	/* it parked again after the timeout; a plain task wakes it too (the producer's futex
+	 * wake completes the ring's wait) */
+	wait_parks(rt, ws0.parks);
+	assert_int_equal(pel_stats(rt, 0, &ws1), 0);
 	assert_int_equal(pel_submit(p, 0, plain_task, NULL), 0);
 	assert_true(WAIT_UNTIL(atomic_load(&plain_ran), 5000));
-	usleep(20000);
-	assert_int_equal(pel_stats(rt, 0, &ws1), 0);
-	assert_true(ws1.parks > ws0.parks);
+	wait_parks(rt, ws1.parks);
 	/* asleep, not spinning: 100 ms idle take a handful of loop passes, not millions */
 	assert_int_equal(pel_stats(rt, 0, &ws0), 0);
-	usleep(100000);
+	usleep(100000);	/* the window measured */
 	assert_int_equal(pel_stats(rt, 0, &ws1), 0);
 	assert_true(ws1.idle_loops - ws0.idle_loops < 1000);
 	pel_producer_close(p);
@@ -908,7 +945,7 @@ test_sqpoll_nop_and_udp(void **state)
 	/* UDP: a receive armed first, then the send, both through the SQ thread */
 	assert_int_equal(connect(fa, (struct sockaddr *)&b, sizeof(b)), 0);
 	submit_ok(io, p, 0, pel_io_req_recv(fb, rbuf, sizeof(rbuf), 0, record, &u), NULL);
-	usleep(10000);
+	io_barrier(io, p, 0);	/* the receive is in the kernel, and waits */
 	assert_int_equal(atomic_load(&u.n), 0);
 	submit_ok(io, p, 0, pel_io_req_send(fa, "sqpoll", 6, 0, record, &u), NULL);
 	wait_n(&u, 2);
@@ -940,18 +977,20 @@ test_sqpoll_park_and_destroy(void **state)
 	struct sockaddr_in a;
 	char buf[8];
 	int fd = udp_socket(&a);
+	struct pel_io_stats st;
 	uint64_t start;
 
 	(void)state;
 	assert_int_equal(pel_producer_open(rt, &p), 0);
-	usleep(20000);
+	if (pel_io_stats(io, 0, &st) == 0 && st.parks_in_ring)
+		wait_parks(rt, 0);	/* asleep in its ring when the timeout is submitted */
 	start = now_ns();
 	submit_ok(io, p, 0, pel_io_req_timeout(20 * PEL_NS_PER_MS, 0, record, &s), NULL);
 	wait_n(&s, 1);
 	assert_int_equal(s.res[0], -ETIME);
 	assert_true(s.t[0] - start >= 20 * PEL_NS_PER_MS);
 	submit_ok(io, p, 0, pel_io_req_recv(fd, buf, sizeof(buf), 0, record, &s), NULL);
-	usleep(20000);
+	io_barrier(io, p, 0);	/* the receive is in the kernel when destroy comes */
 	pel_producer_close(p);
 	pel_destroy(rt);
 	assert_int_equal(atomic_load(&s.n), 2);
