@@ -9,6 +9,10 @@
  * <= head on each ring. A task running then would have been pushed and not returned, and a task
  * it spawned is pushed before it returns, so nothing accepted before that instant, and nothing
  * it spawned, is left. No lock and no cooperation from the workers is needed.
+ *
+ * Layers that keep tasks outside the rings (stealable queues) count them the same way: an accepted
+ * count read with the tails, a returned count read with the heads (struct pel__layer_ops). The
+ * argument holds for the sums as for each ring, since every counter only grows.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -21,11 +25,31 @@ nrings(struct pel_runtime *rt)
 	return rt->nworkers + rt->nslots;
 }
 
+/* The layers' counts of tasks outside the rings: accepted (@p ret false) or returned. */
+static uint64_t
+layer_tally(struct pel_runtime *rt, bool ret)
+{
+	uint64_t sum = 0;
+
+	pthread_mutex_lock(&rt->layer_lock);
+	for (unsigned i = 0; !rt->layers_stopped && i < rt->nlayers; i++) {
+		const struct pel__layer_ops *ops = rt->layer[i].ops;
+
+		if (ret && ops->returned)
+			sum += ops->returned(rt->layer[i].state);
+		else if (!ret && ops->accepted)
+			sum += ops->accepted(rt->layer[i].state);
+	}
+	pthread_mutex_unlock(&rt->layer_lock);
+	return sum;
+}
+
 bool
 pel__quiescent(struct pel_runtime *rt)
 {
 	unsigned n = nrings(rt), nw = rt->nworkers;
 	uint64_t *t1 = rt->drain_scratch;
+	uint64_t a1;
 	bool ok = true;
 
 	/* acquire (T1 and T2): orders these reads before the head reads that follow; the producers'
@@ -34,17 +58,19 @@ pel__quiescent(struct pel_runtime *rt)
 		for (unsigned r = 0; r < n; r++)
 			t1[w * n + r] = atomic_load_explicit(&rt->workers[w]->in[r]->prod.tail,
 							     memory_order_acquire);
+	a1 = layer_tally(rt, false);
 	for (unsigned w = 0; ok && w < nw; w++)
 		for (unsigned r = 0; ok && r < n; r++)
 			/* acquire: pairs with the release of cons.head in pel_ring_consume(), which
 			 * the worker calls after running the burst; what those tasks did is visible */
 			ok = atomic_load_explicit(&rt->workers[w]->in[r]->cons.head,
 						  memory_order_acquire) >= t1[w * n + r];
+	ok = ok && layer_tally(rt, true) >= a1;
 	for (unsigned w = 0; ok && w < nw; w++)
 		for (unsigned r = 0; ok && r < n; r++)
 			ok = atomic_load_explicit(&rt->workers[w]->in[r]->prod.tail,
 						  memory_order_acquire) == t1[w * n + r];
-	return ok;
+	return ok && layer_tally(rt, false) == a1;
 }
 
 int

@@ -206,6 +206,15 @@ void pel__producer_leave(struct pel_producer *p);
  */
 int pel__producer_push(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg);
 
+/** The runtime @p p belongs to (any time while @p p is open). */
+struct pel_runtime *pel__producer_rt(const struct pel_producer *p);
+
+/**
+ * Tasks queued in @p p's ring to @p worker and not yet returned: a load-aware placement's view of
+ * its own ring (one line read: the worker's head). Lock-free; the thread using @p p.
+ */
+unsigned pel__producer_backlog(const struct pel_producer *p, unsigned worker);
+
 /* ---- layer state and the handshake with pel_destroy() (sched/runtime.c) ---- */
 
 #define PEL__MAX_LAYERS		8
@@ -231,6 +240,14 @@ struct pel__layer_ops {
 	 * free what stop() left for handles to read (the layer's own handle struct). May be NULL.
 	 */
 	void (*release)(void *state);
+	/*
+	 * Tasks the layer keeps outside the rings (its own queues): how many it has ever accepted,
+	 * and how many of those have returned. Both only grow; accepted counts a task before it
+	 * can run. pel_drain() and pel_destroy() count them with the rings' tails and heads, so a
+	 * task in such a queue is waited for like one in a ring. Any thread, no lock. May be NULL.
+	 */
+	uint64_t (*accepted)(void *state);
+	uint64_t (*returned)(void *state);
 };
 
 /**

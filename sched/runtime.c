@@ -865,3 +865,21 @@ pel__producer_push(struct pel_producer *p, unsigned worker, pel_task_fn fn, void
 		pel__wake(p->rt->workers[worker]);
 	return 0;
 }
+
+struct pel_runtime *
+pel__producer_rt(const struct pel_producer *p)
+{
+	return p->rt;
+}
+
+unsigned
+pel__producer_backlog(const struct pel_producer *p, unsigned worker)
+{
+	const struct pel_ring *r = p->ring[worker];
+	/* relaxed: our own tail; acquire: pairs with the release of cons.head in
+	 * pel_ring_consume(); only an estimate is asked for */
+	uint64_t tail = atomic_load_explicit(&r->prod.tail, memory_order_relaxed);
+	uint64_t head = atomic_load_explicit(&r->cons.head, memory_order_acquire);
+
+	return (unsigned)(tail - head);
+}
