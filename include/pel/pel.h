@@ -47,8 +47,12 @@ enum pel_idle {
 #define PEL_F_REQUIRE_ISOLATED	(1u << 2)
 /** Allow busy-polling workers to oversubscribe CPUs (no CPU left, or CPUs another runtime spins on). */
 #define PEL_F_SHARE_CPUS	(1u << 3)
+/** Idle workers take stealable tasks (pel_submit_any(), group members, parallel-for chunks) from
+ * busy ones (include/pel/group.h); tasks queued on a named worker never move. */
+#define PEL_F_STEAL		(1u << 5)
 /** Every flag this version knows. */
-#define PEL_F_ALL		(PEL_F_MLOCK | PEL_F_HUGEPAGES | PEL_F_REQUIRE_ISOLATED | PEL_F_SHARE_CPUS)
+#define PEL_F_ALL		(PEL_F_MLOCK | PEL_F_HUGEPAGES | PEL_F_REQUIRE_ISOLATED | \
+				 PEL_F_SHARE_CPUS | PEL_F_STEAL)
 
 enum pel_log_level {
 	PEL_LOG_ERROR,
