@@ -1,0 +1,936 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/test_par.c - parallel work: task groups, parallel-for, placement, stealing (pel/par.h).
+ * Error paths first; then exactly-once under stress, parallel-for against sequential loops on one
+ * and two workers, placement under a skewed load, stealing, and races with pel_destroy().
+ * "--stress" runs the concurrency part (suite concurrency, also under ASan and TSan).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include <pel/par.h>
+
+#include "helpers.h"
+
+static unsigned
+ncpu_workers(unsigned want)
+{
+	return want == 2 && online_cpus() >= 2 ? 2 : 1;
+}
+
+static struct pel_runtime *
+start(unsigned workers, enum pel_idle idle, unsigned flags, struct captured *log, bool enable)
+{
+	static struct captured quiet;
+	struct pel_runtime *rt = NULL;
+	struct pel_config c;
+
+	quiet_config(&c, ncpu_workers(workers) == 2 ? "0-1" : "0", log ? log : &quiet);
+	c.idle = idle;
+	c.flags |= flags;
+	assert_int_equal(pel_create(&c, &rt), 0);
+	if (enable)
+		assert_int_equal(pel_par_enable(rt, 0), 0);
+	return rt;
+}
+
+/* Run fn(arg) as a task on worker w and wait for it. */
+struct call {
+	void (*fn)(void *);
+	void *arg;
+	_Atomic int done;
+};
+
+static void
+call_task(void *arg)
+{
+	struct call *c = arg;
+
+	c->fn(c->arg);
+	atomic_store(&c->done, 1);
+}
+
+static void
+on_worker(struct pel_runtime *rt, unsigned w, void (*fn)(void *), void *arg)
+{
+	struct pel_producer *p;
+	struct call c = { fn, arg, 0 };
+
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	assert_int_equal(pel_submit(p, w, call_task, &c), 0);
+	assert_true(WAIT_UNTIL(atomic_load(&c.done), 10000));
+	pel_producer_close(p);
+}
+
+static void
+nop(void *arg)
+{
+	(void)arg;
+}
+
+static uint64_t
+sum_body(uint64_t lo, uint64_t hi, void *arg)
+{
+	uint64_t s = 0;
+
+	(void)arg;
+	for (uint64_t i = lo; i < hi; i++)
+		s += i * i + 1;
+	return s;
+}
+
+static uint64_t
+add(uint64_t a, uint64_t b, void *arg)
+{
+	(void)arg;
+	return a + b;
+}
+
+struct result {
+	_Atomic int done;
+	_Atomic int runs;
+	uint64_t value;
+	int worker;
+};
+
+static void
+result_done(uint64_t v, void *arg)
+{
+	struct result *r = arg;
+
+	r->value = v;
+	r->worker = pel_worker_self();
+	atomic_fetch_add(&r->runs, 1);
+	atomic_store(&r->done, 1);
+}
+
+/* ---- errors ---- */
+
+struct not_enabled_ctx {
+	int group, pfor, any;
+};
+
+static void
+not_enabled_task(void *arg)
+{
+	struct not_enabled_ctx *c = arg;
+	struct pel_group g;
+
+	c->group = pel_group_init(&g, nop, NULL, 0);
+	c->pfor = pel_parallel_for(0, 10, 1, sum_body, add, 0, result_done, NULL);
+	c->any = pel_submit_any(NULL, nop, NULL);
+}
+
+static void
+test_not_enabled(void **state)
+{
+	struct pel_runtime *rt = start(1, PEL_IDLE_PARK, 0, NULL, false);
+	struct not_enabled_ctx c;
+	struct pel_par_stats st;
+	struct pel_producer *p;
+	struct pel_group g;
+
+	(void)state;
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	assert_int_equal(pel_submit_any(p, nop, NULL), -ENODEV);
+	assert_error_contains("pel_par_enable()");
+	assert_int_equal(pel_set_placement(rt, PEL_PLACE_JSQ), -ENODEV);
+	assert_int_equal(pel_par_stats(rt, 0, &st), -ENODEV);
+	assert_int_equal(pel_group_init_producer(&g, p, nop, NULL, 0), -ENODEV);
+	on_worker(rt, 0, not_enabled_task, &c);
+	assert_int_equal(c.group, -ENODEV);
+	assert_int_equal(c.pfor, -ENODEV);
+	assert_int_equal(c.any, -ENODEV);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+struct pfor_errs {
+	int r[8];
+	struct result empty;
+};
+
+static void
+pfor_errors_task(void *arg)
+{
+	struct pfor_errs *e = arg;
+
+	e->r[0] = pel_parallel_for(0, 10, 1, NULL, add, 0, result_done, NULL);
+	e->r[1] = pel_parallel_for(0, 10, 1, sum_body, NULL, 0, result_done, NULL);
+	e->r[2] = pel_parallel_for(0, 10, 1, sum_body, add, 0, NULL, NULL);
+	e->r[3] = pel_parallel_for(10, 9, 1, sum_body, add, 0, result_done, NULL);
+	e->r[4] = pel_parallel_for(0, 10, 0, sum_body, add, 0, result_done, NULL);
+	/* hi == lo: on_done(identity) on this worker */
+	e->r[5] = pel_parallel_for(7, 7, 1, sum_body, add, 4242, result_done, &e->empty);
+}
+
+static void
+test_errors(void **state)
+{
+	struct pel_runtime *rt = start(2, PEL_IDLE_PARK, 0, NULL, false);
+	struct pel_producer *p;
+	struct pel_group g, z;
+	struct pfor_errs e;
+	struct result r = { 0 };
+	unsigned n = pel_worker_count(rt);
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(pel_par_enable(NULL, 0), -EINVAL);
+	assert_int_equal(pel_par_enable(rt, 3), -EINVAL);
+	assert_error_contains("power of two");
+	assert_int_equal(pel_par_enable(rt, 1u << 21), -EINVAL);
+	assert_int_equal(pel_par_enable(rt, 1), -EINVAL);
+	assert_int_equal(pel_par_enable(rt, 2), 0);
+	assert_int_equal(pel_par_enable(rt, 0), 0);	/* again: nothing */
+	assert_int_equal(pel_set_placement(rt, (enum pel_placement)7), -EINVAL);
+	assert_error_contains("placement policy 7");
+	assert_int_equal(pel_set_placement(NULL, PEL_PLACE_RR), -EINVAL);
+	assert_int_equal(pel_par_stats(rt, n, &(struct pel_par_stats){ 0 }), -EINVAL);
+	assert_int_equal(pel_par_stats(rt, 0, NULL), -EINVAL);
+
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	assert_int_equal(pel_submit_any(p, NULL, NULL), -EINVAL);
+	assert_error_contains("NULL");
+	assert_int_equal(pel_submit_any(NULL, nop, NULL), -EINVAL);
+
+	/* groups */
+	assert_int_equal(pel_group_init(&g, nop, NULL, 0), -EPERM);
+	assert_error_contains("pel_group_init_producer()");
+	assert_int_equal(pel_group_init_producer(NULL, p, nop, NULL, 0), -EINVAL);
+	assert_int_equal(pel_group_init_producer(&g, p, NULL, NULL, 0), -EINVAL);
+	assert_int_equal(pel_group_init_producer(&g, NULL, nop, NULL, 0), -EINVAL);
+	assert_int_equal(pel_group_init_producer(&g, p, nop, NULL, n), -EINVAL);
+	assert_error_contains("does not exist");
+	assert_int_equal(pel_group_spawn(&z, 0, nop, NULL), -EINVAL);
+	assert_error_contains("not initialised");
+	assert_int_equal(pel_group_spawn(NULL, 0, nop, NULL), -EINVAL);
+	assert_int_equal(pel_group_close(&z), -EINVAL);
+	assert_int_equal(pel_group_destroy(&z), -EINVAL);
+
+	assert_int_equal(pel_group_init_producer(&g, p, nop, NULL, 0), 0);
+	assert_int_equal(pel_group_spawn(&g, 0, NULL, NULL), -EINVAL);
+	assert_int_equal(pel_group_spawn(&g, n, nop, NULL), -EINVAL);
+	assert_error_contains("does not exist");
+	assert_int_equal(pel_group_destroy(&g), -EBUSY);
+	assert_error_contains("still open");
+	assert_int_equal(pel_group_close(&g), 0);
+	assert_int_equal(pel_group_close(&g), -EINVAL);
+	assert_error_contains("closed already");
+	assert_int_equal(pel_group_spawn(&g, 0, nop, NULL), -EINVAL);
+	assert_error_contains("closed");
+	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(pel_group_destroy(&g), 0);
+	assert_int_equal(pel_group_destroy(&g), -EINVAL);
+
+	/* a full queue: nothing added, the group still completes */
+	{
+		struct pel_group g2;
+		struct call c = { nop, NULL, 0 };
+		int full = 0;
+
+		assert_int_equal(pel_group_init_producer(&g2, p, call_task, &c, 0), 0);
+		(void)r;
+		for (int i = 0; i < 64 && !full; i++) {
+			int err = pel_group_spawn(&g2, 0, nop, NULL);
+
+			assert_true(err == 0 || err == -EAGAIN);
+			full = err == -EAGAIN;
+		}
+		/* two slots: the worker may keep up; the queue being full is not required */
+		assert_int_equal(pel_group_close(&g2), 0);
+		assert_true(WAIT_UNTIL(atomic_load(&c.done), 10000));
+	}
+
+	on_worker(rt, 0, pfor_errors_task, &e);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(e.r[i], -EINVAL);
+	assert_int_equal(e.r[5], 0);
+	assert_true(WAIT_UNTIL(atomic_load(&e.empty.done), 10000));
+	assert_int_equal(e.empty.value, 4242);
+	assert_int_equal(e.empty.worker, 0);
+	assert_int_equal(pel_parallel_for(0, 1, 1, sum_body, add, 0, result_done, &r), -EPERM);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+/* ---- groups from a producer ---- */
+
+struct pgroup {
+	struct pel_group g;
+	_Atomic int members;
+	_Atomic int done;
+	int home_seen;
+	unsigned home;
+};
+
+static void
+pmember(void *arg)
+{
+	struct pgroup *pg = arg;
+
+	atomic_fetch_add(&pg->members, 1);
+}
+
+static void
+pdone(void *arg)
+{
+	struct pgroup *pg = arg;
+
+	pg->home_seen = pel_worker_self();
+	atomic_fetch_add(&pg->done, 1);
+}
+
+static void
+test_group_producer(void **state)
+{
+	struct pel_runtime *rt = start(2, PEL_IDLE_PARK, 0, NULL, true);
+	unsigned n = pel_worker_count(rt);
+	struct pel_par_stats st;
+	struct pel_producer *p;
+	uint64_t done = 0;
+
+	(void)state;
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	for (unsigned k = 0; k < 20; k++) {
+		struct pgroup pg = { .home = k % n };
+
+		assert_int_equal(pel_group_init_producer(&pg.g, p, pdone, &pg, pg.home), 0);
+		for (unsigned i = 0; i < 100; i++) {
+			unsigned w = i % 3 == 2 ? PEL_ANY_WORKER : i % n;
+			int err;
+
+			while ((err = pel_group_spawn(&pg.g, w, pmember, &pg)) == -EAGAIN)
+				usleep(10);
+			assert_int_equal(err, 0);
+		}
+		/* an empty group: on_done at close */
+		assert_int_equal(pel_group_close(&pg.g), 0);
+		assert_true(WAIT_UNTIL(atomic_load(&pg.done), 10000));
+		assert_int_equal(atomic_load(&pg.members), 100);
+		assert_int_equal(pg.home_seen, (int)pg.home);
+		assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+		assert_int_equal(atomic_load(&pg.done), 1);
+		assert_int_equal(pel_group_destroy(&pg.g), 0);
+	}
+	{
+		struct pgroup pg = { .home = n - 1 };
+
+		assert_int_equal(pel_group_init_producer(&pg.g, p, pdone, &pg, pg.home), 0);
+		assert_int_equal(pel_group_close(&pg.g), 0);
+		assert_true(WAIT_UNTIL(atomic_load(&pg.done), 10000));
+		assert_int_equal(pg.home_seen, (int)pg.home);
+		assert_int_equal(atomic_load(&pg.members), 0);
+	}
+	for (unsigned w = 0; w < n; w++) {
+		assert_int_equal(pel_par_stats(rt, w, &st), 0);
+		done += st.groups_done;
+	}
+	assert_int_equal(done, 21);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+/* ---- exactly once, nesting depth 8, random placement ---- */
+
+#define DEPTH		8
+#define TREE		((1u << (DEPTH + 1)) - 1)	/* members of one group: 511 */
+
+struct tree {
+	struct pel_group g;
+	unsigned n;			/* workers */
+	_Atomic unsigned char hits[TREE];
+	_Atomic int done, bad;
+	_Atomic uint64_t *seed;
+};
+
+struct tnode {
+	struct tree *t;
+	unsigned idx;
+};
+
+static struct tnode *nodes_of(struct tree *t);
+
+static unsigned
+pick(struct tree *t, unsigned idx)
+{
+	uint64_t x = (uint64_t)idx * 0x9e3779b97f4a7c15ull + (uintptr_t)t;
+
+	x ^= x >> 29;
+	return x % 3 == 0 ? PEL_ANY_WORKER : (unsigned)(x % t->n);
+}
+
+/* Member idx: spawns children 2 idx + 1 and 2 idx + 2 into its own group (closed by now). */
+static void
+tmember(void *arg)
+{
+	struct tnode *nd = arg;
+	struct tree *t = nd->t;
+	struct tnode *all = nodes_of(t);
+
+	atomic_fetch_add(&t->hits[nd->idx], 1);
+	for (unsigned c = 2 * nd->idx + 1; c <= 2 * nd->idx + 2 && c < TREE; c++) {
+		int err = pel_group_spawn(&t->g, pick(t, c), tmember, &all[c]);
+
+		if (err == -EAGAIN)
+			tmember(&all[c]);	/* queue full: nothing was added, run it here */
+		else if (err)
+			atomic_fetch_add(&t->bad, 1);
+	}
+}
+
+static void
+tdone(void *arg)
+{
+	struct tree *t = arg;
+
+	/* every member ran once, before this */
+	for (unsigned i = 0; i < TREE; i++)
+		if (atomic_load(&t->hits[i]) != 1)
+			atomic_fetch_add(&t->bad, 1);
+	atomic_fetch_add(&t->done, 1);
+}
+
+#define NTREES	64
+
+static struct tree trees[NTREES];
+static struct tnode tnodes[NTREES][TREE];
+
+static struct tnode *
+nodes_of(struct tree *t)
+{
+	return tnodes[t - trees];
+}
+
+static void
+run_trees(unsigned workers, unsigned flags, enum pel_placement pol)
+{
+	struct pel_runtime *rt = start(workers, PEL_IDLE_BACKOFF, flags, NULL, true);
+	struct pel_producer *p;
+
+	assert_int_equal(pel_set_placement(rt, pol), 0);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	memset(trees, 0, sizeof(trees));
+	for (unsigned k = 0; k < NTREES; k++) {
+		struct tree *t = &trees[k];
+
+		t->n = pel_worker_count(rt);
+		for (unsigned i = 0; i < TREE; i++)
+			tnodes[k][i] = (struct tnode){ t, i };
+		assert_int_equal(pel_group_init_producer(&t->g, p, tdone, t, k % t->n), 0);
+		assert_int_equal(pel_group_spawn(&t->g, pick(t, 0), tmember, &tnodes[k][0]), 0);
+		assert_int_equal(pel_group_close(&t->g), 0);	/* members keep spawning */
+	}
+	assert_int_equal(pel_drain(rt, 60 * PEL_NS_PER_S), 0);
+	for (unsigned k = 0; k < NTREES; k++) {
+		assert_int_equal(atomic_load(&trees[k].done), 1);
+		assert_int_equal(atomic_load(&trees[k].bad), 0);
+		assert_int_equal(pel_group_destroy(&trees[k].g), 0);
+	}
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+static void
+test_group_tree(void **state)
+{
+	(void)state;
+	run_trees(1, 0, PEL_PLACE_RR);
+	run_trees(2, 0, PEL_PLACE_P2C);
+}
+
+static void
+test_group_tree_steal(void **state)
+{
+	(void)state;
+	run_trees(2, PEL_F_STEAL, PEL_PLACE_JSQ);
+	run_trees(2, PEL_F_STEAL, PEL_PLACE_RR);
+}
+
+/* Groups of groups: each on_done (a task) opens the next level's group, 8 levels. */
+struct chain {
+	struct pel_group g[DEPTH];
+	_Atomic int members[DEPTH];
+	_Atomic int levels;
+	_Atomic int bad;
+	unsigned n;
+};
+
+static void chain_open(struct chain *c, int level);
+
+static void
+chain_member(void *arg)
+{
+	struct chain *c = arg;
+
+	atomic_fetch_add(&c->members[atomic_load(&c->levels)], 1);
+}
+
+static void
+chain_done(void *arg)
+{
+	struct chain *c = arg;
+	int level = atomic_load(&c->levels);
+
+	if (atomic_load(&c->members[level]) != 4 || pel_worker_self() != (int)((unsigned)level % c->n))
+		atomic_fetch_add(&c->bad, 1);
+	if (level + 1 < DEPTH)
+		chain_open(c, level + 1);
+	else
+		atomic_store(&c->levels, DEPTH);
+}
+
+static void
+chain_open(struct chain *c, int level)
+{
+	atomic_store(&c->levels, level);
+	if (pel_group_init(&c->g[level], chain_done, c, (unsigned)level % c->n))
+		atomic_fetch_add(&c->bad, 1);
+	for (unsigned i = 0; i < 4; i++)
+		if (pel_group_spawn(&c->g[level], PEL_ANY_WORKER, chain_member, c))
+			atomic_fetch_add(&c->bad, 1);
+	if (pel_group_close(&c->g[level]))
+		atomic_fetch_add(&c->bad, 1);
+}
+
+static void
+chain_start(void *arg)
+{
+	chain_open(arg, 0);
+}
+
+static void
+test_group_chain(void **state)
+{
+	struct pel_runtime *rt = start(2, PEL_IDLE_PARK, 0, NULL, true);
+	struct chain c = { .n = pel_worker_count(rt) };
+
+	(void)state;
+	on_worker(rt, 0, chain_start, &c);
+	assert_true(WAIT_UNTIL(atomic_load(&c.levels) == DEPTH, 10000));
+	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(atomic_load(&c.bad), 0);
+	pel_destroy(rt);
+}
+
+/* ---- parallel-for against sequential loops ---- */
+
+struct pf {
+	uint64_t lo, hi, grain;
+	int kind;			/* 0 sum, 1 min, 2 max, 3 concat */
+	struct result r;
+	_Atomic int bad_chunk;
+	_Atomic unsigned char *seen;
+	uint64_t total;
+};
+
+static uint64_t
+mix(uint64_t i)
+{
+	i ^= i >> 31;
+	i *= 0x7fb5d329728ea185ull;
+	i ^= i >> 27;
+	return i;
+}
+
+static void
+check_chunk(struct pf *f, uint64_t lo, uint64_t hi)
+{
+	uint64_t n = hi - lo;
+
+	if (lo < f->lo || hi > f->hi || hi <= lo ||
+	    (f->total >= f->grain && (n < f->grain || n >= 2 * f->grain)) ||
+	    (f->total < f->grain && n != f->total))
+		atomic_fetch_add(&f->bad_chunk, 1);
+	for (uint64_t i = lo; i < hi && i >= f->lo && i < f->hi; i++)
+		atomic_fetch_add(&f->seen[i - f->lo], 1);
+}
+
+static uint64_t
+pf_body(uint64_t lo, uint64_t hi, void *arg)
+{
+	struct pf *f = arg;
+	uint64_t v = f->kind == 1 ? UINT64_MAX : 0;
+	char *s;
+	size_t len = 0;
+
+	check_chunk(f, lo, hi);
+	if (f->kind == 0)
+		return sum_body(lo, hi, NULL);
+	if (f->kind == 1 || f->kind == 2) {
+		for (uint64_t i = lo; i < hi; i++)
+			v = f->kind == 1 ? (mix(i) < v ? mix(i) : v) : (mix(i) > v ? mix(i) : v);
+		return v;
+	}
+	s = malloc((hi - lo) * 21 + 1);
+	s[0] = 0;
+	for (uint64_t i = lo; i < hi; i++)
+		len += (size_t)sprintf(s + len, "%llu,", (unsigned long long)i);
+	return (uint64_t)(uintptr_t)s;
+}
+
+static uint64_t
+pf_reduce(uint64_t a, uint64_t b, void *arg)
+{
+	struct pf *f = arg;
+	char *l, *r, *s;
+
+	if (f->kind == 0)
+		return a + b;
+	if (f->kind == 1)
+		return a < b ? a : b;
+	if (f->kind == 2)
+		return a > b ? a : b;
+	l = (char *)(uintptr_t)a;
+	r = (char *)(uintptr_t)b;
+	s = malloc(strlen(l) + strlen(r) + 1);
+	strcpy(s, l);
+	strcat(s, r);
+	free(l);
+	free(r);
+	return (uint64_t)(uintptr_t)s;
+}
+
+static void
+pf_done(uint64_t v, void *arg)
+{
+	struct pf *f = arg;
+
+	result_done(v, &f->r);
+}
+
+static void
+pf_start(void *arg)
+{
+	struct pf *f = arg;
+	int err;
+
+	while ((err = pel_parallel_for(f->lo, f->hi, f->grain, pf_body, pf_reduce,
+				       f->kind == 1 ? UINT64_MAX : 0, pf_done, f)) == -EAGAIN)
+		;
+	if (err)
+		atomic_fetch_add(&f->bad_chunk, 1000);
+}
+
+static void
+check_pfor(struct pel_runtime *rt, uint64_t lo, uint64_t hi, uint64_t grain, int kind)
+{
+	struct pf f = { .lo = lo, .hi = hi, .grain = grain, .kind = kind, .total = hi - lo };
+	uint64_t want = kind == 1 ? UINT64_MAX : 0;
+
+	f.seen = calloc(hi - lo + 1, 1);
+	on_worker(rt, 0, pf_start, &f);
+	assert_true(WAIT_UNTIL(atomic_load(&f.r.done), 30000));
+	assert_int_equal(f.r.worker, 0);
+	assert_int_equal(atomic_load(&f.bad_chunk), 0);
+	for (uint64_t i = 0; i < hi - lo; i++)
+		assert_int_equal(atomic_load(&f.seen[i]), 1);
+	if (kind == 3) {
+		char *s = (char *)(uintptr_t)f.r.value, *w = malloc((hi - lo) * 21 + 1);
+		size_t len = 0;
+
+		w[0] = 0;
+		for (uint64_t i = lo; i < hi; i++)
+			len += (size_t)sprintf(w + len, "%llu,", (unsigned long long)i);
+		assert_string_equal(s, w);
+		free(s);
+		free(w);
+	} else {
+		for (uint64_t i = lo; i < hi; i++)
+			want = kind == 0 ? want + i * i + 1 :
+			       kind == 1 ? (mix(i) < want ? mix(i) : want) :
+					   (mix(i) > want ? mix(i) : want);
+		assert_true(f.r.value == want);
+	}
+	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(atomic_load(&f.r.runs), 1);
+	free((void *)f.seen);
+}
+
+static void
+pfor_suite(unsigned workers, unsigned flags, enum pel_placement pol)
+{
+	struct pel_runtime *rt = start(workers, PEL_IDLE_BACKOFF, flags, NULL, true);
+	static const uint64_t cases[][3] = {
+		{ 0, 1, 1 }, { 5, 6, 3 }, { 10, 17, 100 }, { 0, 1000, 7 }, { 3, 1003, 1 },
+		{ 0, 4096, 64 }, { 1000000, 1000999, 10 },
+	};
+
+	assert_int_equal(pel_set_placement(rt, pol), 0);
+	for (unsigned c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+		for (int kind = 0; kind < 4; kind++)
+			check_pfor(rt, cases[c][0], cases[c][1], cases[c][2], kind);
+	/* more chunks than nodes and queue slots: the fallbacks keep the same tree */
+	check_pfor(rt, 0, 30000, 1, 0);
+	check_pfor(rt, 0, 6000, 1, 3);
+	pel_destroy(rt);
+}
+
+static void
+test_pfor(void **state)
+{
+	(void)state;
+	pfor_suite(1, 0, PEL_PLACE_RR);
+	pfor_suite(2, 0, PEL_PLACE_RR);
+	pfor_suite(2, 0, PEL_PLACE_JSQ);
+}
+
+static void
+test_pfor_steal(void **state)
+{
+	(void)state;
+	pfor_suite(2, PEL_F_STEAL, PEL_PLACE_P2C);
+	pfor_suite(1, PEL_F_STEAL, PEL_PLACE_RR);
+}
+
+/* ---- placement and stealing ---- */
+
+struct spin {
+	_Atomic int go;
+	_Atomic int ran[2];
+	_Atomic int wrong;
+	_Atomic int held;
+	int want;
+};
+
+static void
+hold(void *arg)
+{
+	struct spin *s = arg;
+
+	atomic_store(&s->held, 1);
+	while (!atomic_load(&s->go))
+		usleep(10);
+}
+
+static void
+where(void *arg)
+{
+	struct spin *s = arg;
+	int w = pel_worker_self();
+
+	atomic_fetch_add(&s->ran[w], 1);
+	if (s->want >= 0 && w != s->want)
+		atomic_fetch_add(&s->wrong, 1);
+}
+
+static void
+test_placement_skew(void **state)
+{
+	struct pel_runtime *rt;
+	struct pel_par_stats s0, s1;
+	struct pel_producer *p;
+	struct pel_group g;
+	struct spin hot = { .want = -1 };
+	static const enum pel_placement pols[] = { PEL_PLACE_JSQ, PEL_PLACE_P2C };
+
+	(void)state;
+	if (online_cpus() < 2)
+		skip();
+	rt = start(2, PEL_IDLE_PARK, 0, NULL, true);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	for (unsigned k = 0; k < 2; k++) {
+		memset(&hot, 0, sizeof(hot));
+		hot.want = -1;
+		assert_int_equal(pel_set_placement(rt, pols[k]), 0);
+		/* worker 0 is hot: a long stealable task runs there */
+		assert_int_equal(pel_group_init_producer(&g, p, nop, NULL, 1), 0);
+		assert_int_equal(pel_group_spawn(&g, 0, hold, &hot), 0);
+		/* worker 0 took it: its queue is empty, its load 1 */
+		assert_true(WAIT_UNTIL(atomic_load(&hot.held), 10000));
+		for (unsigned i = 0; i < 200; i++) {
+			assert_int_equal(pel_submit_any(p, where, &hot), 0);
+			if (i % 16 == 15)
+				usleep(100);
+		}
+		/* worker 1 kept up; every task placed on worker 0 waits behind the hot one */
+		assert_true(WAIT_UNTIL(atomic_load(&hot.ran[1]) + 0 >= 150, 10000));
+		assert_int_equal(pel_par_stats(rt, 0, &s0), 0);
+		assert_int_equal(pel_par_stats(rt, 1, &s1), 0);
+		print_message("%s: placed on hot worker %llu, on idle one %llu\n",
+			      k ? "p2c" : "jsq", (unsigned long long)s0.placed[pols[k]],
+			      (unsigned long long)s1.placed[pols[k]]);
+		assert_true(s1.placed[pols[k]] > 4 * s0.placed[pols[k]]);
+		atomic_store(&hot.go, 1);
+		assert_int_equal(pel_group_close(&g), 0);
+		assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+		assert_int_equal(atomic_load(&hot.ran[0]) + atomic_load(&hot.ran[1]), 200);
+	}
+	/* round robin ignores load: half each */
+	memset(&hot, 0, sizeof(hot));
+	assert_int_equal(pel_set_placement(rt, PEL_PLACE_RR), 0);
+	for (unsigned i = 0; i < 100; i++)
+		assert_int_equal(pel_submit_any(p, where, &hot), 0);
+	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(pel_par_stats(rt, 0, &s0), 0);
+	assert_int_equal(pel_par_stats(rt, 1, &s1), 0);
+	assert_int_equal(s0.placed[PEL_PLACE_RR], 50);
+	assert_int_equal(s1.placed[PEL_PLACE_RR], 50);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+static void
+slow(void *arg)
+{
+	uint64_t end = pel_now_ns() + 20000;
+
+	where(arg);
+	while (pel_now_ns() < end)
+		;
+}
+
+/* Stealable tasks queued on worker 0 move to idle worker 1; named ones never do. */
+static void
+run_steal(unsigned flags)
+{
+	struct pel_runtime *rt = start(2, PEL_IDLE_BACKOFF, flags, NULL, true);
+	struct spin named = { .want = 0 }, any = { .want = -1 };
+	struct pel_par_stats s0, s1;
+	struct pel_producer *p;
+	struct pel_group g;
+	struct pgroup pg = { 0 };
+
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	assert_int_equal(pel_group_init_producer(&g, p, pdone, &pg, 0), 0);
+	for (unsigned i = 0; i < 1000; i++) {
+		int err;
+
+		while ((err = pel_group_spawn(&g, 0, slow, &any)) == -EAGAIN)
+			usleep(50);
+		assert_int_equal(err, 0);
+		if (i % 4 == 0)
+			assert_int_equal(pel_submit(p, 0, where, &named), 0);
+	}
+	assert_int_equal(pel_group_close(&g), 0);
+	assert_int_equal(pel_drain(rt, 60 * PEL_NS_PER_S), 0);
+	assert_int_equal(atomic_load(&pg.done), 1);
+	assert_int_equal(atomic_load(&any.ran[0]) + atomic_load(&any.ran[1]), 1000);
+	assert_int_equal(atomic_load(&named.ran[0]), 250);
+	assert_int_equal(atomic_load(&named.wrong), 0);
+	assert_int_equal(pel_par_stats(rt, 0, &s0), 0);
+	assert_int_equal(pel_par_stats(rt, 1, &s1), 0);
+	assert_int_equal(s1.stolen_by, (uint64_t)atomic_load(&any.ran[1]));
+	assert_int_equal(s0.stolen_from, s1.stolen_by);
+	assert_int_equal(s1.steal_successes + s1.steal_failures, s1.steal_attempts);
+	print_message("steal %s: worker 1 stole %llu of 1000 (attempts %llu)\n",
+		      flags ? "on" : "off", (unsigned long long)s1.stolen_by,
+		      (unsigned long long)s1.steal_attempts);
+	if (flags)
+		assert_true(s1.stolen_by > 0);
+	else
+		assert_int_equal(s1.steal_attempts + s0.steal_attempts, 0);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+static void
+test_steal(void **state)
+{
+	(void)state;
+	if (online_cpus() < 2)
+		skip();
+	run_steal(0);
+	run_steal(PEL_F_STEAL);
+}
+
+/* ---- racing pel_destroy() ---- */
+
+struct racer {
+	struct pel_runtime *rt;
+	struct pgroup pg[256];
+	int closed[256];
+	_Atomic int started;
+	int ngroups;
+};
+
+static void
+racer_member(void *arg)
+{
+	struct pgroup *pg = arg;
+
+	atomic_fetch_add(&pg->members, 1);
+	/* nested: a few members spawn one more into their own group */
+	if (atomic_load(&pg->members) % 3 == 0)
+		pel_group_spawn(&pg->g, PEL_ANY_WORKER, pmember, pg);
+}
+
+static void *
+racer_thread(void *arg)
+{
+	struct racer *r = arg;
+	struct pel_producer *p;
+
+	if (pel_producer_open(r->rt, &p))
+		return NULL;
+	for (int k = 0; k < 256; k++) {
+		struct pgroup *pg = &r->pg[k];
+
+		if (pel_group_init_producer(&pg->g, p, pdone, pg, (unsigned)k % 2 ?
+					    pel_worker_count(r->rt) - 1 : 0))
+			break;
+		r->ngroups = k + 1;
+		atomic_store(&r->started, 1);
+		for (int i = 0; i < 20; i++)
+			if (pel_group_spawn(&pg->g, PEL_ANY_WORKER, racer_member, pg))
+				break;
+		if (k % 17 == 16)
+			continue;	/* left open: reported at destroy */
+		r->closed[k] = pel_group_close(&pg->g) == 0;
+	}
+	pel_producer_close(p);
+	return NULL;
+}
+
+static void
+test_destroy_race(void **state)
+{
+	for (int round = 0; round < 20; round++) {
+		struct racer *r = calloc(1, sizeof(*r));
+		struct captured log;
+		pthread_t th;
+
+		(void)state;
+		r->rt = start(2, PEL_IDLE_PARK, round % 2 ? PEL_F_STEAL : 0, &log, true);
+		assert_int_equal(pthread_create(&th, NULL, racer_thread, r), 0);
+		assert_true(WAIT_UNTIL(atomic_load(&r->started), 10000));
+		usleep((useconds_t)(round * 50));
+		pel_destroy(r->rt);
+		pthread_join(th, NULL);
+		for (int k = 0; k < r->ngroups; k++) {
+			/* closed: completed, exactly once; open: never */
+			assert_int_equal(atomic_load(&r->pg[k].done), r->closed[k] ? 1 : 0);
+		}
+		if (r->ngroups > 16 || (r->ngroups && !r->closed[r->ngroups - 1]))
+			assert_non_null(strstr(log.all, "never closed"));
+		free(r);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest unit[] = {
+		cmocka_unit_test(test_not_enabled),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_group_producer),
+		cmocka_unit_test(test_group_chain),
+		cmocka_unit_test(test_group_tree),
+		cmocka_unit_test(test_pfor),
+		cmocka_unit_test(test_placement_skew),
+	};
+	const struct CMUnitTest stress[] = {
+		cmocka_unit_test(test_group_tree_steal),
+		cmocka_unit_test(test_pfor_steal),
+		cmocka_unit_test(test_steal),
+		cmocka_unit_test(test_destroy_race),
+	};
+
+	if (argc > 1 && !strcmp(argv[1], "--stress"))
+		return cmocka_run_group_tests_name("par stress", stress, NULL, NULL);
+	return cmocka_run_group_tests_name("par", unit, NULL, NULL);
+}
