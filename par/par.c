@@ -103,7 +103,6 @@ struct par_worker {
 	struct pel__par *par;
 	unsigned id;
 	unsigned victim;
-	unsigned sibling;
 	uint64_t ran_local;
 };
 
@@ -127,6 +126,7 @@ static struct {
 static PEL__TLS struct par_worker *par_self;	/* this worker's, set by install() */
 static PEL__TLS struct pel_group *cur_group;	/* the group of the member running, if any */
 static PEL__TLS unsigned place_rr;
+static PEL__TLS unsigned wake_rr;	/* which sibling a deep push wakes next */
 static PEL__TLS uint64_t place_rng;
 
 static struct pel__par *
@@ -144,7 +144,10 @@ lookup(const struct pel_runtime *rt)
 static int
 queue_init(struct queue *q, unsigned slots)
 {
-	q->cell = aligned_alloc(PEL_CACHE_GUARD, sizeof(*q->cell) * slots);
+	/* aligned_alloc() wants a multiple of the alignment */
+	size_t len = (sizeof(*q->cell) * slots + PEL_CACHE_GUARD - 1) & ~(size_t)(PEL_CACHE_GUARD - 1);
+
+	q->cell = aligned_alloc(PEL_CACHE_GUARD, len);
 	if (!q->cell)
 		return -ENOMEM;
 	for (unsigned i = 0; i < slots; i++)
@@ -329,8 +332,7 @@ push_pub(struct pel__par *par, unsigned t, pel_task_fn fn, void *arg, struct pel
 	if (!par_self || par_self->id != t)
 		pel__worker_wake(par->rt, t);
 	if (par->steal && len >= STEAL_WAKE && par->n > 1) {
-		struct par_worker *me = par_self ? par_self : pw;
-		unsigned s = me->sibling++ % (par->n - 1);
+		unsigned s = wake_rr++ % (par->n - 1);
 
 		s = (t + 1 + s) % par->n;
 		pel__worker_wake(par->rt, s);
