@@ -38,6 +38,8 @@ static const char usage_text[] =
 	"  io        pel's io_uring layer: nop round trips beside a plain liburing loop (same\n"
 	"            flags, and flags 0), on B and A->B; UDP echo RTT over loopback with\n"
 	"            DEFER_TASKRUN and PEL_IO_CF_PLAIN beside an epoll busy-poll server\n"
+	"  parallel  fork/join of 1..64 members (pel groups, a mutex+condvar pool, OpenMP) and\n"
+	"            p99 sojourn under a skewed load: fixed hash, P2C, stealing (--reps N)\n"
 	"\n"
 	"common options:\n"
 	"  --json FILE         also write the figures as JSON to FILE\n"
@@ -419,7 +421,7 @@ main(int argc, char **argv)
 	static struct pel_bench_report rep;
 	static char model[256];
 	struct pel_bench_opts o = { 0 };
-	bool ring, handoff, jitter, io, cpus_given = false;
+	bool ring, handoff, jitter, io, par, cpus_given = false;
 	int c, err;
 
 	if (argc < 2)
@@ -433,7 +435,9 @@ main(int argc, char **argv)
 	handoff = !strcmp(o.suite, "handoff");
 	jitter = !strcmp(o.suite, "jitter");
 	io = !strcmp(o.suite, "io");
-	if (!ring && !handoff && !jitter && !io && strcmp(o.suite, "pool") && strcmp(o.suite, "trace"))
+	par = !strcmp(o.suite, "parallel");
+	if (!ring && !handoff && !jitter && !io && !par && strcmp(o.suite, "pool") &&
+	    strcmp(o.suite, "trace"))
 		usage_exit("unknown SUITE \"%s\"", o.suite);
 
 	/* getopt sees argv[1], the suite, as the program name */
@@ -529,6 +533,8 @@ main(int argc, char **argv)
 		err = pel_bench_jitter(&o, &rep);
 	else if (io)
 		err = pel_bench_io(&o, &rep);
+	else if (par)
+		err = pel_bench_parallel(&o, &rep);
 	else if (!strcmp(o.suite, "trace"))
 		err = pel_bench_trace(&o, &rep);
 	else
