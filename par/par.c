@@ -36,6 +36,7 @@
 #include <pel/par.h>
 
 #include "sched/layer.h"
+#include "trace/trace.h"
 
 #define BURST		32u	/* entries run per pass */
 #define STEAL_WAKE	2u	/* pub queue length at which a push wakes a sibling */
@@ -402,12 +403,14 @@ steal(struct par_worker *pw)
 			continue;
 		bump_own(&pw->steal_attempts);
 		if (queue_pop(&vw->pub, &e)) {
+			pel__trace(steal, pw->id, v, 1);
 			bump_own(&pw->steal_ok);
 			bump_own(&pw->stolen[v]);
 			pw->victim = (v + 2 * par->n - pw->id - 1) % par->n;	/* again */
 			run_entry(pw, &e);
 			return 1;
 		}
+		pel__trace(steal, pw->id, v, 0);
 		bump_own(&pw->steal_fail);
 	}
 	return 0;
@@ -715,6 +718,7 @@ group_put(struct pel__par *par, struct pel_group *g, struct pel_producer *p)
 	if (v != CLOSED)
 		return;
 	bump(par_self ? &par_self->groups_done : &par->w[home]->groups_done);
+	pel__trace(group_done, par_self ? (int)par_self->id : -1, home);
 	deliver_home(par, p, home, fn, arg);
 }
 

@@ -79,6 +79,16 @@ TRACEPOINT_EVENT(pel, pool_alloc_fail,
 	TP_ARGS(int, worker, uint64_t, obj_size),
 	TP_FIELDS(ctf_integer(int32_t, worker, worker) ctf_integer(uint64_t, obj_size, obj_size)))
 
+/* Parallel work (par/): a probe of another worker's stealable queue, and a group's completion. */
+TRACEPOINT_EVENT(pel, steal,
+	TP_ARGS(unsigned, thief, unsigned, victim, int, ok),
+	TP_FIELDS(ctf_integer(uint32_t, thief, thief) ctf_integer(uint32_t, victim, victim)
+		  ctf_integer(int32_t, ok, ok)))
+
+TRACEPOINT_EVENT(pel, group_done,
+	TP_ARGS(int, worker, unsigned, home),
+	TP_FIELDS(ctf_integer(int32_t, worker, worker) ctf_integer(uint32_t, home, home)))
+
 /* TAU-style user timers: id is the address of the name literal, stable for the process. */
 TRACEPOINT_EVENT(pel, io_submit,
 	TP_ARGS(unsigned, worker, unsigned, op, int, fd, uint64_t, handle),
