@@ -27,6 +27,7 @@
  * This layer depends on sched/layer.h only; sched/ knows nothing of it.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -118,7 +119,11 @@ struct pel__par {
 	struct par_worker *w[];
 };
 
-/* Runtimes with parallel work: looked up without a lock by producers (key first, then value). */
+/*
+ * Runtimes with parallel work: looked up without a lock by producers (key first, then value);
+ * written under registry_lock (enables of different runtimes may race for a slot).
+ */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	_Atomic(struct pel_runtime *) rt;
 	_Atomic(struct pel__par *) par;
@@ -487,11 +492,13 @@ par_stop(struct pel_runtime *rt, void *state)
 		pel__rt_log(rt, PEL_LOG_WARNING, "pel_destroy: %llu task groups were never closed "
 			    "(pel_group_close()); their members ran, their on_done did not",
 			    (unsigned long long)open);
+	pthread_mutex_lock(&registry_lock);
 	for (unsigned i = 0; i < MAX_RT; i++)
 		if (atomic_load_explicit(&registry[i].rt, memory_order_relaxed) == rt) {
 			atomic_store_explicit(&registry[i].rt, NULL, memory_order_relaxed);
 			atomic_store_explicit(&registry[i].par, NULL, memory_order_relaxed);
 		}
+	pthread_mutex_unlock(&registry_lock);
 	par_free(par);
 }
 
@@ -566,9 +573,15 @@ pel_par_enable(struct pel_runtime *rt, unsigned queue_slots)
 						 pel_strerror(par->setup_err)) : 0;
 		goto out;
 	}
+	pthread_mutex_lock(&registry_lock);
 	for (unsigned i = 0; i < MAX_RT && slot == MAX_RT; i++)
-		if (!atomic_load_explicit(&registry[i].rt, memory_order_relaxed))
+		if (!atomic_load_explicit(&registry[i].rt, memory_order_relaxed) &&
+		    !atomic_load_explicit(&registry[i].par, memory_order_relaxed))
 			slot = i;
+	if (slot < MAX_RT)	/* reserved: par set, rt not yet (lookups skip it) */
+		atomic_store_explicit(&registry[slot].par, (struct pel__par *)&registry[slot],
+				      memory_order_relaxed);
+	pthread_mutex_unlock(&registry_lock);
 	if (slot == MAX_RT) {
 		err = pel__fail(-ENOSPC, "%u runtimes have parallel work enabled already", MAX_RT);
 		goto out;
@@ -602,12 +615,22 @@ pel_par_enable(struct pel_runtime *rt, unsigned queue_slots)
 				"worker: %s", pel_strerror(par->setup_err));
 	else if (err)
 		par->setup_err = err;
+	pthread_mutex_lock(&registry_lock);
 	if (!err) {
 		atomic_store_explicit(&registry[slot].par, par, memory_order_relaxed);
 		/* release: pairs with the acquire in lookup(); par is there first */
 		atomic_store_explicit(&registry[slot].rt, rt, memory_order_release);
+	} else {
+		atomic_store_explicit(&registry[slot].par, NULL, memory_order_relaxed);
 	}
+	pthread_mutex_unlock(&registry_lock);
+	slot = MAX_RT;
 out:
+	if (slot < MAX_RT) {
+		pthread_mutex_lock(&registry_lock);
+		atomic_store_explicit(&registry[slot].par, NULL, memory_order_relaxed);
+		pthread_mutex_unlock(&registry_lock);
+	}
 	pel__layer_leave(rt);
 	return err;
 }
