@@ -26,6 +26,7 @@
 #include <ucontext.h>
 
 #include <pel/io.h>
+#include <pel/par.h>
 #include <pel/pool.h>
 
 #include "helpers.h"
@@ -333,6 +334,149 @@ trap_child(void)
 
 static void run_child(int (*fn)(void));
 
+/* ---- parallel work: groups, parallel-for, pel_submit_any, from a producer and from tasks ---- */
+
+#define PAR_GROUPS	256
+
+static _Atomic unsigned long par_leaves, par_groups_done, par_pfors;
+static _Atomic int par_errs;
+static struct pel_group par_group[PAR_GROUPS];
+
+static void
+par_leaf(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add_explicit(&par_leaves, 1, memory_order_relaxed);
+}
+
+static void
+par_group_done(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add_explicit(&par_groups_done, 1, memory_order_release);
+}
+
+static uint64_t
+par_body(uint64_t lo, uint64_t hi, void *arg)
+{
+	(void)arg;
+	return hi - lo;
+}
+
+static uint64_t
+par_add(uint64_t a, uint64_t b, void *arg)
+{
+	(void)arg;
+	return a + b;
+}
+
+static void
+par_pfor_done(uint64_t v, void *arg)
+{
+	(void)arg;
+	if (v != 64)
+		atomic_fetch_add(&par_errs, 1);
+	atomic_fetch_add_explicit(&par_pfors, 1, memory_order_release);
+}
+
+/* A task: a group of four members, a parallel-for of 8 chunks, one pel_submit_any(). */
+static void
+par_task(void *arg)
+{
+	struct pel_group *g = &par_group[(uintptr_t)arg % PAR_GROUPS];
+	int err = pel_group_init(g, par_group_done, NULL, 0);
+
+	for (unsigned k = 0; k < 4; k++)
+		err |= pel_group_spawn(g, PEL_ANY_WORKER, par_leaf, NULL);
+	err |= pel_group_close(g);
+	err |= pel_parallel_for(0, 64, 8, par_body, par_add, 0, par_pfor_done, NULL);
+	err |= pel_submit_any(NULL, par_leaf, NULL);
+	if (err)
+		atomic_fetch_add(&par_errs, 1);
+}
+
+static int
+par_child(void)
+{
+	const unsigned long n = 20000;
+	struct pel_runtime *rt;
+	struct pel_producer *p;
+	struct pel_par_stats st;
+	struct pel_group pg;
+	unsigned long pgroups = 0;
+	cpu_set_t zero;
+
+	if (spin_child_setup(&rt, &p) || pel_par_enable(rt, 0) ||
+	    pel_set_placement(rt, PEL_PLACE_P2C))
+		return 2;
+	CPU_ZERO(&zero);
+	CPU_SET(0, &zero);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(zero), &zero))
+		return 3;
+	if (pel_submit(p, 0, install_filter_task, NULL) || pel_drain(rt, 5 * PEL_NS_PER_S))
+		return 4;
+	if (atomic_load(&filter_err) || trap_my_syscalls())
+		return 5;
+	atomic_store(&armed, 1);
+	for (unsigned long i = 0; i < n; i++) {
+		/* a group slot is reused only once its on_done has run */
+		while (i >= PAR_GROUPS && i - PAR_GROUPS >=
+		       atomic_load_explicit(&par_groups_done, memory_order_acquire) - pgroups)
+			pel__cpu_relax();
+		while (pel_submit_any(p, par_task, (void *)(uintptr_t)i) == -EAGAIN)
+			pel__cpu_relax();
+		if ((i & 63) == 0) {
+			unsigned long before = atomic_load(&par_groups_done);
+
+			/* a producer's group: eight members, closed, waited for */
+			if (pel_group_init_producer(&pg, p, par_group_done, NULL, 0))
+				atomic_fetch_add(&par_errs, 1);
+			for (unsigned k = 0; k < 8; k++)
+				while (pel_group_spawn(&pg, k & 1 ? PEL_ANY_WORKER : 0, par_leaf,
+						       NULL) == -EAGAIN)
+					pel__cpu_relax();
+			if (pel_group_close(&pg))
+				atomic_fetch_add(&par_errs, 1);
+			while (atomic_load(&par_groups_done) == before ||
+			       pel_group_destroy(&pg) == -EBUSY)
+				pel__cpu_relax();
+			pgroups++;
+			pel_par_stats(rt, 0, &st);	/* lock-free */
+		}
+	}
+	while (atomic_load(&par_groups_done) < n + pgroups || atomic_load(&par_pfors) < n ||
+	       atomic_load(&par_leaves) < 5 * n + 8 * pgroups)
+		pel__cpu_relax();
+	atomic_store(&armed, 0);
+	printf("%lu tasks each with a group of 4, a parallel-for of 8 chunks and a pel_submit_any(), "
+	       "%lu producer groups of 8: %u syscalls (last nr %u), %u lock calls, %u allocations\n",
+	       n, pgroups, atomic_load(&trapped), atomic_load(&trapped_nr), atomic_load(&locks),
+	       atomic_load(&allocs));
+	fflush(stdout);
+	if (atomic_load(&trapped))
+		return 10;
+	if (atomic_load(&locks))
+		return 11;
+	if (atomic_load(&allocs))
+		return 12;
+	if (atomic_load(&par_errs))
+		return 13;
+	pel_producer_close(p);
+	pel_destroy(rt);
+	return 0;
+}
+
+static void
+test_parallel_work_no_syscall_lock_alloc(void **state)
+{
+	(void)state;
+	if (online_cpus() < 2) {
+		print_message("skip: needs 2 CPUs (a spinning worker and the producer)\n");
+		skip();
+	}
+	run_child(par_child);
+}
+
 #if PEL_HAVE_LIBURING
 static _Atomic int nops_done;
 
@@ -458,6 +602,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_trap_catches_a_syscall),
 		cmocka_unit_test(test_submit_run_spawn_no_syscall_lock_alloc),
+		cmocka_unit_test(test_parallel_work_no_syscall_lock_alloc),
 #if PEL_HAVE_LIBURING
 		cmocka_unit_test(test_idle_io_worker_no_syscall),
 #endif
