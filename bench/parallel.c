@@ -352,7 +352,7 @@ enum skew_mode { HASH, P2C, STEAL };
 
 static double
 skew_run(const char *cpus, enum skew_mode mode, struct req *req, const uint64_t *gap,
-	 const unsigned *key)
+	 const unsigned *key, double *p50)
 {
 	struct pel_runtime *rt = NULL;
 	struct pel_producer *p = NULL;
@@ -404,6 +404,7 @@ skew_run(const char *cpus, enum skew_mode mode, struct req *req, const uint64_t 
 	for (unsigned i = 0; i < SKEW_N; i++)
 		soj[i] = (double)(req[i].done - req[i].planned);
 	t = (uint64_t)pct(soj, SKEW_N, 0.99);
+	*p50 = pct(soj, SKEW_N, 0.5);
 	pel_producer_close(p);
 	pel_destroy(rt);
 	free(soj);
@@ -420,7 +421,7 @@ skew(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 	struct req *req = calloc(SKEW_N, sizeof(*req));
 	uint64_t *gap = malloc(SKEW_N * sizeof(*gap));
 	unsigned *key = malloc(SKEW_N * sizeof(*key));
-	double *p99[3], fig[3];
+	double *p99[3], *p50[3], fig[3], fig50[3];
 	double mean_gap = SKEW_SERVICE / (2 * SKEW_LOAD);
 	uint64_t x = 88172645463325252ull;
 	char cpus[32], name[64];
@@ -437,23 +438,30 @@ skew(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 		gap[i] = (uint64_t)(-log(1 - u) * mean_gap);
 		key[i] = (double)((x >> 3) & 1023) / 1024 < SKEW_HOT ? 0 : 1;
 	}
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < 3; k++) {
 		p99[k] = calloc(reps, sizeof(double));
+		p50[k] = calloc(reps, sizeof(double));
+	}
 	printf("skew cpus=%s requests=%u service=%u ns load=%.0f%% of 2 workers, %.0f%% of keys "
 	       "on worker 0; sojourn = done - planned arrival\n", cpus, SKEW_N, SKEW_SERVICE,
 	       SKEW_LOAD * 100, SKEW_HOT * 100);
 	for (unsigned r = 0; r < reps; r++) {
 		for (int k = 0; k < 3; k++) {
-			p99[k][r] = skew_run(cpus, (enum skew_mode)k, req, gap, key);
+			p99[k][r] = skew_run(cpus, (enum skew_mode)k, req, gap, key, &p50[k][r]);
 			pel_bench_rest(SKEW_N * (uint64_t)mean_gap);
 		}
 	}
 	for (int k = 0; k < 3; k++) {
 		fig[k] = pct(p99[k], reps, 0.5);
-		printf("%-26s p99 sojourn %10.0f ns (median of %u runs)\n", label[k], fig[k], reps);
+		fig50[k] = pct(p50[k], reps, 0.5);
+		printf("%-26s sojourn p50 %10.0f ns p99 %10.0f ns (medians of %u runs)\n", label[k],
+		       fig50[k], fig[k], reps);
 		snprintf(name, sizeof(name), "skew_%s_p99", key_name[k]);
 		pel_bench_metric(rep, name, fig[k], "ns");
+		snprintf(name, sizeof(name), "skew_%s_p50", key_name[k]);
+		pel_bench_metric(rep, name, fig50[k], "ns");
 		free(p99[k]);
+		free(p50[k]);
 	}
 	printf("ratio    p99_p2c_vs_hash   %.2f (lower is better)\n", fig[1] / fig[0]);
 	printf("ratio    p99_steal_vs_hash %.2f (lower is better)\n", fig[2] / fig[0]);
