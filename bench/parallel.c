@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,11 +71,13 @@ pct(double *v, unsigned n, double p)
 
 /* ---- pel fork/join ---- */
 
+/* The caller sleeps on a semaphore the completion posts after stopping the clock: a polling
+ * caller would be a third thread on the two CPUs the runtimes race on. */
 struct fj {
 	struct pel_group g;
 	unsigned m;
 	uint64_t t0, t1;
-	_Atomic int done;
+	sem_t done;
 };
 
 static void
@@ -90,7 +93,7 @@ fj_done(void *arg)
 	struct fj *f = arg;
 
 	f->t1 = pel_now_ns();
-	atomic_store_explicit(&f->done, 1, memory_order_release);
+	sem_post(&f->done);
 }
 
 static void
@@ -112,11 +115,13 @@ fj_pel(struct pel_producer *p, unsigned m)
 {
 	struct fj f = { .m = m };
 
+	sem_init(&f.done, 0, 0);
 	while (pel_submit(p, 0, fj_root, &f))
 		;
-	while (!atomic_load_explicit(&f.done, memory_order_acquire))
-		sched_yield();
+	while (sem_wait(&f.done))
+		;
 	pel_group_destroy(&f.g);
+	sem_destroy(&f.done);
 	return (double)(f.t1 - f.t0);
 }
 
@@ -132,7 +137,7 @@ struct pfj {
 	unsigned m;
 	_Atomic unsigned left;
 	uint64_t t0, t1;
-	_Atomic int done;
+	sem_t done;
 	struct pel_bench_mq *q;
 };
 
@@ -144,7 +149,7 @@ pfj_member(void *arg)
 	atomic_fetch_add_explicit(&sink, work(atomic_load(&f->left)), memory_order_relaxed);
 	if (atomic_fetch_sub(&f->left, 1) == 1) {
 		f->t1 = pel_bench_mono_ns();
-		atomic_store_explicit(&f->done, 1, memory_order_release);
+		sem_post(&f->done);
 	}
 }
 
@@ -185,9 +190,11 @@ fj_pool(struct pool *pool, unsigned m)
 	struct pfj f = { .m = m, .q = &pool->q };
 	struct pel_task root = { pfj_root, &f };
 
+	sem_init(&f.done, 0, 0);
 	pel_bench_mq_push(&pool->q, &root, 1);
-	while (!atomic_load_explicit(&f.done, memory_order_acquire))
-		sched_yield();
+	while (sem_wait(&f.done))
+		;
+	sem_destroy(&f.done);
 	return (double)(f.t1 - f.t0);
 }
 
