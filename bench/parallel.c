@@ -329,7 +329,7 @@ forkjoin(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 
 /* ---- skewed load ---- */
 
-#define SKEW_N		6000u
+#define SKEW_N		20000u
 #define SKEW_SERVICE	50000u	/* ns: long enough that one generator thread keeps up on two vCPUs */
 #define SKEW_LOAD	0.55	/* of two workers */
 #define SKEW_HOT	0.8	/* share of the keys on worker 0 */
@@ -437,7 +437,7 @@ skew(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 	static const char *const label[] = { "fixed hash", "pel_submit_any P2C",
 					     "hash + PEL_F_STEAL" };
 	static const char *const key_name[] = { "hash", "p2c", "steal" };
-	unsigned reps = o->reps ? o->reps : 3;
+	unsigned reps = o->reps ? o->reps : 5;
 	struct req *req = calloc(SKEW_N, sizeof(*req));
 	uint64_t *gap = malloc(SKEW_N * sizeof(*gap));
 	unsigned *key = malloc(SKEW_N * sizeof(*key));

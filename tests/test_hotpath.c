@@ -195,6 +195,19 @@ work_task(void *arg)
 		atomic_fetch_add(&spawn_errs, 1);
 }
 
+/* After a measured phase: 0 when it made no syscall, lock call or allocation, else a check. */
+static int
+armed_counts(void)
+{
+	if (atomic_load(&trapped))
+		return 10;
+	if (atomic_load(&locks))
+		return 11;
+	if (atomic_load(&allocs))
+		return 12;
+	return 0;
+}
+
 /* In a child: the SIGSYS handler, and one PEL_IDLE_SPIN worker on CPU 1 with a producer. */
 static int
 spin_child_setup(struct pel_runtime **rt, struct pel_producer **p)
@@ -286,12 +299,8 @@ hot_child(void)
 	       "allocations\n", n, (unsigned long)spins, spawned, atomic_load(&trapped),
 	       atomic_load(&trapped_nr), atomic_load(&locks), atomic_load(&allocs));
 	fflush(stdout);
-	if (atomic_load(&trapped))
-		return 10;
-	if (atomic_load(&locks))
-		return 11;
-	if (atomic_load(&allocs))
-		return 12;
+	if (armed_counts())
+		return armed_counts();
 	if (atomic_load(&spawn_errs))
 		return 13;
 	if (atomic_load(&pool_errs))
@@ -453,12 +462,8 @@ par_child(void)
 	       n, pgroups, atomic_load(&trapped), atomic_load(&trapped_nr), atomic_load(&locks),
 	       atomic_load(&allocs));
 	fflush(stdout);
-	if (atomic_load(&trapped))
-		return 10;
-	if (atomic_load(&locks))
-		return 11;
-	if (atomic_load(&allocs))
-		return 12;
+	if (armed_counts())
+		return armed_counts();
 	if (atomic_load(&par_errs))
 		return 13;
 	pel_producer_close(p);

@@ -14,6 +14,7 @@
 #include <pel/par.h>
 
 #include "helpers.h"
+#include "on_worker.h"
 
 static unsigned
 ncpu_workers(unsigned want)
@@ -35,34 +36,6 @@ start(unsigned workers, enum pel_idle idle, unsigned flags, struct captured *log
 	if (enable)
 		assert_int_equal(pel_par_enable(rt, 0), 0);
 	return rt;
-}
-
-/* Run fn(arg) as a task on worker w and wait for it. */
-struct call {
-	void (*fn)(void *);
-	void *arg;
-	_Atomic int done;
-};
-
-static void
-call_task(void *arg)
-{
-	struct call *c = arg;
-
-	c->fn(c->arg);
-	atomic_store(&c->done, 1);
-}
-
-static void
-on_worker(struct pel_runtime *rt, unsigned w, void (*fn)(void *), void *arg)
-{
-	struct pel_producer *p;
-	struct call c = { fn, arg, 0 };
-
-	assert_int_equal(pel_producer_open(rt, &p), 0);
-	assert_int_equal(pel_submit(p, w, call_task, &c), 0);
-	assert_true(WAIT_UNTIL(atomic_load(&c.done), 10000));
-	pel_producer_close(p);
 }
 
 static void
