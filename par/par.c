@@ -971,7 +971,7 @@ seq_range(struct pnode *ctx, uint64_t lo, uint64_t hi)
 {
 	uint64_t mid, l;
 
-	if (hi - lo < 2 * ctx->c.grain)
+	if ((hi - lo) / 2 < ctx->c.grain)	/* not n < 2 * grain: that may wrap */
 		return ctx->c.body(lo, hi, ctx->c.arg);
 	mid = split_at(lo, hi, ctx->c.grain);
 	l = seq_range(ctx, lo, mid);
@@ -1017,7 +1017,7 @@ run_range(struct pnode *ctx, uint64_t lo, uint64_t hi, struct pnode *parent, uns
 	struct par_worker *me = par_self;
 	uint64_t grain = ctx->c.grain;
 
-	while (hi - lo >= 2 * grain) {
+	while ((hi - lo) / 2 >= grain) {
 		uint64_t mid = split_at(lo, hi, grain);
 		struct pnode *j = node_alloc(me);
 

@@ -631,6 +631,7 @@ pfor_suite(unsigned workers, unsigned flags, enum pel_placement pol)
 	static const uint64_t cases[][3] = {
 		{ 0, 1, 1 }, { 5, 6, 3 }, { 10, 17, 100 }, { 0, 1000, 7 }, { 3, 1003, 1 },
 		{ 0, 4096, 64 }, { 1000000, 1000999, 10 },
+		{ 0, 10, 1ull << 63 },	/* 2 * grain would wrap to 0 */
 	};
 
 	assert_int_equal(pel_set_placement(rt, pol), 0);
