@@ -235,6 +235,7 @@ test_errors(void **state)
 
 struct pgroup {
 	struct pel_group g;
+	_Atomic int accepted;		/* spawns that returned 0 (test_destroy_race) */
 	_Atomic int members;
 	_Atomic int done;
 	int home_seen;
@@ -812,6 +813,59 @@ test_steal(void **state)
 	run_steal(PEL_F_STEAL);
 }
 
+/* ---- two runtimes at once ---- */
+
+struct two {
+	struct pel_group g;
+	int spawn_other;
+};
+
+static struct pel_group other_group;
+
+static void
+two_task(void *arg)
+{
+	struct two *t = arg;
+
+	/* a group of the other runtime, from a task of this one */
+	t->spawn_other = pel_group_spawn(&other_group, 0, nop, NULL);
+}
+
+static void
+test_two_runtimes(void **state)
+{
+	struct pel_runtime *a = start(1, PEL_IDLE_PARK, 0, NULL, true);
+	struct pel_runtime *b = start(1, PEL_IDLE_PARK, 0, NULL, true);
+	struct pel_producer *pa, *pb;
+	struct pel_par_stats sa, sb;
+	struct two t = { 0 };
+	struct spin s = { .want = -1 };
+
+	(void)state;
+	assert_int_equal(pel_producer_open(a, &pa), 0);
+	assert_int_equal(pel_producer_open(b, &pb), 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(pel_submit_any(pa, where, &s), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pel_submit_any(pb, where, &s), 0);
+	assert_int_equal(pel_drain(a, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(pel_drain(b, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(pel_par_stats(a, 0, &sa), 0);
+	assert_int_equal(pel_par_stats(b, 0, &sb), 0);
+	assert_int_equal(sa.tasks_run, 10);
+	assert_int_equal(sb.tasks_run, 3);
+	assert_int_equal(pel_group_init_producer(&other_group, pb, nop, NULL, 0), 0);
+	on_worker(a, 0, two_task, &t);
+	assert_int_equal(t.spawn_other, -EINVAL);
+	assert_int_equal(pel_group_close(&other_group), 0);
+	assert_int_equal(pel_drain(b, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(pel_group_destroy(&other_group), 0);
+	pel_producer_close(pa);
+	pel_producer_close(pb);
+	pel_destroy(a);
+	pel_destroy(b);
+}
+
 /* ---- racing pel_destroy() ---- */
 
 struct racer {
@@ -820,7 +874,17 @@ struct racer {
 	int closed[256];
 	_Atomic int started;
 	int ngroups;
+	int any_ok;			/* pel_submit_any() calls that returned 0 */
+	_Atomic int any_ran;
 };
+
+static void
+racer_any(void *arg)
+{
+	struct racer *r = arg;
+
+	atomic_fetch_add(&r->any_ran, 1);
+}
 
 static void
 racer_member(void *arg)
@@ -829,8 +893,9 @@ racer_member(void *arg)
 
 	atomic_fetch_add(&pg->members, 1);
 	/* nested: a few members spawn one more into their own group */
-	if (atomic_load(&pg->members) % 3 == 0)
-		pel_group_spawn(&pg->g, PEL_ANY_WORKER, pmember, pg);
+	if (atomic_load(&pg->members) % 3 == 0 &&
+	    pel_group_spawn(&pg->g, PEL_ANY_WORKER, pmember, pg) == 0)
+		atomic_fetch_add(&pg->accepted, 1);
 }
 
 static void *
@@ -849,9 +914,13 @@ racer_thread(void *arg)
 			break;
 		r->ngroups = k + 1;
 		atomic_store(&r->started, 1);
-		for (int i = 0; i < 20; i++)
+		for (int i = 0; i < 20; i++) {
 			if (pel_group_spawn(&pg->g, PEL_ANY_WORKER, racer_member, pg))
 				break;
+			atomic_fetch_add(&pg->accepted, 1);
+		}
+		if (pel_submit_any(p, racer_any, r) == 0)
+			r->any_ok++;
 		if (k % 17 == 16)
 			continue;	/* left open: reported at destroy */
 		r->closed[k] = pel_group_close(&pg->g) == 0;
@@ -878,7 +947,11 @@ test_destroy_race(void **state)
 		for (int k = 0; k < r->ngroups; k++) {
 			/* closed: completed, exactly once; open: never */
 			assert_int_equal(atomic_load(&r->pg[k].done), r->closed[k] ? 1 : 0);
+			/* every member accepted ran, once */
+			assert_int_equal(atomic_load(&r->pg[k].members),
+					 atomic_load(&r->pg[k].accepted));
 		}
+		assert_int_equal(atomic_load(&r->any_ran), r->any_ok);
 		if (r->ngroups > 16 || (r->ngroups && !r->closed[r->ngroups - 1]))
 			assert_non_null(strstr(log.all, "never closed"));
 		free(r);
@@ -896,6 +969,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_group_tree),
 		cmocka_unit_test(test_pfor),
 		cmocka_unit_test(test_placement_skew),
+		cmocka_unit_test(test_two_runtimes),
 	};
 	const struct CMUnitTest stress[] = {
 		cmocka_unit_test(test_group_tree_steal),
