@@ -16,8 +16,9 @@
  *
  * Parking: whoever pushes onto worker t's queue wakes t (pel__worker_wake(): a fence and one
  * load unless t is parked). With PEL_F_STEAL, a push that leaves t's pub queue with STEAL_WAKE or
- * more entries also wakes one sibling (round robin), which then steals while it is awake: an
- * idle worker steals only between parks, and each deep queue rouses one thief per push.
+ * more entries, or with any while t runs a stealable task, also wakes one sibling (round robin),
+ * which then steals while it is awake: an idle worker steals only between parks, and a task
+ * that would wait rouses one thief per push.
  *
  * Nothing on these paths locks, allocates or makes a syscall but the wakes. The layer counts the
  * entries it accepted (the queues' enqueue indexes) and those that returned (per worker), so
@@ -337,7 +338,8 @@ push_pub(struct pel__par *par, unsigned t, pel_task_fn fn, void *arg, struct pel
 	}
 	if (!par_self || par_self->id != t)
 		pel__worker_wake(par->rt, t);
-	if (par->steal && len >= STEAL_WAKE && par->n > 1) {
+	if (par->steal && par->n > 1 && (len >= STEAL_WAKE ||
+	    (len && atomic_load_explicit(&pw->running, memory_order_relaxed)))) {
 		unsigned s = wake_rr++ % (par->n - 1);
 
 		s = (t + 1 + s) % par->n;
