@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// tests/test_cxx.cc - pel.h compiles and links from C++ (no C11 _Atomic leaks into it).
+// tests/test_cxx.cc - pel.h and par.h compile and link from C++ (no C11 _Atomic leaks into them).
+#include <pel/par.h>
 #include <pel/pel.h>
 
 #include <atomic>
@@ -25,6 +26,7 @@ main()
 	cfg.cpus = "0";
 	cfg.idle = PEL_IDLE_PARK;
 	if (pel_create(&cfg, &rt) || pel_producer_open(rt, &p) || pel_submit(p, 0, task, nullptr) ||
+	    pel_par_enable(rt, 0) || pel_submit_any(p, task, nullptr) ||
 	    pel_drain(rt, 5 * PEL_NS_PER_S)) {
 		std::fprintf(stderr, "failed: %s\n", pel_last_error());
 		return 1;
@@ -34,5 +36,6 @@ main()
 	if (pel_submit(p, 0, task, nullptr) != -ESHUTDOWN)
 		return 1;
 	pel_producer_close(p);
-	return ran == 1 ? 0 : 1;
+	static_assert(sizeof(pel_group) == 128, "pel_group keeps its C layout");
+	return ran == 2 ? 0 : 1;
 }

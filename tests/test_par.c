@@ -124,6 +124,9 @@ test_not_enabled(void **state)
 struct pfor_errs {
 	int r[8];
 	struct result empty;
+	struct pel_runtime *rt;
+	struct pel_group g;		/* opened in a task, left for the producer thread to misuse */
+	int enable, bad_home, cross_close;
 };
 
 static void
@@ -138,6 +141,17 @@ pfor_errors_task(void *arg)
 	e->r[4] = pel_parallel_for(0, 10, 0, sum_body, add, 0, result_done, NULL);
 	/* hi == lo: on_done(identity) on this worker */
 	e->r[5] = pel_parallel_for(7, 7, 1, sum_body, add, 4242, result_done, &e->empty);
+	e->enable = pel_par_enable(e->rt, 0);		/* waits for every worker: refused */
+	e->bad_home = pel_group_init(&e->g, nop, NULL, 99);
+	e->r[6] = pel_group_init(&e->g, nop, NULL, PEL_ANY_WORKER);
+}
+
+static void
+close_in_task(void *arg)
+{
+	struct pfor_errs *e = arg;
+
+	e->cross_close = pel_group_close(&e->g);
 }
 
 static void
@@ -219,10 +233,22 @@ test_errors(void **state)
 		assert_true(WAIT_UNTIL(atomic_load(&c.done), 10000));
 	}
 
+	e.rt = rt;
 	on_worker(rt, 0, pfor_errors_task, &e);
 	for (int i = 0; i < 5; i++)
 		assert_int_equal(e.r[i], -EINVAL);
 	assert_int_equal(e.r[5], 0);
+	assert_int_equal(e.enable, -EDEADLK);
+	assert_int_equal(e.bad_home, -EINVAL);
+	assert_int_equal(e.r[6], 0);
+	/* a group opened in a task: a producer thread may not spawn into it or close it */
+	assert_int_equal(pel_group_spawn(&e.g, 0, nop, NULL), -EPERM);
+	assert_error_contains("pel_group_init_producer()");
+	assert_int_equal(pel_group_close(&e.g), -EPERM);
+	on_worker(rt, 0, close_in_task, &e);
+	assert_int_equal(e.cross_close, 0);
+	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(pel_group_destroy(&e.g), 0);
 	assert_true(WAIT_UNTIL(atomic_load(&e.empty.done), 10000));
 	assert_int_equal(e.empty.value, 4242);
 	assert_int_equal(e.empty.worker, 0);
@@ -813,6 +839,32 @@ test_steal(void **state)
 	run_steal(PEL_F_STEAL);
 }
 
+/* ---- at most 16 runtimes with parallel work ---- */
+
+static void
+test_registry_full(void **state)
+{
+	struct pel_runtime *rt[17];
+	unsigned n = 0;
+	int err = 0;
+
+	(void)state;
+	for (; n < 17; n++) {
+		rt[n] = start(1, PEL_IDLE_PARK, 0, NULL, false);
+		err = pel_par_enable(rt[n], 2);
+		if (err)
+			break;
+	}
+	assert_int_equal(n, 16);
+	assert_int_equal(err, -ENOSPC);
+	assert_error_contains("16 runtimes");
+	/* a slot comes free when its runtime goes */
+	pel_destroy(rt[0]);
+	assert_int_equal(pel_par_enable(rt[16], 2), 0);
+	for (unsigned i = 1; i <= 16; i++)
+		pel_destroy(rt[i]);
+}
+
 /* ---- two runtimes at once ---- */
 
 struct two {
@@ -970,6 +1022,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_pfor),
 		cmocka_unit_test(test_placement_skew),
 		cmocka_unit_test(test_two_runtimes),
+		cmocka_unit_test(test_registry_full),
 	};
 	const struct CMUnitTest stress[] = {
 		cmocka_unit_test(test_group_tree_steal),
