@@ -91,6 +91,16 @@ rt_one(void)
 	return rt_on(online_cpus() >= 2 ? "1" : "0", PEL_IDLE_BACKOFF);
 }
 
+/* The mode the tests run in: per-worker, or dedicated with --dedicated (a second test). */
+static enum pel_io_mode g_mode = PEL_IO_PER_WORKER;
+
+static void
+io_config(struct pel_io_config *ic)
+{
+	pel_io_config_default(ic);
+	ic->mode = g_mode;
+}
+
 static struct pel_io *
 io_on(struct pel_runtime *rt, unsigned bufs, unsigned buf_size)
 {
@@ -98,7 +108,7 @@ io_on(struct pel_runtime *rt, unsigned bufs, unsigned buf_size)
 	struct pel_io *io = NULL;
 	int err;
 
-	pel_io_config_default(&ic);
+	io_config(&ic);
 	ic.buf_count = bufs;
 	ic.buf_size = buf_size;
 	err = pel_io_create(rt, &ic, &io);
@@ -194,12 +204,34 @@ test_config_errors(void **state)
 	ic.flags = 0x80;
 	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
 	pel_io_config_default(&ic);
-	ic.reserved[3] = 1;
+	ic.reserved[2] = 1;
 	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	assert_error_contains("reserved[3]");
+	assert_error_contains("reserved[2]");
+	/* the dedicated mode's fields: only with it, and in range */
+	pel_io_config_default(&ic);
+	ic.io_cpu = 1;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	assert_error_contains("PEL_IO_DEDICATED");
+	pel_io_config_default(&ic);
+	ic.steer = PEL_IO_STEER_RR;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
 	pel_io_config_default(&ic);
 	ic.mode = PEL_IO_DEDICATED;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EOPNOTSUPP);
+	ic.steer = PEL_IO_STEER_JSQ + 1;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	assert_error_contains("pel_io_steer");
+	pel_io_config_default(&ic);
+	ic.mode = PEL_IO_DEDICATED;
+	ic.io_cpu = -2;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	ic.io_cpu = 4096;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	assert_error_contains("not online");
+	pel_io_config_default(&ic);
+	ic.mode = PEL_IO_DEDICATED;
+	ic.files = 4;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	assert_error_contains("PEL_IO_PER_WORKER");
 	pel_io_config_default(&ic);
 	ic.mode = (enum pel_io_mode)7;
 	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
@@ -680,7 +712,7 @@ test_sq_full_keeps_order(void **state)
 	int err;
 
 	(void)state;
-	pel_io_config_default(&ic);
+	io_config(&ic);
 	ic.sq_entries = 2;
 	ic.cq_entries = 4;
 	err = pel_io_create(rt, &ic, &io);
@@ -1143,8 +1175,324 @@ test_fixed_files(void **state)
 	close(ub);
 }
 
+
+/* ---- dedicated mode: the I/O thread, its lanes, steering ---- */
+
+/* What callbacks on several workers saw: each claims its own index. */
+struct seen_mt {
+	_Atomic unsigned n;
+	int res[MAXR];
+	int worker[MAXR];
+	unsigned tag[MAXR];		/* the datagram's first byte, or the nop's number */
+	struct pel_io *io;		/* release provided buffers */
+};
+
+static void
+record_mt(const struct pel_io_result *r, void *arg)
+{
+	struct seen_mt *s = arg;
+	unsigned i = atomic_fetch_add(&s->n, 1);
+
+	if (i >= MAXR)
+		return;
+	s->res[i] = r->res;
+	s->worker[i] = pel_worker_self();
+	assert_int_equal(s->worker[i], (int)r->worker);
+	if (r->buf) {
+		struct io_uring_recvmsg_out *o = r->buf;
+		const unsigned char *data = r->buf;
+
+		/* multishot recvmsg: header, name, then the payload */
+		if (r->res > (int)(sizeof(*o) + sizeof(struct sockaddr_in)))
+			data += sizeof(*o) + sizeof(struct sockaddr_in);
+		s->tag[i] = data[0];
+		assert_int_equal(pel_io_buf_release(s->io, r->buf), 0);
+	}
+}
+
+static struct pel_io *
+io_ded(struct pel_runtime *rt, unsigned steer, unsigned bufs, unsigned cq)
+{
+	struct pel_io_config ic;
+	struct pel_io *io = NULL;
+	int err;
+
+	pel_io_config_default(&ic);
+	ic.mode = PEL_IO_DEDICATED;
+	ic.steer = steer;
+	ic.io_cpu = 0;
+	ic.buf_count = bufs;
+	ic.buf_size = bufs ? 256 : 0;
+	if (cq) {
+		ic.sq_entries = cq / 2;
+		ic.cq_entries = cq;
+	}
+	err = pel_io_create(rt, &ic, &io);
+	if (err == -ENOSYS || err == -EPERM) {
+		print_message("skip: %s\n", pel_last_error());
+		pel_destroy(rt);
+		skip();
+	}
+	if (err)
+		fail_msg("pel_io_create(dedicated): %d %s", err, pel_last_error());
+	return io;
+}
+
+static struct pel_runtime *
+rt_two(void)
+{
+	if (online_cpus() < 2)
+		skip();
+	return rt_on("0-1", PEL_IDLE_BACKOFF);
+}
+
+static void
+test_dedicated_config(void **state)
+{
+	struct pel_runtime *rt = rt_on(online_cpus() >= 2 ? "1" : "0", PEL_IDLE_SPIN);
+	struct pel_io_config ic;
+	struct pel_io *io = NULL;
+	struct pel_io_stats st;
+	struct pel_config c;
+	struct pel_runtime *strict = NULL;
+
+	(void)state;
+	/* a spinning worker and the I/O thread on one CPU: refused without PEL_F_SHARE_CPUS */
+	quiet_config(&c, online_cpus() >= 2 ? "1" : "0", NULL);
+	c.idle = PEL_IDLE_SPIN;
+	assert_int_equal(pel_create(&c, &strict), 0);
+	pel_io_config_default(&ic);
+	ic.mode = PEL_IO_DEDICATED;
+	ic.io_cpu = pel_worker_cpu(strict, 0);
+	assert_int_equal(pel_io_create(strict, &ic, &io), -EINVAL);
+	assert_error_contains("both spin");
+	assert_null(io);
+	pel_destroy(strict);
+	/* accepted, pinned to CPU 0; the stats say so, a bad worker is refused */
+	pel_io_config_default(&ic);
+	ic.mode = PEL_IO_DEDICATED;
+	ic.io_cpu = 0;
+	assert_int_equal(pel_io_create(rt, &ic, &io), 0);
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	assert_int_equal(st.io_cpu, 0);
+	assert_int_equal(st.delivered, 0);
+	assert_int_equal(pel_io_stats(io, 1, &st), -EINVAL);
+	/* registered files are the per-worker mode's */
+	assert_int_equal(pel_io_file_register(io, 0, 0), -EINVAL);
+	pel_destroy(rt);
+}
+
+/* Single-shot operations complete on the worker named; the stats count them per worker. */
+static void
+test_dedicated_named_workers(void **state)
+{
+	struct pel_runtime *rt = rt_two();
+	struct pel_io *io = io_ded(rt, PEL_IO_STEER_RR, 0, 0);
+	struct pel_producer *p;
+	struct pel_io_stats st0, st1;
+	struct seen_mt s = { 0 };
+
+	(void)state;
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	for (unsigned i = 0; i < 40; i++)
+		submit_ok(io, p, i % 2, pel_io_req_nop(record_mt, &s), NULL);
+	if (!WAIT_UNTIL(atomic_load(&s.n) >= 40, 10000))
+		fail_msg("%u of 40 nops", atomic_load(&s.n));
+	/* nops are single-shot: RR steering leaves them where they were sent */
+	for (unsigned w = 0; w < 2; w++) {
+		unsigned on_w = 0;
+
+		for (unsigned i = 0; i < 40; i++)
+			on_w += s.worker[i] == (int)w;
+		assert_int_equal(on_w, 20);
+	}
+	assert_int_equal(pel_io_stats(io, 0, &st0), 0);
+	assert_int_equal(pel_io_stats(io, 1, &st1), 0);
+	assert_int_equal(st0.delivered, 20);
+	assert_int_equal(st1.delivered, 20);
+	assert_int_equal(st0.completed, 40);		/* the one ring's */
+	assert_int_equal(st0.inflight, 0);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+/* Multishot receives steered round robin, by flow hash, and to the shortest queue. */
+static void
+steer_udp(unsigned steer, unsigned senders, unsigned per, struct seen_mt *s, bool block0)
+{
+	struct pel_runtime *rt = rt_two();
+	struct pel_io *io = io_ded(rt, steer, 64, 0);
+	struct pel_producer *p;
+	struct sockaddr_in a[8], b, from;
+	struct msghdr mh = { 0 };
+	int fa[8], fb = udp_socket(&b);
+	struct spin_arg sp = { 0 };
+
+	assert_true(senders <= 8 && senders * per <= MAXR);
+	s->io = io;
+	for (unsigned k = 0; k < senders; k++)
+		fa[k] = udp_socket(&a[k]);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	mh.msg_name = &from;
+	mh.msg_namelen = sizeof(from);
+	submit_ok(io, p, 0, (struct pel_io_req){ PEL_IO_RECVMSG,
+		  PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL, fb, &mh, 0, 0, 0, record_mt, s }, NULL);
+	io_barrier(io, p, 0);	/* armed */
+	if (block0)
+		spin_on_worker(rt, 0, &sp);
+	for (unsigned i = 0; i < per; i++)
+		for (unsigned k = 0; k < senders; k++) {
+			unsigned char m[4] = { (unsigned char)k, (unsigned char)i, 0, 0 };
+
+			assert_int_equal(sendto(fa[k], m, 4, 0, (struct sockaddr *)&b, sizeof(b)), 4);
+			if (block0)
+				usleep(200);	/* each its own completion: a queue to compare */
+		}
+	if (block0) {
+		/* worker 0 is busy: what JSQ sent it waits; worker 1 ran the rest */
+		if (!WAIT_UNTIL(atomic_load(&s->n) >= senders * per - 1, 10000))
+			fail_msg("%u of %u datagrams with worker 0 busy", atomic_load(&s->n),
+				 senders * per);
+		spin_release(&sp);
+	}
+	if (!WAIT_UNTIL(atomic_load(&s->n) >= senders * per, 10000))
+		fail_msg("%u of %u datagrams", atomic_load(&s->n), senders * per);
+	for (unsigned k = 0; k < senders; k++)
+		close(fa[k]);
+	pel_producer_close(p);
+	pel_destroy(rt);	/* the multishot receive ends with -ECANCELED */
+	assert_int_equal(atomic_load(&s->n), senders * per + 1);
+	close(fb);
+}
+
+static void
+test_dedicated_steer_rr(void **state)
+{
+	struct seen_mt s = { 0 };
+	unsigned on0 = 0;
+
+	(void)state;
+	steer_udp(PEL_IO_STEER_RR, 1, 40, &s, false);
+	for (unsigned i = 0; i < 40; i++) {
+		assert_int_equal(s.res[i] > 0, 1);
+		on0 += s.worker[i] == 0;
+	}
+	assert_int_equal(on0, 20);	/* strictly alternating */
+}
+
+static void
+test_dedicated_steer_hash(void **state)
+{
+	struct seen_mt s = { 0 };
+	int flow_worker[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+
+	(void)state;
+	steer_udp(PEL_IO_STEER_HASH, 8, 10, &s, false);
+	/* every datagram of one sender on one worker */
+	for (unsigned i = 0; i < 80; i++) {
+		unsigned k = s.tag[i];
+
+		assert_true(k < 8);
+		if (flow_worker[k] < 0)
+			flow_worker[k] = s.worker[i];
+		assert_int_equal(s.worker[i], flow_worker[k]);
+	}
+	print_message("8 flows over 2 workers: %d %d %d %d %d %d %d %d\n", flow_worker[0],
+		      flow_worker[1], flow_worker[2], flow_worker[3], flow_worker[4],
+		      flow_worker[5], flow_worker[6], flow_worker[7]);
+}
+
+static void
+test_dedicated_steer_jsq(void **state)
+{
+	struct seen_mt s = { 0 };
+	unsigned on0 = 0;
+
+	(void)state;
+	steer_udp(PEL_IO_STEER_JSQ, 1, 20, &s, true);
+	for (unsigned i = 0; i < 20; i++)
+		on0 += s.worker[i] == 0;
+	/* worker 0 was busy: one datagram may have gone to it before its queue showed */
+	print_message("JSQ with worker 0 busy: %u of 20 on worker 0\n", on0);
+	assert_true(on0 <= 1);
+}
+
+/* A worker too busy to take its results: they wait in its lane, then its overflow list, then
+ * the CQ (and the kernel's overflow): nothing lost, in order, counted. */
+static void
+test_dedicated_lane_full(void **state)
+{
+	struct pel_runtime *rt = rt_one();
+	struct pel_io *io = io_ded(rt, PEL_IO_STEER_FIXED, 0, 4);
+	struct pel_producer *p;
+	struct pel_io_stats st;
+	struct seen s = { 0 };
+	struct spin_arg sp = { 0 };
+	unsigned sent = 0;
+
+	(void)state;
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	spin_on_worker(rt, 0, &sp);
+	while (sent < 100) {
+		struct pel_io_req r = pel_io_req_nop(record, &s);
+		int err = pel_io_submit(io, p, 0, &r, NULL);
+
+		if (err == -EAGAIN) {	/* the producer's ring of 4 to the I/O thread */
+			usleep(100);
+			continue;
+		}
+		assert_int_equal(err, 0);
+		sent++;
+	}
+	usleep(20000);
+	assert_int_equal(atomic_load(&s.n), 0);	/* the worker is still busy */
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	print_message("100 nops, worker busy: %llu completed by the ring, %llu delivered, "
+		      "%llu CQ overflows\n", (unsigned long long)st.completed,
+		      (unsigned long long)st.delivered, (unsigned long long)st.cq_overflow);
+	assert_true(st.delivered <= 8);		/* a lane of 4 and an overflow list of 4 */
+	spin_release(&sp);
+	wait_n(&s, 100);
+	assert_true(s_res_all(&s, 100, 0));
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	assert_int_equal(st.completed, 100);
+	assert_int_equal(st.delivered, 100);
+	assert_int_equal(st.inflight, 0);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+/* A parking runtime: the idle I/O thread sleeps in its ring (no enter while idle); a submit and
+ * a completion each wake it. */
+static void
+test_dedicated_thread_parks(void **state)
+{
+	struct pel_runtime *rt = rt_on(online_cpus() >= 2 ? "1" : "0", PEL_IDLE_PARK);
+	struct pel_io *io = io_ded(rt, PEL_IO_STEER_FIXED, 0, 0);
+	struct pel_producer *p;
+	struct pel_io_stats st1, st2;
+	struct seen s = { 0 };
+
+	(void)state;
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	submit_ok(io, p, 0, pel_io_req_nop(record, &s), NULL);
+	wait_n(&s, 1);
+	usleep(20000);
+	assert_int_equal(pel_io_stats(io, 0, &st1), 0);
+	usleep(200000);
+	assert_int_equal(pel_io_stats(io, 0, &st2), 0);
+	assert_int_equal(st2.enters, st1.enters);	/* asleep: not one enter in 200 ms */
+	/* a timeout completes while it sleeps: the completion wakes it */
+	submit_ok(io, p, 0, pel_io_req_timeout(30 * 1000 * 1000, 0, record, &s), NULL);
+	wait_n(&s, 2);
+	assert_int_equal(s.res[1], -ETIME);
+	assert_true(s.t[1] - s.t[0] >= 30 * 1000 * 1000);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_errors),
@@ -1164,6 +1512,25 @@ main(void)
 		cmocka_unit_test(test_sqpoll_nop_and_udp),
 		cmocka_unit_test(test_sqpoll_park_and_destroy),
 		cmocka_unit_test(test_fixed_files),
+		cmocka_unit_test(test_dedicated_config),
+		cmocka_unit_test(test_dedicated_named_workers),
+		cmocka_unit_test(test_dedicated_steer_rr),
+		cmocka_unit_test(test_dedicated_steer_hash),
+		cmocka_unit_test(test_dedicated_steer_jsq),
+		cmocka_unit_test(test_dedicated_lane_full),
+		cmocka_unit_test(test_dedicated_thread_parks),
+	};
+	/* --dedicated: the tests that hold in either mode, through the I/O thread */
+	const struct CMUnitTest ded[] = {
+		cmocka_unit_test(test_nop_from_producer_and_task),
+		cmocka_unit_test(test_pipe_and_file),
+		cmocka_unit_test(test_udp_msg),
+		cmocka_unit_test(test_tcp_accept_connect_multishot),
+		cmocka_unit_test(test_buffers_exhausted_then_rearmed),
+		cmocka_unit_test(test_timeouts_and_cancel),
+		cmocka_unit_test(test_cancel_receive_waiting_for_buffers),
+		cmocka_unit_test(test_sq_full_keeps_order),
+		cmocka_unit_test(test_destroy_cancels_pending),
 	};
 	cpu_set_t zero;
 
@@ -1173,5 +1540,9 @@ main(void)
 	pthread_setaffinity_np(pthread_self(), sizeof(zero), &zero);
 	if (getenv("PEL_TEST_FILTER"))	/* e.g. PEL_TEST_FILTER='test_tcp*' */
 		cmocka_set_test_filter(getenv("PEL_TEST_FILTER"));
+	if (argc > 1 && strcmp(argv[1], "--dedicated") == 0) {
+		g_mode = PEL_IO_DEDICATED;
+		return cmocka_run_group_tests_name("io_dedicated", ded, NULL, NULL);
+	}
 	return cmocka_run_group_tests_name("io", tests, NULL, NULL);
 }

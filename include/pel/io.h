@@ -45,8 +45,21 @@ struct pel_producer;
 struct pel_io;		/* opaque: the runtime's I/O layer */
 
 enum pel_io_mode {
-	PEL_IO_PER_WORKER,	/* each worker owns a ring (the only mode of this version) */
-	PEL_IO_DEDICATED,	/* one I/O thread owns the ring: not in this version (-EOPNOTSUPP) */
+	PEL_IO_PER_WORKER,	/* each worker owns a ring, polled in its loop */
+	PEL_IO_DEDICATED,	/* one I/O thread (io_cpu) owns the ring: workers hand it requests
+				 * over SPSC rings, it hands completions back over SPSC rings,
+				 * steering multishot ones (steer) */
+};
+
+/** PEL_IO_DEDICATED: which worker a multishot operation's completions go to. Single-shot
+ * operations always complete on the worker pel_io_submit() named. */
+enum pel_io_steer {
+	PEL_IO_STEER_FIXED,	/* the worker named at submit: callbacks in order, on one worker */
+	PEL_IO_STEER_HASH,	/* a flow hash: the peer's address (multishot recvmsg), the new
+				 * fd (multishot accept), else the fd: one flow, one worker */
+	PEL_IO_STEER_RR,	/* round robin, completion by completion */
+	PEL_IO_STEER_JSQ,	/* join the shortest queue: the worker with the fewest completions
+				 * waiting for it */
 };
 
 /** Config flags. */
@@ -76,8 +89,13 @@ struct pel_io_config {
 	unsigned sqpoll_idle_ms;/* PEL_IO_CF_SQPOLL: ms that thread spins without work before it
 				 * sleeps (then one enter wakes it), 1..60000; 0: 100 */
 	unsigned files;		/* registered file slots per worker, up to 32768; 0: none
-				 * (pel_io_file_register(), PEL_IO_REQ_FIXED_FILE) */
-	unsigned reserved[5];	/* zero */
+				 * (pel_io_file_register(), PEL_IO_REQ_FIXED_FILE); per-worker
+				 * mode only */
+	int io_cpu;		/* PEL_IO_DEDICATED: the online CPU the I/O thread is pinned to;
+				 * -1: not pinned (the default). It polls while the runtime's
+				 * idle strategy says workers poll (spin, backoff's spin) */
+	unsigned steer;		/* PEL_IO_DEDICATED: enum pel_io_steer (0: FIXED) */
+	unsigned reserved[3];	/* zero */
 };
 
 /** Operations. */
@@ -222,8 +240,11 @@ struct pel_io_stats {
 				 * (setup_flags has IORING_SETUP_SQPOLL when it is on) */
 	uint32_t files;		/* registered file slots of this worker (0: none) */
 	uint32_t files_used;	/* of those, holding a file now */
-	uint32_t pad2;
-	uint64_t reserved[2];
+	int32_t io_cpu;		/* PEL_IO_DEDICATED: the I/O thread's CPU, -1 not pinned; per-worker
+				 * mode: -1. The ring's counters above are then the one ring's,
+				 * the same for every worker */
+	uint64_t delivered;	/* PEL_IO_DEDICATED: completions handed to this worker */
+	uint64_t reserved[1];
 };
 
 /** @return 0; -EINVAL bad worker or NULL. Any thread, any time, no lock. */
