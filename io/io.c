@@ -693,8 +693,12 @@ lane_flush(struct io_lane *l)
 {
 	unsigned n = 0;
 
-	while (l->wait_head && pel_ring_push(l->req, lane_marker, l->wait_head) == 0) {
-		l->wait_head = l->wait_head->next;
+	while (l->wait_head) {
+		struct op *op = l->wait_head, *next = op->next;	/* the I/O thread's once pushed */
+
+		if (pel_ring_push(l->req, lane_marker, op))
+			break;
+		l->wait_head = next;
 		n++;
 	}
 	if (!l->wait_head)
