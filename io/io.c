@@ -54,7 +54,7 @@
 #define DEF_SQ_IDLE_MS	100u
 #define MAX_FILES	32768u
 #define REQ_FLAGS	(PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL | PEL_IO_REQ_ABS | \
-			 PEL_IO_REQ_FIXED_FILE)
+			 PEL_IO_REQ_FIXED_FILE | PEL_IO_REQ_NO_STEER)
 #define MAX_SQ_IDLE_MS	60000u
 #define BGID		0		/* the one buffer group of each worker's ring */
 #define NIL		UINT32_MAX
@@ -904,7 +904,8 @@ steer(struct pel_io *io, const struct op *op, const struct pel_io_result *r, boo
 	unsigned n = io->nworkers, best;
 	uint64_t q, bq = UINT64_MAX;
 
-	if (final || !(op->req.flags & PEL_IO_REQ_MULTISHOT) || n == 1)
+	if (final || (op->req.flags & (PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_NO_STEER)) !=
+	    PEL_IO_REQ_MULTISHOT || n == 1)
 		return atomic_load_explicit(&op->worker, memory_order_relaxed);
 	switch (io->cfg.steer) {
 	case PEL_IO_STEER_HASH:

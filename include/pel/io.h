@@ -124,6 +124,9 @@ enum pel_io_opcode {
 #define PEL_IO_REQ_BUFSEL	(1u << 1)	/* RECV, RECVMSG: the data lands in a provided buffer
 						 * of the worker (pel_io_result.buf) */
 #define PEL_IO_REQ_ABS		(1u << 2)	/* TIMEOUT: off is an absolute CLOCK_MONOTONIC time */
+#define PEL_IO_REQ_NO_STEER	(1u << 4)	/* PEL_IO_DEDICATED: this multishot operation's
+						 * results stay on the worker named, whatever
+						 * pel_io_config.steer says (a TCP stream) */
 #define PEL_IO_REQ_FIXED_FILE	(1u << 3)	/* fd is an index that pel_io_file_register() gave
 						 * on this worker (IOSQE_FIXED_FILE): no fd lookup.
 						 * READ, WRITE, RECV, SEND, RECVMSG, SENDMSG,
