@@ -166,12 +166,13 @@ struct pel_io_req {
 void pel_io_config_default(struct pel_io_config *cfg);
 
 /**
- * Set up the I/O layer of @p rt: a ring on every worker, created on the worker's own thread.
+ * Set up the I/O layer of @p rt: a ring on every worker, created on the worker's own thread
+ * (PEL_IO_DEDICATED: one ring, on the I/O thread pel starts).
  * @param cfg  NULL: the defaults
  * @return 0; -EINVAL a bad field (pel_last_error() names it; with PEL_IO_CF_SQPOLL: sqpoll_cpu
  *         not online, a worker's CPU, or one CPU for several workers' SQ threads, the last two
  *         unless PEL_F_SHARE_CPUS); -EEXIST the runtime has one;
- *         -EOPNOTSUPP PEL_IO_DEDICATED; -ENOSYS, -EPERM, -ENOMEM io_uring cannot be used here
+ *         -ENOSYS, -EPERM, -ENOMEM io_uring cannot be used here
  *         (the message names the cause and the fix: kernel.io_uring_disabled, a seccomp filter,
  *         RLIMIT_MEMLOCK; for SQPOLL, EPERM before Linux 5.11 without CAP_SYS_ADMIN);
  *         -EDEADLK from a task; -ESHUTDOWN the runtime is stopping.
