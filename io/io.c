@@ -54,7 +54,19 @@
 #define DEF_SQ_IDLE_MS	100u
 #define MAX_FILES	32768u
 #define REQ_FLAGS	(PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL | PEL_IO_REQ_ABS | \
-			 PEL_IO_REQ_FIXED_FILE | PEL_IO_REQ_NO_STEER)
+			 PEL_IO_REQ_FIXED_FILE | PEL_IO_REQ_NO_STEER | PEL_IO_REQ_FIXED_BUF)
+#define MAX_FIXED_BUFS	16384u	/* the kernel's limit of registered buffers (UIO_MAXIOV) */
+#define MAX_NAPI_US	1000000u
+/* IORING_REGISTER_NAPI (Linux 6.9) and its argument: newer than liburing 2.3 */
+#define REGISTER_NAPI	27
+struct napi_reg {
+	uint32_t busy_poll_to;		/* us */
+	uint8_t prefer_busy_poll;
+	uint8_t opcode;			/* 0: register, dynamic tracking (6.15; 0 before too) */
+	uint8_t pad[2];
+	uint32_t op_param;
+	uint32_t resv;
+};
 #define MAX_SQ_IDLE_MS	60000u
 #define BGID		0		/* the one buffer group of each worker's ring */
 #define NIL		UINT32_MAX
@@ -64,6 +76,7 @@
 /* the set-up options took reserved words: the structs keep their size (the ABI of 0.1) */
 static_assert(sizeof(struct pel_io_config) == 15 * sizeof(unsigned), "pel_io_config grew");
 static_assert(sizeof(struct pel_io_stats) == 120, "pel_io_stats grew");
+static_assert(sizeof(struct pel_io_req) == 48, "pel_io_req grew");
 
 enum op_state { OP_FREE, OP_QUEUED, OP_WAITING, OP_INFLIGHT };
 
@@ -110,6 +123,8 @@ struct io_worker {
 	unsigned file_next;		/* where the search for a free slot starts */
 	_Atomic uint32_t files_used;
 	unsigned nfiles;		/* slots registered at set-up (0: none) */
+	_Atomic uint32_t fixed_bufs;	/* registered buffers now (pel_io_buffers_register()) */
+	uint32_t napi_us;		/* NAPI busy poll registered (0: off) */
 	/* provided buffers */
 	struct io_uring_buf_ring *br;
 	size_t br_len;
@@ -327,10 +342,16 @@ prep(struct io_worker *iw, struct io_uring_sqe *sqe, struct op *op)
 		io_uring_prep_nop(sqe);
 		break;
 	case PEL_IO_READ:
-		io_uring_prep_read(sqe, r->fd, r->addr, r->len, r->off);
+		if (r->flags & PEL_IO_REQ_FIXED_BUF)
+			io_uring_prep_read_fixed(sqe, r->fd, r->addr, r->len, r->off, r->buf_index);
+		else
+			io_uring_prep_read(sqe, r->fd, r->addr, r->len, r->off);
 		break;
 	case PEL_IO_WRITE:
-		io_uring_prep_write(sqe, r->fd, r->addr, r->len, r->off);
+		if (r->flags & PEL_IO_REQ_FIXED_BUF)
+			io_uring_prep_write_fixed(sqe, r->fd, r->addr, r->len, r->off, r->buf_index);
+		else
+			io_uring_prep_write(sqe, r->fd, r->addr, r->len, r->off);
 		break;
 	case PEL_IO_RECV:
 		if (multi)
@@ -583,6 +604,10 @@ pel_io_submit(struct pel_io *io, struct pel_producer *p, unsigned worker,
 		if (err)
 			return err;
 	}
+	if (pel_unlikely(req->flags & PEL_IO_REQ_FIXED_BUF) &&
+	    ((req->opcode != PEL_IO_READ && req->opcode != PEL_IO_WRITE) || io->ded))
+		return pel__fail(-EINVAL, "pel_io_submit: FIXED_BUF is for read and write, in "
+				 "PEL_IO_PER_WORKER mode");
 	if (pel_unlikely((req->flags & PEL_IO_REQ_MULTISHOT) && req->opcode != PEL_IO_ACCEPT &&
 			 req->opcode != PEL_IO_RECV && req->opcode != PEL_IO_RECVMSG &&
 			 req->opcode != PEL_IO_POLL))
@@ -1017,6 +1042,7 @@ ded_park(struct pel_io *io, struct io_worker *iw)
 }
 
 static int ring_init(struct io_worker *iw);
+static int napi_init(struct io_worker *iw);
 static int bufs_init(struct io_worker *iw);
 static bool futex_wait_supported(struct io_uring *ring);
 static unsigned ring_pass(struct io_worker *iw);
@@ -1046,6 +1072,8 @@ ded_main(void *arg)
 	}
 	if (!err)
 		err = ring_init(iw);
+	if (!err)
+		err = napi_init(iw);
 	if (!err)
 		err = bufs_init(iw);
 	if (!err)
@@ -1484,6 +1512,31 @@ ring_init(struct io_worker *iw)
 	}
 }
 
+/* NAPI busy poll on the ring (IORING_REGISTER_NAPI, Linux 6.9), through the raw syscall. */
+static int
+napi_init(struct io_worker *iw)
+{
+	struct napi_reg nr;
+	unsigned us = iw->io->cfg.napi_busy_poll_us;
+	long ret;
+
+	if (!us)
+		return 0;
+	memset(&nr, 0, sizeof(nr));
+	nr.busy_poll_to = us;
+	nr.prefer_busy_poll = 1;
+	ret = syscall(__NR_io_uring_register, iw->ring.ring_fd, REGISTER_NAPI, &nr, 1);
+	if (ret < 0 && (errno == EINVAL || errno == EOPNOTSUPP))
+		return setup_fail(iw, -EOPNOTSUPP, "%s: this kernel has no NAPI busy poll for "
+				  "io_uring (IORING_REGISTER_NAPI, Linux 6.9; %s): set "
+				  "napi_busy_poll_us 0", iw->name, strerror(errno));
+	if (ret < 0)
+		return setup_fail(iw, -errno, "%s: IORING_REGISTER_NAPI failed: %s", iw->name,
+				  strerror(errno));
+	iw->napi_us = us;
+	return 0;
+}
+
 static int
 bufs_init(struct io_worker *iw)
 {
@@ -1559,22 +1612,82 @@ files_init(struct io_worker *iw)
 	return 0;
 }
 
-/* The ring's owner (its worker, in a task) may change its file table: SINGLE_ISSUER. */
+/* The ring's owner (its worker, in a task) may change its tables: SINGLE_ISSUER. */
 static int
-file_call_check(struct pel_io *io, unsigned worker, const char *fn)
+owner_call_check(struct pel_io *io, unsigned worker, const char *fn)
 {
 	if (!io)
 		return pel__fail(-EINVAL, "%s: io is NULL", fn);
 	if (worker >= io->nworkers)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, io->nworkers);
-	if (!io->cfg.files)
-		return pel__fail(-EINVAL, "%s: the I/O layer has no registered file slots (set "
-				 "pel_io_config.files)", fn);
+	if (io->ded)
+		return pel__fail(-EINVAL, "%s: the rings' tables are PEL_IO_PER_WORKER mode's",
+				 fn);
 	if (pel__self_id(io->rt) != (int)worker)
 		return pel__fail(-EPERM, "%s: call it from a task on worker %u (its ring's owner)",
 				 fn, worker);
 	if (io->w[worker]->cancelling || pel__rt_stopping(io->rt))
 		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	return 0;
+}
+
+static int
+file_call_check(struct pel_io *io, unsigned worker, const char *fn)
+{
+	if (io && !io->cfg.files)
+		return pel__fail(-EINVAL, "%s: the I/O layer has no registered file slots (set "
+				 "pel_io_config.files)", fn);
+	return owner_call_check(io, worker, fn);
+}
+
+int
+pel_io_buffers_register(struct pel_io *io, unsigned worker, const struct iovec *iov, unsigned n)
+{
+	struct io_worker *iw;
+	int err = owner_call_check(io, worker, "pel_io_buffers_register");
+
+	if (err)
+		return err;
+	if (!iov || !n || n > MAX_FIXED_BUFS)
+		return pel__fail(-EINVAL, "pel_io_buffers_register: %s", !iov ? "iov is NULL" :
+				 "n must be 1..16384");
+	iw = io->w[worker];
+	if (atomic_load_explicit(&iw->fixed_bufs, memory_order_relaxed))
+		return pel__fail(-EBUSY, "pel_io_buffers_register: worker %u has %u registered "
+				 "buffers already: unregister them first", worker,
+				 atomic_load_explicit(&iw->fixed_bufs, memory_order_relaxed));
+	err = io_uring_register_buffers(&iw->ring, iov, n);
+	if (err == -ENOMEM) {
+		struct rlimit rl = { 0, 0 };
+
+		getrlimit(RLIMIT_MEMLOCK, &rl);
+		return pel__fail(err, "pel_io_buffers_register: the kernel cannot pin %u buffers "
+				 "(ENOMEM): they count against RLIMIT_MEMLOCK (now %llu bytes); "
+				 "raise it (ulimit -l)", n, (unsigned long long)rl.rlim_cur);
+	}
+	if (err)
+		return pel__fail(err, "pel_io_buffers_register: %u buffers: %s", n, strerror(-err));
+	/* relaxed: only this worker writes it; pel_io_stats() reads it relaxed */
+	atomic_store_explicit(&iw->fixed_bufs, n, memory_order_relaxed);
+	return 0;
+}
+
+int
+pel_io_buffers_unregister(struct pel_io *io, unsigned worker)
+{
+	struct io_worker *iw;
+	int err = owner_call_check(io, worker, "pel_io_buffers_unregister");
+
+	if (err)
+		return err;
+	iw = io->w[worker];
+	if (!atomic_load_explicit(&iw->fixed_bufs, memory_order_relaxed))
+		return pel__fail(-EINVAL, "pel_io_buffers_unregister: worker %u has no registered "
+				 "buffers", worker);
+	err = io_uring_unregister_buffers(&iw->ring);
+	if (err)
+		return pel__fail(err, "pel_io_buffers_unregister: %s", strerror(-err));
+	atomic_store_explicit(&iw->fixed_bufs, 0, memory_order_relaxed);
 	return 0;
 }
 
@@ -1641,6 +1754,8 @@ setup_on_worker(unsigned worker, void *arg)
 	struct io_worker *iw = io->w[worker];
 	int err = ring_init(iw);
 
+	if (!err)
+		err = napi_init(iw);
 	if (!err)
 		err = bufs_init(iw);
 	if (!err)
@@ -2061,6 +2176,9 @@ check_config(const struct pel_io_config *in, struct pel_io_config *cfg)
 		return err;
 	if (cfg->files > MAX_FILES)
 		return pel__fail(-EINVAL, "files %u is beyond %u", cfg->files, MAX_FILES);
+	if (cfg->napi_busy_poll_us > MAX_NAPI_US)
+		return pel__fail(-EINVAL, "napi_busy_poll_us %u is beyond %u (0: off)",
+				 cfg->napi_busy_poll_us, MAX_NAPI_US);
 	for (unsigned i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
 		if (cfg->reserved[i])
 			return pel__fail(-EINVAL, "reserved[%u] is not zero", i);
@@ -2194,6 +2312,8 @@ pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
 	out->io_cpu = io->ded ? io->cfg.io_cpu : -1;
 	out->delivered = io->ded ? atomic_load_explicit(&io->lanes[worker]->delivered,
 							memory_order_relaxed) : 0;
+	out->napi_busy_poll_us = iw->napi_us;
+	out->fixed_bufs = atomic_load_explicit(&iw->fixed_bufs, memory_order_relaxed);
 	out->setup_flags = iw->setup_flags;
 	out->features = iw->features;
 	out->submitted = atomic_load_explicit(&iw->submitted, memory_order_relaxed);

@@ -204,9 +204,13 @@ test_config_errors(void **state)
 	ic.flags = 0x80;
 	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
 	pel_io_config_default(&ic);
-	ic.reserved[2] = 1;
+	ic.reserved[1] = 1;
 	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	assert_error_contains("reserved[2]");
+	assert_error_contains("reserved[1]");
+	pel_io_config_default(&ic);
+	ic.napi_busy_poll_us = 1000001;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	assert_error_contains("napi_busy_poll_us");
 	/* the dedicated mode's fields: only with it, and in range */
 	pel_io_config_default(&ic);
 	ic.io_cpu = 1;
@@ -1176,6 +1180,146 @@ test_fixed_files(void **state)
 }
 
 
+/* ---- registered buffers ---- */
+
+struct fixed_call {
+	struct pel_io *io;
+	const struct iovec *iov;
+	unsigned n;
+	int reg, again, unreg, unreg_none;
+};
+
+static void
+fixed_register(void *arg)
+{
+	struct fixed_call *f = arg;
+
+	f->reg = pel_io_buffers_register(f->io, 0, f->iov, f->n);
+	f->again = pel_io_buffers_register(f->io, 0, f->iov, f->n);
+}
+
+static void
+fixed_unregister(void *arg)
+{
+	struct fixed_call *f = arg;
+
+	f->unreg = pel_io_buffers_unregister(f->io, 0);
+	f->unreg_none = pel_io_buffers_unregister(f->io, 0);
+}
+
+static void
+test_fixed_buffers(void **state)
+{
+	static char b0[8192], b1[8192];
+	struct pel_runtime *rt = rt_one();
+	struct pel_io *io = io_on(rt, 0, 0);
+	struct iovec iov[2] = { { b0, sizeof(b0) }, { b1, sizeof(b1) } };
+	struct fixed_call f = { .io = io, .iov = iov, .n = 2 };
+	struct pel_producer *p;
+	struct pel_io_stats st;
+	struct pel_io_req r;
+	struct seen s = { 0 };
+	char path[] = "/tmp/pel-io-fixed-XXXXXX";
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	/* from outside the worker: refused; bad arguments */
+	assert_int_equal(pel_io_buffers_register(io, 0, iov, 2), -EPERM);
+	assert_int_equal(pel_io_buffers_register(io, 1, iov, 2), -EINVAL);
+	assert_int_equal(pel_io_buffers_register(NULL, 0, iov, 2), -EINVAL);
+	f.n = 0;
+	on_worker(rt, 0, fixed_register, &f);
+	assert_int_equal(f.reg, -EINVAL);
+	f.n = 2;
+	on_worker(rt, 0, fixed_register, &f);
+	assert_int_equal(f.reg, 0);
+	assert_int_equal(f.again, -EBUSY);
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	assert_int_equal(st.fixed_bufs, 2);
+	/* FIXED_BUF is for read and write */
+	r = pel_io_req_recv(fd, b0, 16, 0, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_BUF;
+	assert_int_equal(pel_io_submit(io, p, 0, &r, NULL), -EINVAL);
+	/* write from buffer 0, read back into buffer 1, both through the registered pages */
+	memset(b0, 'x', 4096);
+	memcpy(b0 + 100, "fixed", 5);
+	r = pel_io_req_write(fd, b0, 4096, 0, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_BUF;
+	r.buf_index = 0;
+	submit_ok(io, p, 0, r, NULL);
+	wait_n(&s, 1);
+	assert_int_equal(s.res[0], 4096);
+	r = pel_io_req_read(fd, b1 + 10, 4096, 0, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_BUF;
+	r.buf_index = 1;
+	submit_ok(io, p, 0, r, NULL);
+	wait_n(&s, 2);
+	assert_int_equal(s.res[1], 4096);
+	assert_memory_equal(b1 + 110, "fixed", 5);
+	/* an address outside the buffer named: the kernel's -EFAULT, in the callback */
+	r = pel_io_req_read(fd, b0, 64, 0, record, &s);
+	r.flags = PEL_IO_REQ_FIXED_BUF;
+	r.buf_index = 1;
+	submit_ok(io, p, 0, r, NULL);
+	wait_n(&s, 3);
+	assert_int_equal(s.res[2], -EFAULT);
+	on_worker(rt, 0, fixed_unregister, &f);
+	assert_int_equal(f.unreg, 0);
+	assert_int_equal(f.unreg_none, -EINVAL);
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	assert_int_equal(st.fixed_bufs, 0);
+	close(fd);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+/* ---- NAPI busy poll ---- */
+
+static void
+test_napi_busy_poll(void **state)
+{
+	struct pel_runtime *rt = rt_one();
+	struct pel_io_config ic;
+	struct pel_io *io = NULL;
+	struct pel_io_stats st;
+	struct pel_producer *p;
+	struct seen s = { 0 };
+	struct sockaddr_in a, b;
+	char rbuf[16] = { 0 };
+	int fa, fb, err;
+
+	(void)state;
+	io_config(&ic);
+	ic.napi_busy_poll_us = 50;
+	err = pel_io_create(rt, &ic, &io);
+	if (err == -EOPNOTSUPP || err == -ENOSYS || err == -EPERM) {
+		print_message("skip: %s\n", pel_last_error());
+		pel_destroy(rt);
+		skip();
+	}
+	if (err)
+		fail_msg("pel_io_create(napi 50 us): %d %s", err, pel_last_error());
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	assert_int_equal(st.napi_busy_poll_us, 50);
+	/* loopback has no NAPI queue to poll: receives work as before */
+	fa = udp_socket(&a);
+	fb = udp_socket(&b);
+	assert_int_equal(connect(fa, (struct sockaddr *)&b, sizeof(b)), 0);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	submit_ok(io, p, 0, pel_io_req_recv(fb, rbuf, sizeof(rbuf), 0, record, &s), NULL);
+	io_barrier(io, p, 0);
+	assert_int_equal(send(fa, "napi", 4, 0), 4);
+	wait_n(&s, 1);
+	assert_int_equal(s.res[0], 4);
+	close(fa);
+	close(fb);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
 /* ---- dedicated mode: the I/O thread, its lanes, steering ---- */
 
 /* What callbacks on several workers saw: each claims its own index. */
@@ -1349,7 +1493,7 @@ steer_udp(unsigned steer, unsigned senders, unsigned per, struct seen_mt *s, boo
 	mh.msg_name = &from;
 	mh.msg_namelen = sizeof(from);
 	submit_ok(io, p, 0, (struct pel_io_req){ PEL_IO_RECVMSG,
-		  PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL, fb, &mh, 0, 0, 0, record_mt, s }, NULL);
+		  PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL, 0, fb, &mh, 0, 0, 0, record_mt, s }, NULL);
 	io_barrier(io, p, 0);	/* armed */
 	uint64_t base0, base = delivered(io, &base0), d0 = 0;
 
@@ -1531,6 +1675,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_sqpoll_nop_and_udp),
 		cmocka_unit_test(test_sqpoll_park_and_destroy),
 		cmocka_unit_test(test_fixed_files),
+		cmocka_unit_test(test_fixed_buffers),
+		cmocka_unit_test(test_napi_busy_poll),
 	};
 	/* --dedicated: the tests that hold in either mode, through the I/O thread, then the
 	 * dedicated mode's own */
@@ -1544,6 +1690,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_cancel_receive_waiting_for_buffers),
 		cmocka_unit_test(test_sq_full_keeps_order),
 		cmocka_unit_test(test_destroy_cancels_pending),
+		cmocka_unit_test(test_napi_busy_poll),
 		cmocka_unit_test(test_dedicated_config),
 		cmocka_unit_test(test_dedicated_named_workers),
 		cmocka_unit_test(test_dedicated_steer_rr),

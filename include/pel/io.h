@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -95,7 +96,11 @@ struct pel_io_config {
 				 * -1: not pinned (the default). It polls while the runtime's
 				 * idle strategy says workers poll (spin, backoff's spin) */
 	unsigned steer;		/* PEL_IO_DEDICATED: enum pel_io_steer (0: FIXED) */
-	unsigned reserved[3];	/* zero */
+	unsigned napi_busy_poll_us; /* NAPI busy poll (IORING_REGISTER_NAPI, Linux 6.9): a waiting
+				 * enter busy-polls the sockets' NIC queues this long, 1..1000000;
+				 * 0: off. Probed: a kernel without it fails pel_io_create() with
+				 * -EOPNOTSUPP */
+	unsigned reserved[2];	/* zero */
 };
 
 /** Operations. */
@@ -124,6 +129,9 @@ enum pel_io_opcode {
 #define PEL_IO_REQ_BUFSEL	(1u << 1)	/* RECV, RECVMSG: the data lands in a provided buffer
 						 * of the worker (pel_io_result.buf) */
 #define PEL_IO_REQ_ABS		(1u << 2)	/* TIMEOUT: off is an absolute CLOCK_MONOTONIC time */
+#define PEL_IO_REQ_FIXED_BUF	(1u << 5)	/* READ, WRITE: addr..addr+len lies in buffer
+						 * buf_index that pel_io_buffers_register() gave
+						 * this worker's ring (no page pinning per I/O) */
 #define PEL_IO_REQ_NO_STEER	(1u << 4)	/* PEL_IO_DEDICATED: this multishot operation's
 						 * results stay on the worker named, whatever
 						 * pel_io_config.steer says (a TCP stream) */
@@ -153,6 +161,7 @@ typedef void (*pel_io_cb)(const struct pel_io_result *r, void *arg);
 struct pel_io_req {
 	uint8_t opcode;		/* enum pel_io_opcode */
 	uint8_t flags;		/* PEL_IO_REQ_* */
+	uint16_t buf_index;	/* PEL_IO_REQ_FIXED_BUF: the registered buffer addr lies in */
 	int fd;
 	void *addr;
 	uint32_t len;
@@ -218,6 +227,23 @@ int pel_io_buf_release(struct pel_io *io, void *buf);
 int pel_io_file_register(struct pel_io *io, unsigned worker, int fd);
 
 /**
+ * Register @p n buffers (@p iov) with @p worker's ring (io_uring_register_buffers()): the kernel
+ * pins their pages once, and READ/WRITE requests on that worker with PEL_IO_REQ_FIXED_BUF and
+ * buf_index i then use buffer i without pinning per I/O. The memory must stay valid until
+ * pel_io_buffers_unregister() or pel_destroy().
+ * @return 0; -EINVAL NULL @p io or @p iov, bad worker, @p n 0 or beyond 16384, or dedicated mode;
+ *         -EPERM not from a task on @p worker; -EBUSY it has registered buffers already;
+ *         -ENOMEM the pages cannot be pinned (RLIMIT_MEMLOCK); -ESHUTDOWN; other -errno from the
+ *         kernel (-EFAULT an unmapped range).
+ * Threads: a task on @p worker only.
+ */
+int pel_io_buffers_register(struct pel_io *io, unsigned worker, const struct iovec *iov,
+			    unsigned n);
+
+/** Drop @p worker's registered buffers. @return 0; -EINVAL none registered, else as above. */
+int pel_io_buffers_unregister(struct pel_io *io, unsigned worker);
+
+/**
  * Empty slot @p index of @p worker's ring; requests already in the kernel keep their file.
  * @return 0; -EINVAL as pel_io_file_register(), or @p index not a slot in use; -EPERM not from a
  *         task on @p worker; -ESHUTDOWN stopping; other -errno from the kernel.
@@ -248,7 +274,8 @@ struct pel_io_stats {
 				 * mode: -1. The ring's counters above are then the one ring's,
 				 * the same for every worker */
 	uint64_t delivered;	/* PEL_IO_DEDICATED: completions handed to this worker */
-	uint64_t reserved[1];
+	uint32_t napi_busy_poll_us; /* NAPI busy poll registered on the ring (0: off) */
+	uint32_t fixed_bufs;	/* registered buffers of this worker's ring (0: none) */
 };
 
 /** @return 0; -EINVAL bad worker or NULL. Any thread, any time, no lock. */
@@ -259,7 +286,7 @@ int pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *
 static inline struct pel_io_req
 pel_io_req_nop(pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_NOP, 0, -1, NULL, 0, 0, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_NOP, 0, 0, -1, NULL, 0, 0, 0, cb, arg };
 
 	return r;
 }
@@ -267,7 +294,7 @@ pel_io_req_nop(pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_read(int fd, void *buf, uint32_t len, uint64_t off, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_READ, 0, fd, buf, len, 0, off, cb, arg };
+	struct pel_io_req r = { PEL_IO_READ, 0, 0, fd, buf, len, 0, off, cb, arg };
 
 	return r;
 }
@@ -275,7 +302,7 @@ pel_io_req_read(int fd, void *buf, uint32_t len, uint64_t off, pel_io_cb cb, voi
 static inline struct pel_io_req
 pel_io_req_write(int fd, const void *buf, uint32_t len, uint64_t off, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_WRITE, 0, fd, (void *)buf, len, 0, off, cb, arg };
+	struct pel_io_req r = { PEL_IO_WRITE, 0, 0, fd, (void *)buf, len, 0, off, cb, arg };
 
 	return r;
 }
@@ -283,7 +310,7 @@ pel_io_req_write(int fd, const void *buf, uint32_t len, uint64_t off, pel_io_cb 
 static inline struct pel_io_req
 pel_io_req_recv(int fd, void *buf, uint32_t len, int msg_flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_RECV, 0, fd, buf, len, msg_flags, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_RECV, 0, 0, fd, buf, len, msg_flags, 0, cb, arg };
 
 	return r;
 }
@@ -292,7 +319,7 @@ pel_io_req_recv(int fd, void *buf, uint32_t len, int msg_flags, pel_io_cb cb, vo
 static inline struct pel_io_req
 pel_io_req_recv_multishot(int fd, int msg_flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_RECV, PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL, fd, NULL, 0,
+	struct pel_io_req r = { PEL_IO_RECV, PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL, 0, fd, NULL, 0,
 				msg_flags, 0, cb, arg };
 
 	return r;
@@ -301,7 +328,7 @@ pel_io_req_recv_multishot(int fd, int msg_flags, pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_send(int fd, const void *buf, uint32_t len, int msg_flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_SEND, 0, fd, (void *)buf, len, msg_flags, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_SEND, 0, 0, fd, (void *)buf, len, msg_flags, 0, cb, arg };
 
 	return r;
 }
@@ -309,7 +336,7 @@ pel_io_req_send(int fd, const void *buf, uint32_t len, int msg_flags, pel_io_cb 
 static inline struct pel_io_req
 pel_io_req_recvmsg(int fd, struct msghdr *msg, int msg_flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_RECVMSG, 0, fd, msg, 0, msg_flags, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_RECVMSG, 0, 0, fd, msg, 0, msg_flags, 0, cb, arg };
 
 	return r;
 }
@@ -317,7 +344,7 @@ pel_io_req_recvmsg(int fd, struct msghdr *msg, int msg_flags, pel_io_cb cb, void
 static inline struct pel_io_req
 pel_io_req_sendmsg(int fd, const struct msghdr *msg, int msg_flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_SENDMSG, 0, fd, (void *)msg, 0, msg_flags, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_SENDMSG, 0, 0, fd, (void *)msg, 0, msg_flags, 0, cb, arg };
 
 	return r;
 }
@@ -325,7 +352,7 @@ pel_io_req_sendmsg(int fd, const struct msghdr *msg, int msg_flags, pel_io_cb cb
 static inline struct pel_io_req
 pel_io_req_accept(int fd, unsigned flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_ACCEPT, (uint8_t)flags, fd, NULL, 0, 0, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_ACCEPT, (uint8_t)flags, 0, fd, NULL, 0, 0, 0, cb, arg };
 
 	return r;
 }
@@ -333,7 +360,7 @@ pel_io_req_accept(int fd, unsigned flags, pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_connect(int fd, const struct sockaddr *sa, socklen_t len, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_CONNECT, 0, fd, (void *)sa, (uint32_t)len, 0, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_CONNECT, 0, 0, fd, (void *)sa, (uint32_t)len, 0, 0, cb, arg };
 
 	return r;
 }
@@ -341,7 +368,7 @@ pel_io_req_connect(int fd, const struct sockaddr *sa, socklen_t len, pel_io_cb c
 static inline struct pel_io_req
 pel_io_req_close(int fd, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_CLOSE, 0, fd, NULL, 0, 0, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_CLOSE, 0, 0, fd, NULL, 0, 0, 0, cb, arg };
 
 	return r;
 }
@@ -350,7 +377,7 @@ pel_io_req_close(int fd, pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_timeout(uint64_t ns, unsigned flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_TIMEOUT, (uint8_t)flags, -1, NULL, 0, 0, ns, cb, arg };
+	struct pel_io_req r = { PEL_IO_TIMEOUT, (uint8_t)flags, 0, -1, NULL, 0, 0, ns, cb, arg };
 
 	return r;
 }
@@ -358,7 +385,7 @@ pel_io_req_timeout(uint64_t ns, unsigned flags, pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_cancel(uint64_t handle, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_CANCEL, 0, -1, NULL, 0, 0, handle, cb, arg };
+	struct pel_io_req r = { PEL_IO_CANCEL, 0, 0, -1, NULL, 0, 0, handle, cb, arg };
 
 	return r;
 }
@@ -366,7 +393,7 @@ pel_io_req_cancel(uint64_t handle, pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_poll(int fd, unsigned events, unsigned flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_POLL, (uint8_t)flags, fd, NULL, events, 0, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_POLL, (uint8_t)flags, 0, fd, NULL, events, 0, 0, cb, arg };
 
 	return r;
 }
