@@ -59,6 +59,9 @@
 #define MAX_NAPI_US	1000000u
 /* IORING_REGISTER_NAPI (Linux 6.9) and its argument: newer than liburing 2.3 */
 #define REGISTER_NAPI	27
+/* recv bundles (Linux 6.10): one CQE for a run of provided buffers; newer than liburing 2.3 */
+#define FEAT_RECVSEND_BUNDLE	(1u << 14)
+#define RECVSEND_BUNDLE		(1u << 4)	/* sqe->ioprio of a recv */
 struct napi_reg {
 	uint32_t busy_poll_to;		/* us */
 	uint8_t prefer_busy_poll;
@@ -132,6 +135,12 @@ struct io_worker {
 	size_t bufs_len;
 	unsigned nbufs;
 	unsigned in_ring;		/* buffers the kernel may pick now */
+	/* recv bundles: which buffer sits at each ring position, the next position pel adds at,
+	 * and the next the kernel takes from (CQE order is the kernel's taking order: one task,
+	 * SINGLE_ISSUER | DEFER_TASKRUN) */
+	bool bundle;
+	uint16_t *ring_bid;
+	uint32_t add_pos, take_pos;
 	/* buffers released by other threads: a tagged Treiber stack of ids, links in rel_next[] */
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t rel_head;
 	_Atomic uint32_t *rel_next;
@@ -238,10 +247,20 @@ wait_push(struct io_worker *iw, struct op *op)
 static inline void
 buf_add(struct io_worker *iw, unsigned bid, int offset)
 {
+	if (iw->bundle)
+		iw->ring_bid[(iw->add_pos + (unsigned)offset) & (iw->nbufs - 1)] = (uint16_t)bid;
 	iw->in_ring++;
 	io_uring_buf_ring_add(iw->br, iw->bufs + (size_t)bid * iw->io->cfg.buf_size,
 			      iw->io->cfg.buf_size, (unsigned short)bid,
 			      io_uring_buf_ring_mask(iw->nbufs), offset);
+}
+
+/* Publish @p n buffers added with buf_add() to the kernel. */
+static inline void
+buf_advance(struct io_worker *iw, unsigned n)
+{
+	iw->add_pos += n;
+	io_uring_buf_ring_advance(iw->br, (int)n);
 }
 
 /* Which worker's buffer @p buf is, and its id; -1 when it is none of @p io's. */
@@ -284,7 +303,7 @@ pel_io_buf_release(struct pel_io *io, void *buf)
 	iw = io->w[w];
 	if (!iw->ded && pel__self_id(io->rt) == w) {
 		buf_add(iw, bid, 0);
-		io_uring_buf_ring_advance(iw->br, 1);
+		buf_advance(iw, 1);
 		if (iw->rearm_head)
 			rearm_waiting(iw);
 		return 0;
@@ -325,7 +344,7 @@ drain_released(struct io_worker *iw)
 	for (bid = (uint32_t)h; bid != NIL;
 	     bid = atomic_load_explicit(&iw->rel_next[bid], memory_order_relaxed))
 		buf_add(iw, bid, (int)n++);
-	io_uring_buf_ring_advance(iw->br, (int)n);
+	buf_advance(iw, n);
 	return n;
 }
 
@@ -354,7 +373,10 @@ prep(struct io_worker *iw, struct io_uring_sqe *sqe, struct op *op)
 			io_uring_prep_write(sqe, r->fd, r->addr, r->len, r->off);
 		break;
 	case PEL_IO_RECV:
-		if (multi)
+		if (multi && iw->bundle) {
+			io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, r->msg_flags);
+			sqe->ioprio |= RECVSEND_BUNDLE;	/* a run of buffers per CQE */
+		} else if (multi)
 			io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, r->msg_flags);
 		else
 			io_uring_prep_recv(sqe, r->fd, r->addr, r->len, r->msg_flags);
@@ -1132,6 +1154,46 @@ wants_rearm(const struct op *op, const struct io_uring_cqe *cqe)
 	return cqe->res > 0 || (cqe->res == 0 && op->req.opcode == PEL_IO_ACCEPT);
 }
 
+/*
+ * A recv bundle: one CQE for a run of buffers the kernel took in ring order from the position
+ * after the last one it took. Every buffer but the last goes to the callback as a result of its
+ * own (full, PEL_IO_F_MORE); the caller delivers the last with the CQE's own flags. A CQE of any
+ * other receive takes one buffer. @return the id of the last buffer (@p r->res its bytes).
+ */
+static unsigned
+bundle_take(struct io_worker *iw, struct op *op, struct pel_io_result *r, unsigned bid)
+{
+	unsigned size = iw->io->cfg.buf_size, mask = iw->nbufs - 1;
+	unsigned nb = r->res > (int)size ? ((unsigned)r->res + size - 1) / size : 1;
+
+	if (pel_unlikely(iw->ring_bid[iw->take_pos & mask] != bid)) {
+		/* the kernel took buffers in another order than pel believes: only the CQE's own
+		 * buffer is known for sure; say so (never seen: one task posts them in order) */
+		pel__rt_log(iw->io->rt, PEL_LOG_ERROR, "%s: recv bundle began at buffer %u, pel "
+			    "expected %u: resynchronised", iw->name, bid,
+			    iw->ring_bid[iw->take_pos & mask]);
+		for (unsigned i = 0; i < iw->nbufs; i++)
+			if (iw->ring_bid[(iw->take_pos + i) & mask] == bid) {
+				iw->take_pos += i;
+				break;
+			}
+	}
+	for (unsigned i = 0; i + 1 < nb; i++) {
+		struct pel_io_result part = *r;
+
+		part.res = (int32_t)size;
+		part.flags = PEL_IO_F_MORE | PEL_IO_F_BUFFER;
+		part.buf = iw->bufs + (size_t)iw->ring_bid[(iw->take_pos + i) & mask] * size;
+		part.buf_size = size;
+		iw->in_ring--;
+		emit(iw, op, &part, false);
+	}
+	bid = iw->ring_bid[(iw->take_pos + nb - 1) & mask];
+	r->res -= (int32_t)((nb - 1) * size);
+	iw->take_pos += nb;
+	return bid;
+}
+
 /* @return 1 for an operation's CQE, 0 for pel's own (the cancel-all, the park's futex wait) */
 static unsigned
 complete(struct io_worker *iw, struct io_uring_cqe *cqe)
@@ -1162,16 +1224,18 @@ complete(struct io_worker *iw, struct io_uring_cqe *cqe)
 	r.flags = more || rearm ? PEL_IO_F_MORE : 0;
 	r.buf = NULL;
 	r.buf_size = 0;
-	if (cqe->flags & IORING_CQE_F_BUFFER) {
-		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-
-		r.flags |= PEL_IO_F_BUFFER;
-		iw->in_ring--;
-		r.buf = iw->bufs + (size_t)bid * iw->io->cfg.buf_size;
-		r.buf_size = iw->io->cfg.buf_size;
-	}
 	r.worker = iw->id;
 	r.handle = handle_of(op);
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT, size = iw->io->cfg.buf_size;
+
+		if (iw->bundle)
+			bid = bundle_take(iw, op, &r, bid);	/* the run's last buffer */
+		r.flags |= PEL_IO_F_BUFFER;
+		iw->in_ring--;
+		r.buf = iw->bufs + (size_t)bid * size;
+		r.buf_size = size;
+	}
 	emit(iw, op, &r, !more && !rearm);	/* final: the op is gone after this */
 	if (more || !rearm)
 		return 1;
@@ -1556,7 +1620,9 @@ bufs_init(struct io_worker *iw)
 	iw->bufs = pel__map(iw->io->rt, (size_t)cfg->buf_count * cfg->buf_size,
 			    pel__rt_flags(iw->io->rt) & PEL_F_HUGEPAGES, what, &iw->bufs_len, &huge);
 	iw->rel_next = calloc(cfg->buf_count, sizeof(*iw->rel_next));
-	if (!iw->br || !iw->bufs || !iw->rel_next)
+	if (iw->bundle)
+		iw->ring_bid = calloc(cfg->buf_count, sizeof(*iw->ring_bid));
+	if (!iw->br || !iw->bufs || !iw->rel_next || (iw->bundle && !iw->ring_bid))
 		return setup_fail(iw, -ENOMEM, "%s: out of memory for %u provided buffers "
 				  "of %u bytes", iw->name, cfg->buf_count, cfg->buf_size);
 	/* first touch here, on the worker's CPU: the buffers come from its node */
@@ -1573,7 +1639,7 @@ bufs_init(struct io_worker *iw)
 				  "(provided-buffer rings need Linux 5.19)", iw->name, strerror(-err));
 	for (unsigned b = 0; b < cfg->buf_count; b++)
 		buf_add(iw, b, (int)b);
-	io_uring_buf_ring_advance(iw->br, (int)cfg->buf_count);
+	buf_advance(iw, cfg->buf_count);
 	return 0;
 }
 
@@ -1756,6 +1822,10 @@ setup_on_worker(unsigned worker, void *arg)
 
 	if (!err)
 		err = napi_init(iw);
+	/* recv bundles where the kernel has them and CQE order is its taking order */
+	iw->bundle = !err && (io->cfg.flags & PEL_IO_CF_RECV_BUNDLE) && io->cfg.buf_count &&
+		     (iw->features & FEAT_RECVSEND_BUNDLE) &&
+		     (iw->setup_flags & IORING_SETUP_DEFER_TASKRUN);
 	if (!err)
 		err = bufs_init(iw);
 	if (!err)
@@ -1930,6 +2000,8 @@ io_close(struct pel_io *io)
 		iw->bufs = NULL;
 		free(iw->rel_next);
 		iw->rel_next = NULL;
+		free(iw->ring_bid);
+		iw->ring_bid = NULL;
 		free(iw->file_used);
 		iw->file_used = NULL;
 	}
@@ -2169,7 +2241,8 @@ check_config(const struct pel_io_config *in, struct pel_io_config *cfg)
 	if (cfg->buf_size > MAX_BUF_SIZE || (cfg->buf_size && !cfg->buf_count))
 		return pel__fail(-EINVAL, "buf_size %u: 1..%u bytes, with buf_count set",
 				 cfg->buf_size, MAX_BUF_SIZE);
-	if (cfg->flags & ~(PEL_IO_CF_PLAIN | PEL_IO_CF_NO_PARK | PEL_IO_CF_SQPOLL))
+	if (cfg->flags & ~(PEL_IO_CF_PLAIN | PEL_IO_CF_NO_PARK | PEL_IO_CF_SQPOLL |
+			   PEL_IO_CF_RECV_BUNDLE))
 		return pel__fail(-EINVAL, "flags 0x%x hold unknown bits", cfg->flags);
 	err = check_sqpoll(cfg);
 	if (err)
@@ -2325,6 +2398,7 @@ pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
 	out->nobufs = atomic_load_explicit(&iw->nobufs, memory_order_relaxed);
 	out->inflight = atomic_load_explicit(&iw->inflight, memory_order_relaxed);
 	out->parks_in_ring = iw->can_park;
+	out->recv_bundle = iw->bundle;
 	out->sq_wakeups = atomic_load_explicit(&iw->sq_wakeups, memory_order_relaxed);
 	out->sqpoll_cpu = iw->sqpoll && io->cfg.sqpoll_cpu >= 0 ? io->cfg.sqpoll_cpu : -1;
 	out->files = iw->nfiles;

@@ -1320,6 +1320,104 @@ test_napi_busy_poll(void **state)
 	pel_destroy(rt);
 }
 
+/* ---- recv bundles ---- */
+
+/* A TCP stream's bytes, put back together from the callbacks (one a buffer, in order). */
+struct stream_rx {
+	struct pel_io *io;
+	_Atomic unsigned calls, bytes;
+	unsigned bad;			/* a buffer bigger than its size, or no buffer */
+	_Atomic int ended;
+	char data[16384];
+};
+
+static void
+stream_cb(const struct pel_io_result *r, void *arg)
+{
+	struct stream_rx *x = arg;
+	unsigned have = atomic_load(&x->bytes);
+
+	if (r->res > 0) {
+		if (!(r->flags & PEL_IO_F_BUFFER) || (uint32_t)r->res > r->buf_size ||
+		    have + (unsigned)r->res > sizeof(x->data))
+			x->bad++;
+		else
+			memcpy(x->data + have, r->buf, (size_t)r->res);
+		atomic_store(&x->bytes, have + (unsigned)r->res);
+	}
+	if (r->flags & PEL_IO_F_BUFFER)
+		assert_int_equal(pel_io_buf_release(x->io, r->buf), 0);
+	atomic_fetch_add(&x->calls, 1);
+	if (!(r->flags & PEL_IO_F_MORE))
+		atomic_store(&x->ended, 1);
+}
+
+static void
+test_recv_bundle(void **state)
+{
+	struct pel_runtime *rt = rt_one();
+	struct pel_io_config ic;
+	struct pel_io *io = NULL;
+	struct pel_io_stats st0, st1;
+	struct pel_producer *p;
+	struct stream_rx *x = calloc(1, sizeof(*x));
+	struct sockaddr_in a;
+	char out[12000];
+	int lfd = tcp_listener(&a), cfd, sfd, err;
+
+	(void)state;
+	assert_non_null(x);
+	io_config(&ic);
+	ic.buf_count = 64;
+	ic.buf_size = 256;
+	ic.flags = PEL_IO_CF_RECV_BUNDLE;
+	err = pel_io_create(rt, &ic, &io);
+	if (err == -ENOSYS || err == -EPERM) {
+		print_message("skip: %s\n", pel_last_error());
+		pel_destroy(rt);
+		free(x);
+		skip();
+	}
+	assert_int_equal(err, 0);
+	x->io = io;
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	sfd = accept(lfd, NULL, NULL);
+	assert_true(sfd >= 0);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	submit_ok(io, p, 0, pel_io_req_recv_multishot(sfd, 0, stream_cb, x), NULL);
+	io_barrier(io, p, 0);		/* armed, nothing received */
+	assert_int_equal(pel_io_stats(io, 0, &st0), 0);
+	for (unsigned i = 0; i < sizeof(out); i++)
+		out[i] = (char)('a' + i % 23);
+	/* 3 KiB writes: each arrives as one skb run, several buffers' worth */
+	for (unsigned off = 0; off < sizeof(out); off += 3000) {
+		assert_int_equal(write(cfd, out + off, 3000), 3000);
+		if (!WAIT_UNTIL(atomic_load(&x->bytes) >= off + 3000, 10000))
+			fail_msg("%u of %u bytes", atomic_load(&x->bytes), off + 3000);
+	}
+	assert_int_equal(x->bad, 0);
+	assert_memory_equal(x->data, out, sizeof(out));
+	assert_int_equal(pel_io_stats(io, 0, &st1), 0);
+	print_message("12000 bytes through 256-byte buffers: %u callbacks from %llu CQEs, "
+		      "recv_bundle %u\n", atomic_load(&x->calls),
+		      (unsigned long long)(st1.completed - st0.completed), st1.recv_bundle);
+	if (st1.recv_bundle)	/* runs of buffers: fewer completions than buffers */
+		assert_true(st1.completed - st0.completed < atomic_load(&x->calls));
+	else
+		print_message("skip: this kernel has no recv bundles (IORING_FEAT_RECVSEND_BUNDLE, "
+			      "Linux 6.10): one CQE a buffer\n");
+	assert_true(atomic_load(&x->calls) >= sizeof(out) / 256);
+	close(cfd);		/* the peer's end: the stream ends, told */
+	if (!WAIT_UNTIL(atomic_load(&x->ended), 10000))
+		fail_msg("the stream's end never reached the callback");
+	pel_producer_close(p);
+	pel_destroy(rt);
+	close(sfd);
+	close(lfd);
+	free(x);
+}
+
 /* ---- dedicated mode: the I/O thread, its lanes, steering ---- */
 
 /* What callbacks on several workers saw: each claims its own index. */
@@ -1677,6 +1775,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_fixed_files),
 		cmocka_unit_test(test_fixed_buffers),
 		cmocka_unit_test(test_napi_busy_poll),
+		cmocka_unit_test(test_recv_bundle),
 	};
 	/* --dedicated: the tests that hold in either mode, through the I/O thread, then the
 	 * dedicated mode's own */

@@ -74,6 +74,12 @@ enum pel_io_steer {
 						 * to submit. That thread is one more busy poller:
 						 * give it a CPU (sqpoll_cpu). No DEFER_TASKRUN with
 						 * it (the kernel refuses the pair) */
+#define PEL_IO_CF_RECV_BUNDLE	(1u << 3)	/* multishot recv takes a run of provided buffers
+						 * per completion (IORING_RECVSEND_BUNDLE, Linux
+						 * 6.10; probed: pel_io_stats().recv_bundle says
+						 * if on): fewer CQEs for a TCP stream; pel still
+						 * calls back once per buffer. Per-worker mode with
+						 * DEFER_TASKRUN only */
 
 struct pel_io_config {
 	enum pel_io_mode mode;
@@ -264,7 +270,8 @@ struct pel_io_stats {
 	uint64_t inflight;	/* operations accepted and not finished now */
 	uint32_t parks_in_ring;	/* 1: the worker parks in io_uring_enter() (a futex wait on its
 				 * parked flag in the ring); 0: it never parks (yields) */
-	uint32_t pad;
+	uint32_t recv_bundle;	/* 1: multishot receives take runs of buffers (PEL_IO_CF_RECV_BUNDLE
+				 * asked for, and the kernel has it) */
 	uint64_t sq_wakeups;	/* PEL_IO_CF_SQPOLL: of the enters, those that woke the SQ thread */
 	int32_t sqpoll_cpu;	/* the CPU the SQ thread is pinned to; -1 not pinned or no SQPOLL
 				 * (setup_flags has IORING_SETUP_SQPOLL when it is on) */
