@@ -291,6 +291,7 @@ struct trace_check {
 	uint8_t *seen;
 	double prev_finish[PEL_SIM_MAX_WORKERS];
 	double *start;			/* by index */
+	unsigned *worker;		/* by index */
 	uint64_t n;
 	uint64_t stolen;
 	double sum_service;
@@ -312,6 +313,7 @@ on_trace(const struct pel_sim_done *d, void *arg)
 	assert_true(d->start - extra >= t->prev_finish[d->worker] - 1e-6);
 	t->prev_finish[d->worker] = d->finish;
 	t->start[d->index] = d->start;
+	t->worker[d->index] = d->worker;
 	if (t->cfg->policy != PEL_SIM_STEAL)
 		assert_int_equal(d->stolen, 0);
 	t->stolen += d->stolen;
@@ -319,10 +321,40 @@ on_trace(const struct pel_sim_done *d, void *arg)
 	t->n++;
 }
 
+/*
+ * The start times again, by the textbook recursions on the same trace rather than events: for
+ * c-FCFS the request starts at max(arrival, earliest free worker) (Kiefer-Wolfowitz); without
+ * stealing, at max(arrival, when its worker finished its previous request).
+ */
 static void
-check_trace(enum pel_sim_policy p, double steal_cost)
+replay(const struct pel_sim_cfg *c, const struct trace_check *t)
 {
-	struct pel_sim_cfg c = cfg_of(p, 8, 0.9, "bimodal:90:5us:55us", 200000);
+	double free_at[PEL_SIM_MAX_WORKERS] = { 0 }, rate, start;
+	struct pel_gen g;
+	struct pel_req q;
+	unsigned w, k;
+	uint64_t i;
+
+	rate = c->load * c->workers / pel_service_mean(&c->svc);
+	pel_gen_init(&g, &c->arr, &c->svc, rate, c->seed);
+	for (i = 0; i < c->requests; i++) {
+		q = pel_gen_next(&g);
+		w = t->worker[i];
+		if (c->policy == PEL_SIM_CFCFS)
+			for (k = 0, w = 0; k < c->workers; k++)
+				if (free_at[k] < free_at[w])
+					w = k;
+		start = q.arrival > free_at[w] ? q.arrival : free_at[w];
+		assert_true(fabs(start - t->start[i]) <= 1e-9 * start);
+		free_at[w] = start + q.service;
+	}
+}
+
+static void
+check_trace(enum pel_sim_policy p, unsigned workers, double load, const char *svc,
+	    double steal_cost)
+{
+	struct pel_sim_cfg c = cfg_of(p, workers, load, svc, 200000);
 	struct trace_check t = { .cfg = &c };
 	struct pel_sim_result res;
 	struct pel_gen g;
@@ -332,12 +364,15 @@ check_trace(enum pel_sim_policy p, double steal_cost)
 	c.steal_cost = steal_cost;
 	t.seen = calloc(c.requests, 1);
 	t.start = calloc(c.requests, sizeof(*t.start));
-	assert_true(t.seen && t.start);
+	t.worker = calloc(c.requests, sizeof(*t.worker));
+	assert_true(t.seen && t.start && t.worker);
 	assert_int_equal(pel_sim_run(&c, NULL, on_trace, &t, &res), 0);
 	assert_true(t.n == c.requests);
 	/* one FIFO: requests start in arrival order (the index order) */
 	for (i = 1; p == PEL_SIM_CFCFS && i < c.requests; i++)
 		assert_true(t.start[i] >= t.start[i - 1]);
+	if (p != PEL_SIM_STEAL)
+		replay(&c, &t);
 	assert_true(t.stolen == res.steals);
 	if (p == PEL_SIM_STEAL)
 		assert_true(res.steals > 0);
@@ -349,6 +384,7 @@ check_trace(enum pel_sim_policy p, double steal_cost)
 	assert_true(fabs(sum - t.sum_service) <= 1e-9 * sum);
 	free(t.seen);
 	free(t.start);
+	free(t.worker);
 }
 
 static void
@@ -357,9 +393,11 @@ test_bookkeeping(void **state)
 	int p;
 
 	(void)state;
-	for (p = 0; p < PEL_SIM_NPOLICIES; p++)
-		check_trace((enum pel_sim_policy)p, 0);
-	check_trace(PEL_SIM_STEAL, 2000);
+	for (p = 0; p < PEL_SIM_NPOLICIES; p++) {
+		check_trace((enum pel_sim_policy)p, 8, 0.9, "bimodal:90:5us:55us", 0);
+		check_trace((enum pel_sim_policy)p, 16, 0.5, "bimodal:99.5:0.5us:500us", 0);
+	}
+	check_trace(PEL_SIM_STEAL, 8, 0.9, "bimodal:90:5us:55us", 2000);
 }
 
 struct figures {
