@@ -143,7 +143,7 @@ pick_jsq(struct sim *s)
 			pick = w;
 			ties = 1;
 		} else if (l == best && pel_rng_below(&s->rng, ++ties) == 0) {
-			/* reservoir sampling: each of the tied workers ends up picked with 1/ties */
+			/* reservoir sampling: each tied worker is picked with 1/ties */
 			pick = w;
 		}
 	}

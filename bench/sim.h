@@ -70,7 +70,7 @@ struct pel_sim_result {
 	uint64_t measured;		/* requests - warmup */
 	double mean_sojourn;		/* ns, finish - arrival, exact */
 	double mean_wait;		/* ns, start - arrival, exact */
-	double util;			/* busy time (services, steal costs) / (workers * makespan) */
+	double util;			/* busy time (with steal costs) / (workers * makespan) */
 	uint64_t steals;		/* whole run */
 };
 

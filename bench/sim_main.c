@@ -32,9 +32,10 @@ static const char usage_text[] =
 	"Simulates placement policies on N identical workers fed one seeded trace; prints the\n"
 	"sojourn time (arrival to completion) of each policy at each load.\n"
 	"\n"
-	"  --policy P      cfcfs (one central FIFO), dfcfs (random worker, its FIFO), jsq (shortest\n"
-	"                  queue), p2c (shorter of two random), steal (dfcfs, idle workers take the\n"
-	"                  oldest request of the longest queue), or all (default all)\n"
+	"  --policy P      cfcfs (one central FIFO), dfcfs (random worker, its FIFO),\n"
+	"                  jsq (shortest queue), p2c (shorter of two random), steal (dfcfs,\n"
+	"                  idle workers take the oldest request of the longest queue),\n"
+	"                  or all (default all)\n"
 	"  --workers N     1 .. 64, or a list 4,16,64 (default 16)\n"
 	"  --load L        utilisation rate * mean service / N, 0.01 .. 0.99, or a list\n"
 	"                  0.5,0.7,0.9 (default 0.5,0.7,0.9)\n"
@@ -142,16 +143,16 @@ parse_policies(const char *arg, struct opts *o)
 		}
 		p = pel_sim_policy_parse(tok);
 		if (p < 0)
-			usage_exit("--policy \"%s\": unknown policy \"%s\" (cfcfs, dfcfs, jsq, p2c, "
-				   "steal or all)", arg, tok);
+			usage_exit("--policy %s: unknown \"%s\" (cfcfs dfcfs jsq p2c steal all)",
+				   arg, tok);
 		o->policy[p] = true;
 	}
 }
 
 /* A comma-separated list of items, each checked by @p one; count into *n. */
 static void
-parse_list(const char *opt, const char *arg, unsigned *n, bool (*one)(const char *, void *, unsigned),
-	   void *out, const char *want)
+parse_list(const char *opt, const char *arg, unsigned *n,
+	   bool (*one)(const char *, void *, unsigned), void *out, const char *want)
 {
 	char buf[512], *tok, *save = NULL;
 
@@ -288,7 +289,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_REQUESTS:
 			if (!parse_count(optarg, 1000, UINT64_C(1000000000), &o->requests))
-				usage_exit("--requests wants a count in 1000 .. 1G, got \"%s\"", optarg);
+				usage_exit("--requests wants a count in 1000 .. 1G, got \"%s\"",
+					   optarg);
 			break;
 		case OPT_WARMUP:
 			if (!parse_count(optarg, 0, UINT64_MAX, &o->warmup))
@@ -297,7 +299,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_SEED:
 			if (!parse_count(optarg, 0, UINT64_MAX, &o->seed))
-				usage_exit("--seed wants a number in 0 .. 2^64-1, got \"%s\"", optarg);
+				usage_exit("--seed wants a number in 0 .. 2^64-1, got \"%s\"",
+					   optarg);
 			break;
 		case OPT_STEAL_COST:
 			parse_steal_cost(optarg, o);
@@ -324,8 +327,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (!o->warmup_given)
 		o->warmup = o->requests / 20;
 	if (o->warmup >= o->requests / 2)
-		usage_exit("--warmup %" PRIu64 ": leaves too little; keep it under half of --requests "
-			   "(%" PRIu64 ")", o->warmup, o->requests);
+		usage_exit("--warmup %" PRIu64 ": keep it under half of --requests (%" PRIu64 ")",
+			   o->warmup, o->requests);
 }
 
 struct row {
@@ -481,8 +484,8 @@ main(int argc, char **argv)
 				err = pel_sim_run(&cfg, &h, NULL, NULL, &r->res);
 				if (err) {
 					fprintf(stderr, "pel-sim: %s, %u workers, load %g: %s\n",
-						pel_sim_policy_name(cfg.policy), cfg.workers, cfg.load,
-						strerror(-err));
+						pel_sim_policy_name(cfg.policy), cfg.workers,
+						cfg.load, strerror(-err));
 					pel_hist_fini(&h);
 					return 1;
 				}

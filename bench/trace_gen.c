@@ -154,20 +154,17 @@ pel_service_parse(const char *spec, struct pel_service *out, char *err, size_t e
 		p = strchr(spec, ':') + 1;
 		if (parse_time(p, &p, &s.a) || *p)
 			return fail(err, errlen,
-				    "service \"%s\": wants a time with a unit after the ':' "
-				    "(fixed:1us, exp:10us; units ns, us, ms, s)", spec);
+				    "service \"%s\": wants a time with its unit (exp:10us)", spec);
 	} else if (!strncmp(spec, "bimodal:", 8)) {
 		s.kind = PEL_SERVICE_BIMODAL;
 		if (parse_number(spec + 8, &q, &s.p) || *q != ':' || s.p >= 100)
 			return fail(err, errlen,
-				    "service \"%s\": wants bimodal:P:A:B, P the percent of A in "
-				    "(0, 100) (bimodal:90:5us:55us)", spec);
+				    "service \"%s\": wants bimodal:P:A:B, 0 < P < 100", spec);
 		s.p /= 100;
 		p = q + 1;
 		if (parse_time(p, &p, &s.a) || *p != ':' || parse_time(p + 1, &p, &s.b) || *p)
 			return fail(err, errlen,
-				    "service \"%s\": wants bimodal:P:A:B, A and B times with a unit "
-				    "(bimodal:99.5:0.5us:500us)", spec);
+				    "service \"%s\": wants bimodal:P:A:B, times A, B: 5us", spec);
 	} else {
 		return fail(err, errlen,
 			    "service \"%s\": unknown; wants fixed:T, exp:T or bimodal:P:A:B", spec);
@@ -272,8 +269,7 @@ pel_arrival_parse(const char *spec, struct pel_arrival *out, char *err, size_t e
 		b = spec[7] >= '0' && spec[7] <= '9' ? strtoul(spec + 7, &end, 10) : 0;
 		if (errno || !b || b > 1000000 || *end)
 			return fail(err, errlen,
-				    "arrivals \"%s\": bursty:B wants a mean burst B in 1 .. 1000000",
-				    spec);
+				    "arrivals \"%s\": bursty:B wants B in 1 .. 1000000", spec);
 		a.burst = (unsigned)b;
 	} else {
 		return fail(err, errlen,

@@ -80,7 +80,7 @@ void pel_service_format(const struct pel_service *s, char *buf, size_t len);
 enum pel_arrival_kind {
 	PEL_ARRIVAL_POISSON,	/* exponential gaps, mean 1/rate */
 	PEL_ARRIVAL_FIXED,	/* every 1/rate exactly */
-	PEL_ARRIVAL_BURSTY,	/* bursts at Poisson times, geometric size of mean burst, one instant */
+	PEL_ARRIVAL_BURSTY,	/* Poisson bursts, one instant each, geometric size of mean burst */
 };
 
 /* An arrival process (its rate is given to pel_gen_init()). */

@@ -79,7 +79,8 @@ for svc in fixed:1us exp:10us bimodal:90:5us:55us bimodal:99.5:0.5us:500us; do
 		a="$a --requests 5k --steal-cost 200ns --csv --json $tmp/j.json"
 		# shellcheck disable=SC2086
 		"$SIM" $a >"$tmp/csv" || fail "pel-sim $a: exit $?"
-		[ "$(head -1 "$tmp/csv" | cut -d, -f1)" = policy ] || fail "pel-sim $a: no CSV header"
+		[ "$(head -1 "$tmp/csv" | cut -d, -f1)" = policy ] ||
+			fail "pel-sim $a: no CSV header"
 		[ "$(wc -l <"$tmp/csv")" -eq 3 ] || fail "pel-sim $a: expected 2 CSV rows"
 		if command -v python3 >/dev/null; then
 			python3 - "$tmp/j.json" "$tmp/csv" <<'PY' || fail "pel-sim $a: JSON"
