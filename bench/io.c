@@ -26,6 +26,8 @@
  *   pel defer      a PEL_IDLE_SPIN worker whose recv callback submits the send and the next recv
  *                  (default config: SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG)
  *   pel plain      the same with PEL_IO_CF_PLAIN (task work runs at interrupts)
+ *   pel coop       the same with PEL_IO_CF_COOP (COOP_TASKRUN | TASKRUN_FLAG: no IPI, the task
+ *                  work waits for the worker's next enter, which the flag asks for)
  * p50/p99 are nearest-rank over the samples of every rep, the first 1% of each run dropped.
  *
  * Every variant runs once per rep, in turn (interleaved), with a rest after each run
@@ -514,6 +516,7 @@ enum ekind {
 	E_EPOLL,
 	E_PEL_DEFER,
 	E_PEL_PLAIN,
+	E_PEL_COOP,
 	E_COUNT,
 };
 
@@ -525,6 +528,7 @@ static const struct {
 	[E_EPOLL] = { "baseline", "epoll busy-poll", "epoll" },
 	[E_PEL_DEFER] = { "pel", "pel_io defer", "pel_defer" },
 	[E_PEL_PLAIN] = { "pel", "pel_io plain", "pel_plain" },
+	[E_PEL_COOP] = { "pel", "pel_io coop", "pel_coop" },
 };
 
 struct echo_srv {
@@ -785,7 +789,8 @@ run_echo(const struct pel_bench_opts *o, enum ekind k, uint64_t n, uint64_t *lat
 			ret = 1;
 		}
 	} else {
-		if (start_pel(o->cpu_b, k == E_PEL_PLAIN ? PEL_IO_CF_PLAIN : 0, -1, &rt, &prod, &s.io))
+		if (start_pel(o->cpu_b, k == E_PEL_PLAIN ? PEL_IO_CF_PLAIN :
+			      k == E_PEL_COOP ? PEL_IO_CF_COOP : 0, -1, &rt, &prod, &s.io))
 			goto out_close;
 		err = pel_submit(prod, 0, echo_start, &s);
 		if (err) {
@@ -1059,6 +1064,7 @@ pel_bench_io(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 		} er[] = {
 			{ "echo_defer_vs_epoll", "defer/epoll", E_PEL_DEFER },
 			{ "echo_plain_vs_epoll", "plain/epoll", E_PEL_PLAIN },
+			{ "echo_coop_vs_epoll", "coop/epoll", E_PEL_COOP },
 		};
 
 		for (k = 0; k < sizeof(npair) / sizeof(npair[0]); k++) {

@@ -1516,7 +1516,8 @@ ring_init(struct io_worker *iw)
 	const unsigned *list = sqpoll ? sq_tries : tries;
 	int err = -EINVAL;
 
-	for (unsigned t = cfg->flags & PEL_IO_CF_PLAIN ? 2 : sqpoll; t < 3; t++) {
+	for (unsigned t = cfg->flags & PEL_IO_CF_PLAIN ? 2 : cfg->flags & PEL_IO_CF_COOP ? 1 : sqpoll;
+	     t < 3; t++) {
 		struct io_uring_params p;
 
 		memset(&p, 0, sizeof(p));
@@ -2242,7 +2243,7 @@ check_config(const struct pel_io_config *in, struct pel_io_config *cfg)
 		return pel__fail(-EINVAL, "buf_size %u: 1..%u bytes, with buf_count set",
 				 cfg->buf_size, MAX_BUF_SIZE);
 	if (cfg->flags & ~(PEL_IO_CF_PLAIN | PEL_IO_CF_NO_PARK | PEL_IO_CF_SQPOLL |
-			   PEL_IO_CF_RECV_BUNDLE))
+			   PEL_IO_CF_RECV_BUNDLE | PEL_IO_CF_COOP))
 		return pel__fail(-EINVAL, "flags 0x%x hold unknown bits", cfg->flags);
 	err = check_sqpoll(cfg);
 	if (err)

@@ -1320,6 +1320,40 @@ test_napi_busy_poll(void **state)
 	pel_destroy(rt);
 }
 
+/* PEL_IO_CF_COOP: the ring takes COOP_TASKRUN | TASKRUN_FLAG instead of DEFER_TASKRUN. */
+static void
+test_coop_ring(void **state)
+{
+	struct pel_runtime *rt = rt_one();
+	struct pel_io_config ic;
+	struct pel_io *io = NULL;
+	struct pel_io_stats st;
+	struct pel_producer *p;
+	struct seen s = { 0 };
+	int err;
+
+	(void)state;
+	io_config(&ic);
+	ic.flags = PEL_IO_CF_COOP;
+	err = pel_io_create(rt, &ic, &io);
+	if (err == -ENOSYS || err == -EPERM) {
+		print_message("skip: %s\n", pel_last_error());
+		pel_destroy(rt);
+		skip();
+	}
+	assert_int_equal(err, 0);
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	assert_true(st.setup_flags & IORING_SETUP_COOP_TASKRUN);
+	assert_true(st.setup_flags & IORING_SETUP_TASKRUN_FLAG);
+	assert_false(st.setup_flags & (IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER));
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	submit_ok(io, p, 0, pel_io_req_nop(record, &s), NULL);
+	wait_n(&s, 1);
+	assert_int_equal(s.res[0], 0);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
 /* ---- recv bundles ---- */
 
 /* A TCP stream's bytes, put back together from the callbacks (one a buffer, in order). */
@@ -1776,6 +1810,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_fixed_buffers),
 		cmocka_unit_test(test_napi_busy_poll),
 		cmocka_unit_test(test_recv_bundle),
+		cmocka_unit_test(test_coop_ring),
 	};
 	/* --dedicated: the tests that hold in either mode, through the I/O thread, then the
 	 * dedicated mode's own */

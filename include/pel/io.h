@@ -80,6 +80,9 @@ enum pel_io_steer {
 						 * if on): fewer CQEs for a TCP stream; pel still
 						 * calls back once per buffer. Per-worker mode with
 						 * DEFER_TASKRUN only */
+#define PEL_IO_CF_COOP		(1u << 4)	/* COOP_TASKRUN | TASKRUN_FLAG instead of
+						 * SINGLE_ISSUER | DEFER_TASKRUN (for comparison;
+						 * docs/io.md has the figures) */
 
 struct pel_io_config {
 	enum pel_io_mode mode;
