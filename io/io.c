@@ -62,6 +62,9 @@
 /* recv bundles (Linux 6.10): one CQE for a run of provided buffers; newer than liburing 2.3 */
 #define FEAT_RECVSEND_BUNDLE	(1u << 14)
 #define RECVSEND_BUNDLE		(1u << 4)	/* sqe->ioprio of a recv */
+/* incremental buffer rings (Linux 6.12): a buffer is consumed piece by piece */
+#define PBUF_RING_INC		2u		/* io_uring_buf_reg.flags ("pad" in liburing 2.3) */
+#define CQE_F_BUF_MORE		(1u << 4)	/* the buffer stays in the ring: more will follow */
 struct napi_reg {
 	uint32_t busy_poll_to;		/* us */
 	uint8_t prefer_busy_poll;
@@ -141,6 +144,14 @@ struct io_worker {
 	bool bundle;
 	uint16_t *ring_bid;
 	uint32_t add_pos, take_pos;
+	/* incremental buffers: per buffer, where the kernel's next piece starts, the pieces the
+	 * user holds, whether the kernel is done with it; pieces released by other threads are
+	 * counted in inc_rel[] (the release stack holds a buffer once, on its 0 -> 1) */
+	bool inc;
+	uint32_t *inc_off;
+	uint32_t *inc_refs;
+	uint8_t *inc_done;
+	_Atomic uint32_t *inc_rel;
 	/* buffers released by other threads: a tagged Treiber stack of ids, links in rel_next[] */
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t rel_head;
 	_Atomic uint32_t *rel_next;
@@ -263,6 +274,20 @@ buf_advance(struct io_worker *iw, unsigned n)
 	io_uring_buf_ring_advance(iw->br, (int)n);
 }
 
+/* Incremental buffers: the user gave back @p n pieces of buffer @p bid; once the kernel is done
+ * with it and no piece is held, it goes back into the ring, whole. On its worker. */
+static void
+inc_put(struct io_worker *iw, unsigned bid, uint32_t n)
+{
+	iw->inc_refs[bid] -= n;
+	if (iw->inc_refs[bid] || !iw->inc_done[bid])
+		return;
+	iw->inc_off[bid] = 0;
+	iw->inc_done[bid] = 0;
+	buf_add(iw, bid, 0);
+	buf_advance(iw, 1);
+}
+
 /* Which worker's buffer @p buf is, and its id; -1 when it is none of @p io's. */
 static int
 buf_owner(const struct pel_io *io, const void *buf, unsigned *bid)
@@ -272,10 +297,10 @@ buf_owner(const struct pel_io *io, const void *buf, unsigned *bid)
 		size_t off;
 
 		if (!iw->bufs || (const char *)buf < iw->bufs ||
-		    (const char *)buf >= iw->bufs + iw->bufs_len)
+		    (const char *)buf >= iw->bufs + (size_t)iw->nbufs * io->cfg.buf_size)
 			continue;
 		off = (size_t)((const char *)buf - iw->bufs);
-		if (off % io->cfg.buf_size)
+		if (off % io->cfg.buf_size && !iw->inc)	/* incremental: a piece inside one */
 			return -1;
 		*bid = (unsigned)(off / io->cfg.buf_size);
 		return (int)w;
@@ -302,12 +327,19 @@ pel_io_buf_release(struct pel_io *io, void *buf)
 				 "I/O layer", buf);
 	iw = io->w[w];
 	if (!iw->ded && pel__self_id(io->rt) == w) {
-		buf_add(iw, bid, 0);
-		buf_advance(iw, 1);
+		if (iw->inc)
+			inc_put(iw, bid, 1);
+		else {
+			buf_add(iw, bid, 0);
+			buf_advance(iw, 1);
+		}
 		if (iw->rearm_head)
 			rearm_waiting(iw);
 		return 0;
 	}
+	/* incremental: count the piece; the buffer goes on the stack only on its first */
+	if (iw->inc && atomic_fetch_add_explicit(&iw->inc_rel[bid], 1, memory_order_release))
+		return 0;
 	/* another thread: onto the worker's release stack, taken back at its next pass */
 	uint64_t h = atomic_load_explicit(&iw->rel_head, memory_order_relaxed);
 
@@ -341,6 +373,21 @@ drain_released(struct io_worker *iw)
 	/* acquire: pairs with the release CAS in pel_io_buf_release(); the links are visible.
 	 * Taking the whole stack at once leaves no ABA window (nobody pops but us). */
 	h = atomic_exchange_explicit(&iw->rel_head, (uint64_t)NIL, memory_order_acquire);
+	if (iw->inc) {
+		for (bid = (uint32_t)h; bid != NIL;) {
+			/* the link first: once its count is 0 the buffer may be pushed again */
+			uint32_t next = atomic_load_explicit(&iw->rel_next[bid], memory_order_relaxed);
+			/* acquire: pairs with the releasers' fetch_add; their use of the piece is
+			 * over */
+			uint32_t k = atomic_exchange_explicit(&iw->inc_rel[bid], 0,
+							      memory_order_acquire);
+
+			inc_put(iw, bid, k);
+			bid = next;
+			n++;
+		}
+		return n;
+	}
 	for (bid = (uint32_t)h; bid != NIL;
 	     bid = atomic_load_explicit(&iw->rel_next[bid], memory_order_relaxed))
 		buf_add(iw, bid, (int)n++);
@@ -641,6 +688,9 @@ pel_io_submit(struct pel_io *io, struct pel_producer *p, unsigned worker,
 		if (!io->cfg.buf_count)
 			return pel__fail(-ENOBUFS, "pel_io_submit: BUFSEL, but the I/O layer has no "
 					 "provided buffers (set pel_io_config.buf_count)");
+		if (req->opcode == PEL_IO_RECVMSG && (io->cfg.flags & PEL_IO_CF_BUF_INC))
+			return pel__fail(-EINVAL, "pel_io_submit: recvmsg into incremental buffers "
+					 "(PEL_IO_CF_BUF_INC): use recv (a stream)");
 	}
 	if (pel_unlikely((req->flags & PEL_IO_REQ_MULTISHOT) && req->opcode == PEL_IO_RECV &&
 			 !(req->flags & PEL_IO_REQ_BUFSEL)))
@@ -1232,9 +1282,24 @@ complete(struct io_worker *iw, struct io_uring_cqe *cqe)
 		if (iw->bundle)
 			bid = bundle_take(iw, op, &r, bid);	/* the run's last buffer */
 		r.flags |= PEL_IO_F_BUFFER;
-		iw->in_ring--;
-		r.buf = iw->bufs + (size_t)bid * size;
-		r.buf_size = size;
+		if (iw->inc) {
+			/* a piece: where the kernel's last one ended; the buffer stays in the ring
+			 * while the kernel says BUF_MORE */
+			uint32_t at = iw->inc_off[bid];
+
+			r.buf = iw->bufs + (size_t)bid * size + at;
+			r.buf_size = size - at;
+			iw->inc_off[bid] = at + (r.res > 0 ? (uint32_t)r.res : 0);
+			iw->inc_refs[bid]++;
+			if (!(cqe->flags & CQE_F_BUF_MORE)) {
+				iw->inc_done[bid] = 1;
+				iw->in_ring--;
+			}
+		} else {
+			iw->in_ring--;
+			r.buf = iw->bufs + (size_t)bid * size;
+			r.buf_size = size;
+		}
 	}
 	emit(iw, op, &r, !more && !rearm);	/* final: the op is gone after this */
 	if (more || !rearm)
@@ -1623,6 +1688,15 @@ bufs_init(struct io_worker *iw)
 	iw->rel_next = calloc(cfg->buf_count, sizeof(*iw->rel_next));
 	if (iw->bundle)
 		iw->ring_bid = calloc(cfg->buf_count, sizeof(*iw->ring_bid));
+	if (cfg->flags & PEL_IO_CF_BUF_INC) {
+		iw->inc_off = calloc(cfg->buf_count, sizeof(*iw->inc_off));
+		iw->inc_refs = calloc(cfg->buf_count, sizeof(*iw->inc_refs));
+		iw->inc_done = calloc(cfg->buf_count, sizeof(*iw->inc_done));
+		iw->inc_rel = calloc(cfg->buf_count, sizeof(*iw->inc_rel));
+		if (!iw->inc_off || !iw->inc_refs || !iw->inc_done || !iw->inc_rel)
+			return setup_fail(iw, -ENOMEM, "%s: out of memory for %u incremental "
+					  "buffers", iw->name, cfg->buf_count);
+	}
 	if (!iw->br || !iw->bufs || !iw->rel_next || (iw->bundle && !iw->ring_bid))
 		return setup_fail(iw, -ENOMEM, "%s: out of memory for %u provided buffers "
 				  "of %u bytes", iw->name, cfg->buf_count, cfg->buf_size);
@@ -1634,7 +1708,13 @@ bufs_init(struct io_worker *iw)
 	reg.ring_addr = (uint64_t)(uintptr_t)iw->br;
 	reg.ring_entries = cfg->buf_count;
 	reg.bgid = BGID;
-	err = io_uring_register_buf_ring(&iw->ring, &reg, 0);
+	if (cfg->flags & PEL_IO_CF_BUF_INC) {
+		/* probed: a kernel before 6.12 refuses the flag; then a plain ring, reported */
+		reg.pad = PBUF_RING_INC;
+		iw->inc = io_uring_register_buf_ring(&iw->ring, &reg, 0) == 0;
+		reg.pad = 0;
+	}
+	err = iw->inc ? 0 : io_uring_register_buf_ring(&iw->ring, &reg, 0);
 	if (err)
 		return setup_fail(iw, err, "%s: io_uring_register_buf_ring() failed: %s "
 				  "(provided-buffer rings need Linux 5.19)", iw->name, strerror(-err));
@@ -2003,6 +2083,13 @@ io_close(struct pel_io *io)
 		iw->rel_next = NULL;
 		free(iw->ring_bid);
 		iw->ring_bid = NULL;
+		free(iw->inc_off);
+		free(iw->inc_refs);
+		free(iw->inc_done);
+		free((void *)iw->inc_rel);
+		iw->inc_off = iw->inc_refs = NULL;
+		iw->inc_done = NULL;
+		iw->inc_rel = NULL;
 		free(iw->file_used);
 		iw->file_used = NULL;
 	}
@@ -2242,8 +2329,14 @@ check_config(const struct pel_io_config *in, struct pel_io_config *cfg)
 	if (cfg->buf_size > MAX_BUF_SIZE || (cfg->buf_size && !cfg->buf_count))
 		return pel__fail(-EINVAL, "buf_size %u: 1..%u bytes, with buf_count set",
 				 cfg->buf_size, MAX_BUF_SIZE);
+	if ((cfg->flags & PEL_IO_CF_BUF_INC) && (cfg->flags & PEL_IO_CF_RECV_BUNDLE))
+		return pel__fail(-EINVAL, "flags: PEL_IO_CF_BUF_INC and PEL_IO_CF_RECV_BUNDLE are "
+				 "one or the other");
+	if ((cfg->flags & PEL_IO_CF_BUF_INC) && !cfg->buf_count)
+		return pel__fail(-EINVAL, "flags: PEL_IO_CF_BUF_INC needs provided buffers "
+				 "(buf_count)");
 	if (cfg->flags & ~(PEL_IO_CF_PLAIN | PEL_IO_CF_NO_PARK | PEL_IO_CF_SQPOLL |
-			   PEL_IO_CF_RECV_BUNDLE | PEL_IO_CF_COOP))
+			   PEL_IO_CF_RECV_BUNDLE | PEL_IO_CF_COOP | PEL_IO_CF_BUF_INC))
 		return pel__fail(-EINVAL, "flags 0x%x hold unknown bits", cfg->flags);
 	err = check_sqpoll(cfg);
 	if (err)
@@ -2399,7 +2492,8 @@ pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
 	out->nobufs = atomic_load_explicit(&iw->nobufs, memory_order_relaxed);
 	out->inflight = atomic_load_explicit(&iw->inflight, memory_order_relaxed);
 	out->parks_in_ring = iw->can_park;
-	out->recv_bundle = iw->bundle;
+	out->uses = (iw->bundle ? PEL_IO_USES_RECV_BUNDLE : 0) |
+		    (iw->inc ? PEL_IO_USES_BUF_INC : 0);
 	out->sq_wakeups = atomic_load_explicit(&iw->sq_wakeups, memory_order_relaxed);
 	out->sqpoll_cpu = iw->sqpoll && io->cfg.sqpoll_cpu >= 0 ? io->cfg.sqpoll_cpu : -1;
 	out->files = iw->nfiles;

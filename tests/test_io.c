@@ -1435,8 +1435,9 @@ test_recv_bundle(void **state)
 	assert_int_equal(pel_io_stats(io, 0, &st1), 0);
 	print_message("12000 bytes through 256-byte buffers: %u callbacks from %llu CQEs, "
 		      "recv_bundle %u\n", atomic_load(&x->calls),
-		      (unsigned long long)(st1.completed - st0.completed), st1.recv_bundle);
-	if (st1.recv_bundle)	/* runs of buffers: fewer completions than buffers */
+		      (unsigned long long)(st1.completed - st0.completed),
+		      !!(st1.uses & PEL_IO_USES_RECV_BUNDLE));
+	if (st1.uses & PEL_IO_USES_RECV_BUNDLE)	/* runs of buffers: fewer completions than buffers */
 		assert_true(st1.completed - st0.completed < atomic_load(&x->calls));
 	else
 		print_message("skip: this kernel has no recv bundles (IORING_FEAT_RECVSEND_BUNDLE, "
@@ -1445,6 +1446,135 @@ test_recv_bundle(void **state)
 	close(cfd);		/* the peer's end: the stream ends, told */
 	if (!WAIT_UNTIL(atomic_load(&x->ended), 10000))
 		fail_msg("the stream's end never reached the callback");
+	pel_producer_close(p);
+	pel_destroy(rt);
+	close(sfd);
+	close(lfd);
+	free(x);
+}
+
+/* ---- incremental buffer rings ---- */
+
+/* Pieces of a stream: every third kept and released by the test thread (the remote path). */
+struct inc_rx {
+	struct pel_io *io;
+	_Atomic unsigned bytes, pieces, inner;	/* inner: pieces not at a buffer's start */
+	void *held[512];
+	_Atomic unsigned nheld;
+	unsigned bad;
+	char data[16384];
+};
+
+static void
+inc_cb(const struct pel_io_result *r, void *arg)
+{
+	struct inc_rx *x = arg;
+	unsigned have = atomic_load(&x->bytes), k = atomic_fetch_add(&x->pieces, 1);
+
+	if (r->res > 0 && (r->flags & PEL_IO_F_BUFFER)) {
+		if ((uint32_t)r->res > r->buf_size || have + (unsigned)r->res > sizeof(x->data))
+			x->bad++;
+		else
+			memcpy(x->data + have, r->buf, (size_t)r->res);
+		if (((uintptr_t)r->buf & 1023) != 0)
+			atomic_fetch_add(&x->inner, 1);
+		atomic_store(&x->bytes, have + (unsigned)r->res);
+	}
+	if (!(r->flags & PEL_IO_F_BUFFER))
+		return;
+	if (k % 3 == 2 && atomic_load(&x->nheld) < 512) {
+		unsigned h = atomic_load(&x->nheld);
+
+		x->held[h] = r->buf;
+		atomic_store(&x->nheld, h + 1);
+	} else {
+		assert_int_equal(pel_io_buf_release(x->io, r->buf), 0);
+	}
+}
+
+static void
+test_buf_inc(void **state)
+{
+	struct pel_runtime *rt = rt_one();
+	struct pel_io_config ic;
+	struct pel_io *io = NULL;
+	struct pel_io_stats st;
+	struct pel_producer *p;
+	struct inc_rx *x = calloc(1, sizeof(*x));
+	struct sockaddr_in a;
+	char out[10000];
+	unsigned released = 0;
+	int lfd = tcp_listener(&a), cfd, sfd, err, one = 1;
+
+	(void)state;
+	assert_non_null(x);
+	io_config(&ic);
+	ic.flags = PEL_IO_CF_BUF_INC | PEL_IO_CF_RECV_BUNDLE;
+	ic.buf_count = 4;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);	/* one or the other */
+	ic.flags = PEL_IO_CF_BUF_INC;
+	ic.buf_count = 0;
+	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);	/* needs buffers */
+	ic.buf_count = 4;		/* 4 KiB in all, for a 10000-byte stream */
+	ic.buf_size = 1024;
+	err = pel_io_create(rt, &ic, &io);
+	if (err == -ENOSYS || err == -EPERM) {
+		print_message("skip: %s\n", pel_last_error());
+		pel_destroy(rt);
+		free(x);
+		skip();
+	}
+	assert_int_equal(err, 0);
+	x->io = io;
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	if (!(st.uses & PEL_IO_USES_BUF_INC))
+		print_message("skip: this kernel has no incremental buffer rings (IOU_PBUF_RING_INC, "
+			      "Linux 6.12): whole buffers; the stream is still checked\n");
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	sfd = accept(lfd, NULL, NULL);
+	assert_true(sfd >= 0);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	{
+		struct pel_io_req m = pel_io_req_recvmsg(sfd, NULL, 0, inc_cb, x);
+
+		m.flags = PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL;
+		assert_int_equal(pel_io_submit(io, p, 0, &m, NULL), -EINVAL);	/* streams only */
+	}
+	submit_ok(io, p, 0, pel_io_req_recv_multishot(sfd, 0, inc_cb, x), NULL);
+	io_barrier(io, p, 0);
+	for (unsigned i = 0; i < sizeof(out); i++)
+		out[i] = (char)('A' + i % 29);
+	/* 100 writes of 100 bytes; the held pieces are given back from here as they come, so
+	 * the buffers fill, wait for their pieces, and go round again */
+	for (unsigned off = 0; off < sizeof(out); off += 100) {
+		assert_int_equal(write(cfd, out + off, 100), 100);
+		if (!WAIT_UNTIL(atomic_load(&x->bytes) >= off + 100 ||
+				atomic_load(&x->nheld) > released, 10000))
+			fail_msg("stalled at %u bytes", atomic_load(&x->bytes));
+		while (released < atomic_load(&x->nheld))
+			assert_int_equal(pel_io_buf_release(io, x->held[released++]), 0);
+	}
+	for (unsigned t = 0; atomic_load(&x->bytes) < sizeof(out) && t < 10000; t++) {
+		while (released < atomic_load(&x->nheld))
+			assert_int_equal(pel_io_buf_release(io, x->held[released++]), 0);
+		usleep(1000);
+	}
+	if (atomic_load(&x->bytes) < sizeof(out))
+		fail_msg("%u of %zu bytes", atomic_load(&x->bytes), sizeof(out));
+	while (released < atomic_load(&x->nheld))
+		assert_int_equal(pel_io_buf_release(io, x->held[released++]), 0);
+	assert_int_equal(x->bad, 0);
+	assert_memory_equal(x->data, out, sizeof(out));
+	assert_int_equal(pel_io_stats(io, 0, &st), 0);
+	print_message("10000 bytes in 100-byte writes through 4 buffers of 1 KiB: %u pieces, %u "
+		      "inside a buffer, %u released from this thread, %llu stops for want of "
+		      "buffers\n", atomic_load(&x->pieces), atomic_load(&x->inner), released,
+		      (unsigned long long)st.nobufs);
+	if (st.uses & PEL_IO_USES_BUF_INC)
+		assert_true(atomic_load(&x->inner) > 0);	/* pieces after the first */
+	close(cfd);
 	pel_producer_close(p);
 	pel_destroy(rt);
 	close(sfd);
@@ -1811,6 +1941,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_napi_busy_poll),
 		cmocka_unit_test(test_recv_bundle),
 		cmocka_unit_test(test_coop_ring),
+		cmocka_unit_test(test_buf_inc),
 	};
 	/* --dedicated: the tests that hold in either mode, through the I/O thread, then the
 	 * dedicated mode's own */

@@ -80,6 +80,14 @@ enum pel_io_steer {
 						 * if on): fewer CQEs for a TCP stream; pel still
 						 * calls back once per buffer. Per-worker mode with
 						 * DEFER_TASKRUN only */
+#define PEL_IO_CF_BUF_INC	(1u << 5)	/* provided buffers consumed piece by piece
+						 * (IOU_PBUF_RING_INC, Linux 6.12; probed): a recv
+						 * fills the rest of the buffer the last one left,
+						 * the callback gets the piece (buf inside the
+						 * buffer), and the buffer goes back to the kernel
+						 * once it is full and every piece is released.
+						 * For streams: recvmsg into it is refused. Not
+						 * with PEL_IO_CF_RECV_BUNDLE */
 #define PEL_IO_CF_COOP		(1u << 4)	/* COOP_TASKRUN | TASKRUN_FLAG instead of
 						 * SINGLE_ISSUER | DEFER_TASKRUN (for comparison;
 						 * docs/io.md has the figures) */
@@ -148,6 +156,10 @@ enum pel_io_opcode {
 						 * on this worker (IOSQE_FIXED_FILE): no fd lookup.
 						 * READ, WRITE, RECV, SEND, RECVMSG, SENDMSG,
 						 * ACCEPT, CONNECT, POLL */
+
+/** pel_io_stats().uses: the probed options in use. */
+#define PEL_IO_USES_RECV_BUNDLE	(1u << 0)
+#define PEL_IO_USES_BUF_INC	(1u << 1)
 
 /** Result flags. */
 #define PEL_IO_F_MORE		(1u << 0)	/* the multishot operation stays armed: more to come */
@@ -273,8 +285,8 @@ struct pel_io_stats {
 	uint64_t inflight;	/* operations accepted and not finished now */
 	uint32_t parks_in_ring;	/* 1: the worker parks in io_uring_enter() (a futex wait on its
 				 * parked flag in the ring); 0: it never parks (yields) */
-	uint32_t recv_bundle;	/* 1: multishot receives take runs of buffers (PEL_IO_CF_RECV_BUNDLE
-				 * asked for, and the kernel has it) */
+	uint32_t uses;		/* PEL_IO_USES_*: the probed options asked for that this ring
+				 * has (the kernel had them) */
 	uint64_t sq_wakeups;	/* PEL_IO_CF_SQPOLL: of the enters, those that woke the SQ thread */
 	int32_t sqpoll_cpu;	/* the CPU the SQ thread is pinned to; -1 not pinned or no SQPOLL
 				 * (setup_flags has IORING_SETUP_SQPOLL when it is on) */
