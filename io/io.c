@@ -333,7 +333,7 @@ pel_io_buf_release(struct pel_io *io, void *buf)
 			buf_add(iw, bid, 0);
 			buf_advance(iw, 1);
 		}
-		if (iw->rearm_head)
+		if (iw->rearm_head && !iw->cancelling)
 			rearm_waiting(iw);
 		return 0;
 	}
@@ -878,12 +878,46 @@ lane_poll(void *ctx)
 		/* after the callbacks: io_busy() sees the results until they have run */
 		pel_ring_consume(l->cpl, n);
 		found += n;
+		/* results wait for room in the I/O thread's overflow list: it may sleep, say so */
+		if (atomic_load_explicit(&l->novf, memory_order_relaxed))
+			ded_wake(l->io);
 	}
 	return (int)found;
 }
 
-/* Into @p l's completion ring, or behind the ones waiting for room there. @return false when
- * neither had room (ded_room() makes sure it never happens). */
+static unsigned lanes_flush(struct pel_io *io);
+
+/*
+ * The overflow list is full: double it (only the I/O thread touches its entries; workers read
+ * novf). CQEs never get here (ded_room() stops the reaping first); results without a CQE do
+ * (cancels, requests taken while stopping), and none may be lost. Cold: allocation. On failure
+ * it waits for the worker to take results. @return true.
+ */
+static bool
+ovf_grow(struct io_lane *l)
+{
+	unsigned cap = l->ovf_cap * 2;
+	struct cpl_rec *n = malloc((size_t)cap * sizeof(*n));
+
+	if (!n) {
+		pel__rt_log(l->io->rt, PEL_LOG_ERROR, "the I/O thread: out of memory for worker %u's "
+			    "%u waiting results: waits for the worker to take some", l->id,
+			    l->ovf_cap);
+		while (atomic_load_explicit(&l->novf, memory_order_relaxed) == l->ovf_cap)
+			if (!lanes_flush(l->io))
+				pel__cpu_relax();
+		return true;
+	}
+	for (unsigned i = 0; i < l->ovf_cap; i++)
+		n[i] = l->ovf[(l->ovf_head + i) % l->ovf_cap];
+	free(l->ovf);
+	l->ovf = n;
+	l->ovf_head = 0;
+	l->ovf_cap = cap;
+	return true;
+}
+
+/* Into @p l's completion ring, or behind the ones waiting for room there. */
 static bool
 lane_put(struct io_lane *l, const struct cpl_rec *c)
 {
@@ -900,7 +934,7 @@ lane_put(struct io_lane *l, const struct cpl_rec *c)
 			return true;
 		}
 	}
-	if (novf == l->ovf_cap)
+	if (pel_unlikely(novf == l->ovf_cap) && !ovf_grow(l))
 		return false;
 	l->ovf[(l->ovf_head + novf) % l->ovf_cap] = *c;
 	atomic_store_explicit(&l->novf, novf + 1, memory_order_relaxed);
@@ -1041,8 +1075,10 @@ ded_emit(struct io_worker *iw, struct op *op, struct pel_io_result *r, bool fina
 	bool ok;
 
 	c.r.worker = w;
+	if (final)	/* a stale handle's cancel on this thread no longer sees it in flight */
+		atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
 	ok = lane_put(l, &c);
-	assert(ok);	/* ded_room() made room before the CQE was reaped */
+	assert(ok);	/* the overflow list grows when it must */
 	(void)ok;
 	atomic_store_explicit(&l->delivered, atomic_load_explicit(&l->delivered,
 			      memory_order_relaxed) + 1, memory_order_relaxed);
@@ -1087,7 +1123,8 @@ ded_has_work(struct pel_io *io, struct io_worker *iw)
 {
 	unsigned np = atomic_load_explicit(&io->preq_hwm, memory_order_acquire);
 
-	if (io_uring_cq_ready(&iw->ring) || iw->wait_head || io->ovf_total || iw->prepared ||
+	if ((io_uring_cq_ready(&iw->ring) && !iw->reap_blocked) || iw->wait_head ||
+	    iw->prepared ||
 	    (uint32_t)atomic_load_explicit(&iw->rel_head, memory_order_relaxed) != NIL ||
 	    (!iw->cancelling && pel__rt_stopping(io->rt)) ||
 	    atomic_load_explicit(&io->ded_exit, memory_order_acquire))
@@ -1096,6 +1133,15 @@ ded_has_work(struct pel_io *io, struct io_worker *iw)
 		if (pel_ring_count(r < io->nworkers ? io->lanes[r]->req :
 				   io->preq[r - io->nworkers]))
 			return true;
+	/* results waiting for a lane: work once the worker has made room (it wakes us then) */
+	for (unsigned w = 0; io->ovf_total && w < io->nworkers; w++) {
+		struct io_lane *l = io->lanes[w];
+
+		if (atomic_load_explicit(&l->novf, memory_order_relaxed) &&
+		    pel__ring_free(l->cpl, atomic_load_explicit(&l->cpl->prod.tail,
+								memory_order_relaxed), 1))
+			return true;
+	}
 	return false;
 }
 
@@ -1262,6 +1308,13 @@ complete(struct io_worker *iw, struct io_uring_cqe *cqe)
 	rearm = wants_rearm(op, cqe);
 	pel__trace(io_complete, iw->ded ? atomic_load_explicit(&op->worker, memory_order_relaxed) :
 		   iw->id, op->req.opcode, cqe->res, cqe->flags, handle_of(op));
+	if (cqe->res == -ENOBUFS && rearm && pel_unlikely(iw->cancelling)) {
+		/* stopping: the cancel-all has gone by; the stream ends here, told */
+		struct pel_io_result c = { -ECANCELED, 0, NULL, 0, iw->id, handle_of(op) };
+
+		emit(iw, op, &c, true);
+		return 1;
+	}
 	if (cqe->res == -ENOBUFS && rearm) {
 		/* out of buffers: not the user's error; back in when buffers come back */
 		count(&iw->nobufs, 1);
@@ -1391,7 +1444,7 @@ sqpoll_kick(struct io_worker *iw)
 			iw->wake_head = head;
 		}
 	}
-	if (kflags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN))
+	if ((kflags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) && !iw->reap_blocked)
 		eflags |= IORING_ENTER_GETEVENTS;
 	if (!eflags)
 		return n || iw->wait_head;
@@ -1476,7 +1529,7 @@ ring_pass(struct io_worker *iw)
 {
 	unsigned found;
 
-	if (pel_unlikely(iw->nbufs) && drain_released(iw) && iw->rearm_head)
+	if (pel_unlikely(iw->nbufs) && drain_released(iw) && iw->rearm_head && !iw->cancelling)
 		rearm_waiting(iw);
 	if (pel_unlikely(!iw->cancelling) && pel_unlikely(pel__rt_stopping(iw->io->rt)))
 		cancel_everything(iw);
@@ -2029,8 +2082,14 @@ static bool
 ded_busy(struct pel_io *io)
 {
 	struct io_worker *iw = io->w[0];
+	uint64_t heads[64];
 
 	ded_wake(io);
+	/* a callback may submit (into a request ring already looked at) before its own result
+	 * leaves the completion ring: a result taken during the look may have made a request */
+	for (unsigned w = 0; w < io->nworkers && w < 64; w++)
+		heads[w] = atomic_load_explicit(&io->lanes[w]->cpl->cons.head,
+						memory_order_acquire);
 	for (unsigned w = 0; w < io->nworkers; w++)
 		if (atomic_load_explicit(&io->lanes[w]->waiting, memory_order_acquire) ||
 		    pel_ring_count(io->lanes[w]->req))
@@ -2044,6 +2103,10 @@ ded_busy(struct pel_io *io)
 		if (pel_ring_count(io->lanes[w]->cpl) ||
 		    atomic_load_explicit(&io->lanes[w]->novf, memory_order_acquire))
 			return true;
+	for (unsigned w = 0; w < io->nworkers; w++)
+		if (w >= 64 || atomic_load_explicit(&io->lanes[w]->cpl->cons.head,
+						    memory_order_acquire) != heads[w])
+			return true;	/* results were taken meanwhile: look again */
 	return false;
 }
 

@@ -1789,6 +1789,145 @@ steer_udp(unsigned steer, unsigned senders, unsigned per, struct seen_mt *s, boo
 	close(fb);
 }
 
+
+/* pel_destroy() on another thread, waited for with a limit: a hang is a failure, not a stall. */
+static void *
+destroy_thread(void *arg)
+{
+	pel_destroy(arg);
+	return NULL;
+}
+
+static void
+join_within(pthread_t t, int seconds, const char *what)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += seconds;
+	if (pthread_timedjoin_np(t, NULL, &ts))
+		fail_msg("pel_destroy() not back %d s after %s", seconds, what);
+}
+
+struct flood {
+	struct pel_io *io;
+	struct seen_mt *s;
+	_Atomic unsigned accepted;
+	_Atomic int started, hold;
+};
+
+static void
+flood_task(void *arg)
+{
+	struct flood *f = arg;
+	struct pel_io_req n = pel_io_req_nop(record_mt, f->s);
+
+	for (int i = 0; i < 100; i++)
+		if (pel_io_submit(f->io, NULL, 0, &n, NULL) == 0)
+			atomic_fetch_add(&f->accepted, 1);
+	atomic_store(&f->started, 1);
+	while (atomic_load(&f->hold))
+		usleep(1000);
+}
+
+/* Found in review: while the runtime stops, requests taken from a lane become -ECANCELED results
+ * without a CQE, beyond what the full lane and its overflow list held: the list grows, none is
+ * lost. */
+static void
+test_dedicated_stop_floods_full_lane(void **state)
+{
+	struct pel_runtime *rt = rt_two();
+	struct pel_io *io = io_ded(rt, PEL_IO_STEER_FIXED, 0, 4);
+	struct seen_mt s = { 0 };
+	struct flood f = { .io = io, .s = &s, .hold = 1 };
+	struct spin_arg sp = { 0 };
+	struct pel_producer *p;
+	unsigned accepted = 0;
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	spin_on_worker(rt, 0, &sp);
+	for (int i = 0; i < 8; i++) {	/* lane 0: ring 4 + list 4; the thread stops reaping */
+		struct pel_io_req n = pel_io_req_nop(record_mt, &s);
+
+		while (pel_io_submit(io, p, 0, &n, NULL))
+			usleep(100);
+		accepted++;
+	}
+	assert_int_equal(pel_submit(p, 1, flood_task, &f), 0);	/* worker 1: 100 more for 0 */
+	assert_true(WAIT_UNTIL(atomic_load(&f.started), 10000));
+	pel_producer_close(p);
+	assert_int_equal(pthread_create(&t, NULL, destroy_thread, rt), 0);
+	usleep(50000);			/* the I/O thread sees the stop */
+	atomic_store(&f.hold, 0);	/* worker 1's waiting requests go to the thread */
+	usleep(100000);
+	spin_release(&sp);
+	join_within(t, 10, "the lanes were flooded");
+	accepted += atomic_load(&f.accepted);
+	print_message("%u accepted, %u callbacks\n", accepted, atomic_load(&s.n));
+	assert_int_equal(atomic_load(&s.n), accepted);
+}
+
+static _Atomic int enobufs_final;
+
+static void
+enobufs_rx(const struct pel_io_result *r, void *arg)
+{
+	(void)arg;
+	/* a buffer is kept: the only one, so the next datagram finds none */
+	if (!(r->flags & PEL_IO_F_MORE))
+		atomic_store(&enobufs_final, r->res);
+}
+
+/* Found in review: a multishot receive's -ENOBUFS waits in the CQ (the lane is full) while the
+ * runtime stops; the cancel-all has gone by: it must end, told, not wait for buffers for ever. */
+static void
+test_dedicated_enobufs_at_stop(void **state)
+{
+	struct pel_runtime *rt = rt_one();
+	struct pel_io *io = io_ded(rt, PEL_IO_STEER_FIXED, 1, 4);
+	struct seen s = { 0 };
+	struct spin_arg sp = { 0 };
+	struct pel_producer *p;
+	struct sockaddr_in a, b;
+	int fa = udp_socket(&a), fb = udp_socket(&b);
+	pthread_t t;
+
+	(void)state;
+	atomic_store(&enobufs_final, 1);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	submit_ok(io, p, 0, pel_io_req_recv_multishot(fb, 0, enobufs_rx, NULL), NULL);
+	io_barrier(io, p, 0);
+	spin_on_worker(rt, 0, &sp);
+	for (int i = 0; i < 8; i++) {
+		struct pel_io_req n = pel_io_req_nop(record, &s);
+
+		while (pel_io_submit(io, p, 0, &n, NULL))
+			usleep(100);
+	}
+	usleep(20000);
+	assert_int_equal(sendto(fa, "abc", 3, 0, (struct sockaddr *)&b, sizeof(b)), 3);
+	assert_int_equal(sendto(fa, "def", 3, 0, (struct sockaddr *)&b, sizeof(b)), 3);
+	usleep(5000);
+	{
+		struct pel_io_req n = pel_io_req_nop(record, &s);	/* an enter: CQEs posted */
+
+		while (pel_io_submit(io, p, 0, &n, NULL))
+			usleep(100);
+	}
+	usleep(20000);
+	pel_producer_close(p);
+	assert_int_equal(pthread_create(&t, NULL, destroy_thread, rt), 0);
+	usleep(50000);
+	spin_release(&sp);
+	join_within(t, 10, "a receive stopped for buffers");
+	assert_int_equal(atomic_load(&s.n), 9);
+	assert_int_equal(atomic_load(&enobufs_final), -ECANCELED);
+	close(fa);
+	close(fb);
+}
+
 static void
 test_dedicated_steer_rr(void **state)
 {
@@ -1963,6 +2102,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_dedicated_steer_jsq),
 		cmocka_unit_test(test_dedicated_lane_full),
 		cmocka_unit_test(test_dedicated_thread_parks),
+		cmocka_unit_test(test_dedicated_stop_floods_full_lane),
+		cmocka_unit_test(test_dedicated_enobufs_at_stop),
 	};
 	cpu_set_t zero;
 
