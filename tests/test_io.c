@@ -176,6 +176,39 @@ wait_parks(struct pel_runtime *rt, uint64_t parks)
 
 /* ---- errors ---- */
 
+/* Configs refused with -EINVAL, and what the message names: one field (and a second). */
+#define CFG(f)	offsetof(struct pel_io_config, f)
+static const struct bad_config {
+	enum pel_io_mode mode;
+	size_t off;
+	int val;
+	size_t off2;		/* 0: none */
+	int val2;
+	const char *msg;
+} bad_configs[] = {
+	{ PEL_IO_PER_WORKER, CFG(sq_entries), 3, 0, 0, "sq_entries 3" },
+	{ PEL_IO_PER_WORKER, CFG(sq_entries), 65536, 0, 0, "sq_entries 65536" },
+	{ PEL_IO_PER_WORKER, CFG(cq_entries), 8, 0, 0, "cq_entries 8" },	/* below sq's 256 */
+	{ PEL_IO_PER_WORKER, CFG(buf_count), 6, 0, 0, "buf_count 6" },
+	{ PEL_IO_PER_WORKER, CFG(buf_size), 100, 0, 0, "with buf_count set" },
+	{ PEL_IO_PER_WORKER, CFG(buf_count), 4, CFG(buf_size), (1 << 20) + 1, "buf_size 1048577" },
+	{ PEL_IO_PER_WORKER, CFG(flags), 0x80, 0, 0, "unknown bits" },
+	{ PEL_IO_PER_WORKER, CFG(reserved[1]), 1, 0, 0, "reserved[1]" },
+	{ PEL_IO_PER_WORKER, CFG(napi_busy_poll_us), 1000001, 0, 0, "napi_busy_poll_us" },
+	{ PEL_IO_PER_WORKER, CFG(flags), PEL_IO_CF_BUF_INC, 0, 0, "needs provided buffers" },
+	{ PEL_IO_PER_WORKER, CFG(flags), PEL_IO_CF_BUF_INC | PEL_IO_CF_RECV_BUNDLE, CFG(buf_count),
+	  4, "one or the other" },
+	/* the dedicated mode's fields: only with it, and in range */
+	{ PEL_IO_PER_WORKER, CFG(io_cpu), 1, 0, 0, "PEL_IO_DEDICATED" },
+	{ PEL_IO_PER_WORKER, CFG(steer), PEL_IO_STEER_RR, 0, 0, "PEL_IO_DEDICATED" },
+	{ PEL_IO_DEDICATED, CFG(steer), PEL_IO_STEER_JSQ + 1, 0, 0, "pel_io_steer" },
+	{ PEL_IO_DEDICATED, CFG(io_cpu), -2, 0, 0, "io_cpu -2" },
+	{ PEL_IO_DEDICATED, CFG(io_cpu), 4096, 0, 0, "not online" },
+	{ PEL_IO_DEDICATED, CFG(files), 4, 0, 0, "PEL_IO_PER_WORKER" },
+	{ (enum pel_io_mode)7, CFG(files), 0, 0, 0, "not a pel_io_mode" },
+};
+#undef CFG
+
 static void
 test_config_errors(void **state)
 {
@@ -187,67 +220,19 @@ test_config_errors(void **state)
 	assert_int_equal(pel_io_create(rt, NULL, NULL), -EINVAL);
 	assert_int_equal(pel_io_create(NULL, NULL, &io), -EINVAL);
 	assert_null(io);
-	pel_io_config_default(&ic);
-	ic.sq_entries = 3;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	assert_error_contains("sq_entries 3");
-	pel_io_config_default(&ic);
-	ic.sq_entries = 65536;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	pel_io_config_default(&ic);
-	ic.cq_entries = 8;	/* below sq_entries */
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	assert_error_contains("cq_entries 8");
-	pel_io_config_default(&ic);
-	ic.buf_count = 6;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	assert_error_contains("buf_count 6");
-	pel_io_config_default(&ic);
-	ic.buf_size = 100;	/* without buf_count */
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	pel_io_config_default(&ic);
-	ic.buf_count = 4;
-	ic.buf_size = (1u << 20) + 1;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	pel_io_config_default(&ic);
-	ic.flags = 0x80;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	pel_io_config_default(&ic);
-	ic.reserved[1] = 1;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	assert_error_contains("reserved[1]");
-	pel_io_config_default(&ic);
-	ic.napi_busy_poll_us = 1000001;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	assert_error_contains("napi_busy_poll_us");
-	/* the dedicated mode's fields: only with it, and in range */
-	pel_io_config_default(&ic);
-	ic.io_cpu = 1;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	assert_error_contains("PEL_IO_DEDICATED");
-	pel_io_config_default(&ic);
-	ic.steer = PEL_IO_STEER_RR;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	pel_io_config_default(&ic);
-	ic.mode = PEL_IO_DEDICATED;
-	ic.steer = PEL_IO_STEER_JSQ + 1;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	assert_error_contains("pel_io_steer");
-	pel_io_config_default(&ic);
-	ic.mode = PEL_IO_DEDICATED;
-	ic.io_cpu = -2;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	ic.io_cpu = 4096;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	assert_error_contains("not online");
-	pel_io_config_default(&ic);
-	ic.mode = PEL_IO_DEDICATED;
-	ic.files = 4;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
-	assert_error_contains("PEL_IO_PER_WORKER");
-	pel_io_config_default(&ic);
-	ic.mode = (enum pel_io_mode)7;
-	assert_int_equal(pel_io_create(rt, &ic, &io), -EINVAL);
+	for (unsigned i = 0; i < sizeof(bad_configs) / sizeof(bad_configs[0]); i++) {
+		const struct bad_config *b = &bad_configs[i];
+
+		pel_io_config_default(&ic);
+		ic.mode = b->mode;
+		memcpy((char *)&ic + b->off, &b->val, sizeof(b->val));
+		if (b->off2)
+			memcpy((char *)&ic + b->off2, &b->val2, sizeof(b->val2));
+		io = NULL;
+		if (pel_io_create(rt, &ic, &io) != -EINVAL || io)
+			fail_msg("bad config %u (%s) was not refused with -EINVAL", i, b->msg);
+		assert_error_contains(b->msg);
+	}
 	/* the smallest legal rings work; a second layer is refused */
 	pel_io_config_default(&ic);
 	ic.sq_entries = 1;
