@@ -113,6 +113,7 @@ struct pel__par {
 	struct pel_runtime *rt;
 	unsigned n;
 	bool steal;
+	bool may_park;			/* not PEL_IDLE_SPIN: a push checks for a parked worker */
 	int setup_err;
 	alignas(PEL_CACHE_GUARD) _Atomic unsigned policy;
 	/* groups opened and closed (a report at destroy) */
@@ -336,6 +337,8 @@ push_pub(struct pel__par *par, unsigned t, pel_task_fn fn, void *arg, struct pel
 		return pel__fail(-EAGAIN, "worker %u's stealable queue is full (%llu entries): retry "
 				 "when it has run some", t, (unsigned long long)(pw->pub.mask + 1));
 	}
+	if (!par->may_park)
+		return 0;	/* spinning workers need no wake, nor a fence to decide it */
 	if (!par_self || par_self->id != t)
 		pel__worker_wake(par->rt, t);
 	if (par->steal && par->n > 1 && (len >= STEAL_WAKE ||
@@ -363,7 +366,7 @@ deliver_home(struct pel__par *par, struct pel_producer *p, unsigned home, pel_ta
 			return 0;
 		err = queue_push(&par->w[home]->own, fn, arg, NULL, NULL);
 		if (!err) {
-			if (!par_self || par_self->id != home)
+			if (par->may_park && (!par_self || par_self->id != home))
 				pel__worker_wake(par->rt, home);
 			return 0;
 		}
@@ -597,6 +600,7 @@ pel_par_enable(struct pel_runtime *rt, unsigned queue_slots)
 	par->rt = rt;
 	par->n = n;
 	par->steal = pel__rt_flags(rt) & PEL_F_STEAL;
+	par->may_park = pel__rt_idle(rt) != PEL_IDLE_SPIN;
 	for (unsigned i = 0; i < n; i++) {
 		par->w[i] = worker_alloc(par, i, queue_slots);
 		if (!par->w[i]) {
