@@ -839,6 +839,31 @@ test_steal(void **state)
 	run_steal(PEL_F_STEAL);
 }
 
+/* ---- pel_drain() waits for tasks in the layer's queues ---- */
+
+static void
+test_drain_waits(void **state)
+{
+	struct pel_runtime *rt = start(1, PEL_IDLE_PARK, 0, NULL, true);
+	struct spin s = { .want = -1 };
+	struct pel_producer *p;
+
+	(void)state;
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	/* a stealable task that runs until released, and one queued behind it: no ring holds
+	 * either, only the layer's counts tell pel_drain() about them */
+	assert_int_equal(pel_submit_any(p, hold, &s), 0);
+	assert_int_equal(pel_submit_any(p, where, &s), 0);
+	assert_true(WAIT_UNTIL(atomic_load(&s.held), 10000));
+	assert_int_equal(pel_drain(rt, 2 * PEL_NS_PER_MS), -ETIMEDOUT);
+	assert_int_equal(atomic_load(&s.ran[0]), 0);
+	atomic_store(&s.go, 1);
+	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(atomic_load(&s.ran[0]), 1);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
 /* ---- at most 16 runtimes with parallel work ---- */
 
 static void
@@ -1023,6 +1048,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_placement_skew),
 		cmocka_unit_test(test_two_runtimes),
 		cmocka_unit_test(test_registry_full),
+		cmocka_unit_test(test_drain_waits),
 	};
 	const struct CMUnitTest stress[] = {
 		cmocka_unit_test(test_group_tree_steal),
