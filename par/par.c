@@ -112,6 +112,7 @@ struct par_worker {
 struct pel__par {
 	struct pel_runtime *rt;
 	unsigned n;
+	unsigned slots;			/* of each worker's queues */
 	bool steal;
 	bool may_park;			/* not PEL_IDLE_SPIN: a push checks for a parked worker */
 	int setup_err;
@@ -573,9 +574,13 @@ pel_par_enable(struct pel_runtime *rt, unsigned queue_slots)
 		return err;
 	if (pel__layer_get(rt, &par_ops)) {
 		par = pel__layer_get(rt, &par_ops);
-		err = par->setup_err ? pel__fail(par->setup_err, "parallel work could not be set "
-						 "up on every worker: %s",
-						 pel_strerror(par->setup_err)) : 0;
+		if (par->setup_err)
+			err = pel__fail(par->setup_err, "parallel work could not be set up on every "
+					"worker: %s", pel_strerror(par->setup_err));
+		else if (queue_slots != par->slots)
+			err = pel__fail(-EBUSY, "parallel work is on already, with queues of %u "
+					"slots (every runtime starts with it): pass 0 or %u",
+					par->slots, par->slots);
 		goto out;
 	}
 	pthread_mutex_lock(&registry_lock);
@@ -599,6 +604,7 @@ pel_par_enable(struct pel_runtime *rt, unsigned queue_slots)
 	}
 	par->rt = rt;
 	par->n = n;
+	par->slots = queue_slots;
 	par->steal = pel__rt_flags(rt) & PEL_F_STEAL;
 	par->may_park = pel__rt_idle(rt) != PEL_IDLE_SPIN;
 	for (unsigned i = 0; i < n; i++) {
@@ -641,6 +647,21 @@ out:
 	return err;
 }
 
+/* Every runtime has parallel work from pel_create(), with the default queues. */
+static int
+par_autostart(struct pel_runtime *rt)
+{
+	return pel_par_enable(rt, 0);
+}
+
+static struct pel__autostart par_start = { .name = "parallel-work", .start = par_autostart };
+
+__attribute__((constructor)) static void
+par_register(void)
+{
+	pel__autostart_register(&par_start);
+}
+
 int
 pel_set_placement(struct pel_runtime *rt, enum pel_placement policy)
 {
@@ -652,8 +673,8 @@ pel_set_placement(struct pel_runtime *rt, enum pel_placement policy)
 		return pel__fail(-EINVAL, "placement policy %d is none of PEL_PLACE_RR, "
 				 "PEL_PLACE_JSQ, PEL_PLACE_P2C", (int)policy);
 	if (!par)
-		return pel__fail(-ENODEV, "parallel work is not enabled on this runtime: call "
-				 "pel_par_enable() first");
+		return pel__fail(-ENODEV, "parallel work is not on in this runtime: it did not "
+				 "start at pel_create() (logged why); pel_par_enable() retries");
 	atomic_store_explicit(&par->policy, (unsigned)policy, memory_order_relaxed);
 	return 0;
 }
@@ -661,8 +682,8 @@ pel_set_placement(struct pel_runtime *rt, enum pel_placement policy)
 static int
 not_enabled(void)
 {
-	return pel__fail(-ENODEV, "parallel work is not enabled on this runtime: call "
-			 "pel_par_enable() first");
+	return pel__fail(-ENODEV, "parallel work is not on in this runtime: it did not "
+			 "start at pel_create() (logged why); pel_par_enable() retries");
 }
 
 int

@@ -241,6 +241,21 @@ struct pel_runtime *pel__producer_rt(const struct pel_producer *p);
  */
 unsigned pel__producer_backlog(const struct pel_producer *p, unsigned worker);
 
+/* ---- layers every runtime has (sched/runtime.c) ---- */
+
+/**
+ * A layer that every runtime starts with: pel_create() calls start(rt) once its workers run (from
+ * the creating thread, as a user's pel_pool_create() would be), so the layer's calls work without
+ * a set-up call of their own. A start that fails is logged and the runtime stands without the
+ * layer. Register from a constructor of the layer's file; @p a must live for ever.
+ */
+struct pel__autostart {
+	const char *name;
+	int (*start)(struct pel_runtime *rt);
+	struct pel__autostart *next;	/* the core's */
+};
+void pel__autostart_register(struct pel__autostart *a);
+
 /* ---- layer state and the handshake with pel_destroy() (sched/runtime.c) ---- */
 
 #define PEL__MAX_LAYERS		8

@@ -274,6 +274,35 @@ start_workers(struct pel_runtime *rt)
 	return err;
 }
 
+/* Layers every runtime starts with (pel__autostart_register()), newest first. */
+static struct pel__autostart *autostarts;
+static pthread_mutex_t autostart_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+pel__autostart_register(struct pel__autostart *a)
+{
+	pthread_mutex_lock(&autostart_lock);
+	a->next = autostarts;
+	autostarts = a;
+	pthread_mutex_unlock(&autostart_lock);
+}
+
+/* The workers run: start the layers every runtime has. One that cannot start is logged, and its
+ * calls say so (-ENODEV, with the reason); the runtime stands without it. */
+static void
+start_layers(struct pel_runtime *rt)
+{
+	pthread_mutex_lock(&autostart_lock);
+	for (struct pel__autostart *a = autostarts; a; a = a->next) {
+		int err = a->start(rt);
+
+		if (err)
+			pel__rt_log(rt, PEL_LOG_WARNING, "the %s layer did not start: %s", a->name,
+				    pel_last_error());
+	}
+	pthread_mutex_unlock(&autostart_lock);
+}
+
 int
 pel_create(const struct pel_config *cfg, struct pel_runtime **out)
 {
@@ -333,6 +362,7 @@ pel_create(const struct pel_config *cfg, struct pel_runtime **out)
 	err = start_workers(rt);
 	if (err)
 		goto out_free;
+	start_layers(rt);
 	*out = rt;
 	return 0;
 

@@ -82,41 +82,55 @@ result_done(uint64_t v, void *arg)
 
 /* ---- errors ---- */
 
-struct not_enabled_ctx {
-	int group, pfor, any;
+struct on_ctx {
+	int group, close, any;
+	struct pel_group g;
+	struct call done;
 };
 
 static void
-not_enabled_task(void *arg)
+on_task(void *arg)
 {
-	struct not_enabled_ctx *c = arg;
-	struct pel_group g;
+	struct on_ctx *c = arg;
 
-	c->group = pel_group_init(&g, nop, NULL, 0);
-	c->pfor = pel_parallel_for(0, 10, 1, sum_body, add, 0, result_done, NULL);
+	c->group = pel_group_init(&c->g, call_task, &c->done, 0);
 	c->any = pel_submit_any(NULL, nop, NULL);
+	if (!c->group)
+		c->close = pel_group_close(&c->g);
 }
 
+/* Every runtime has parallel work from pel_create(): no set-up call before the API works. */
 static void
-test_not_enabled(void **state)
+test_on_from_create(void **state)
 {
 	struct pel_runtime *rt = start(1, PEL_IDLE_PARK, 0, NULL, false);
-	struct not_enabled_ctx c;
+	struct on_ctx c = { .done = { nop, NULL, 0 } };
+	struct call pd = { nop, NULL, 0 };
 	struct pel_par_stats st;
 	struct pel_producer *p;
 	struct pel_group g;
 
 	(void)state;
 	assert_int_equal(pel_producer_open(rt, &p), 0);
-	assert_int_equal(pel_submit_any(p, nop, NULL), -ENODEV);
-	assert_error_contains("pel_par_enable()");
-	assert_int_equal(pel_set_placement(rt, PEL_PLACE_JSQ), -ENODEV);
-	assert_int_equal(pel_par_stats(rt, 0, &st), -ENODEV);
-	assert_int_equal(pel_group_init_producer(&g, p, nop, NULL, 0), -ENODEV);
-	on_worker(rt, 0, not_enabled_task, &c);
-	assert_int_equal(c.group, -ENODEV);
-	assert_int_equal(c.pfor, -ENODEV);
-	assert_int_equal(c.any, -ENODEV);
+	assert_int_equal(pel_submit_any(p, nop, NULL), 0);
+	assert_int_equal(pel_set_placement(rt, PEL_PLACE_JSQ), 0);
+	assert_int_equal(pel_group_init_producer(&g, p, call_task, &pd, 0), 0);
+	assert_int_equal(pel_group_spawn(&g, 0, nop, NULL), 0);
+	assert_int_equal(pel_group_close(&g), 0);
+	on_worker(rt, 0, on_task, &c);
+	assert_int_equal(c.group, 0);
+	assert_int_equal(c.any, 0);
+	assert_int_equal(c.close, 0);
+	assert_true(WAIT_UNTIL(atomic_load(&pd.done) && atomic_load(&c.done.done), 10000));
+	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(pel_par_stats(rt, 0, &st), 0);
+	/* pel_par_enable(): nothing to do, and no resizing of live queues */
+	assert_int_equal(pel_par_enable(rt, 0), 0);
+	assert_int_equal(pel_par_enable(rt, 4096), 0);
+	assert_int_equal(pel_par_enable(rt, 2), -EBUSY);
+	assert_error_contains("on already");
+	assert_int_equal(pel_group_destroy(&g), 0);
+	assert_int_equal(pel_group_destroy(&c.g), 0);
 	pel_producer_close(p);
 	pel_destroy(rt);
 }
@@ -172,7 +186,7 @@ test_errors(void **state)
 	assert_error_contains("power of two");
 	assert_int_equal(pel_par_enable(rt, 1u << 21), -EINVAL);
 	assert_int_equal(pel_par_enable(rt, 1), -EINVAL);
-	assert_int_equal(pel_par_enable(rt, 2), 0);
+	assert_int_equal(pel_par_enable(rt, 2), -EBUSY);	/* on since pel_create() */
 	assert_int_equal(pel_par_enable(rt, 0), 0);	/* again: nothing */
 	assert_int_equal(pel_set_placement(rt, (enum pel_placement)7), -EINVAL);
 	assert_error_contains("placement policy 7");
@@ -214,21 +228,25 @@ test_errors(void **state)
 	assert_int_equal(pel_group_destroy(&g), 0);
 	assert_int_equal(pel_group_destroy(&g), -EINVAL);
 
-	/* a full queue: nothing added, the group still completes */
+	/* a full queue (its worker held busy): -EAGAIN, nothing added, the group completes */
 	{
 		struct pel_group g2;
 		struct call c = { nop, NULL, 0 };
-		int full = 0;
+		struct spin_arg sp = { 0 };
+		int full = 0, i;
 
 		assert_int_equal(pel_group_init_producer(&g2, p, call_task, &c, 0), 0);
 		(void)r;
-		for (int i = 0; i < 64 && !full; i++) {
+		spin_on_worker(rt, 0, &sp);
+		for (i = 0; i < 10000 && !full; i++) {
 			int err = pel_group_spawn(&g2, 0, nop, NULL);
 
 			assert_true(err == 0 || err == -EAGAIN);
 			full = err == -EAGAIN;
 		}
-		/* two slots: the worker may keep up; the queue being full is not required */
+		spin_release(&sp);
+		assert_true(full);
+		print_message("the queue took %d members before -EAGAIN\n", i - 1);
 		assert_int_equal(pel_group_close(&g2), 0);
 		assert_true(WAIT_UNTIL(atomic_load(&c.done), 10000));
 	}
@@ -873,19 +891,25 @@ test_registry_full(void **state)
 	unsigned n = 0;
 	int err = 0;
 
+	struct captured log = { 0 };
+	struct pel_producer *p;
+
 	(void)state;
-	for (; n < 17; n++) {
-		rt[n] = start(1, PEL_IDLE_PARK, 0, NULL, false);
-		err = pel_par_enable(rt[n], 2);
-		if (err)
-			break;
-	}
-	assert_int_equal(n, 16);
+	/* pel_create() starts parallel work on each: the 17th goes without, logged */
+	for (; n < 17; n++)
+		rt[n] = start(1, PEL_IDLE_PARK, 0, n == 16 ? &log : NULL, false);
+	assert_non_null(strstr(log.all, "parallel-work layer did not start"));
+	err = pel_par_enable(rt[16], 0);
 	assert_int_equal(err, -ENOSPC);
 	assert_error_contains("16 runtimes");
-	/* a slot comes free when its runtime goes */
+	assert_int_equal(pel_producer_open(rt[16], &p), 0);
+	assert_int_equal(pel_submit_any(p, nop, NULL), -ENODEV);
+	assert_error_contains("did not start at pel_create()");
+	/* a slot comes free when its runtime goes; pel_par_enable() starts it then */
 	pel_destroy(rt[0]);
-	assert_int_equal(pel_par_enable(rt[16], 2), 0);
+	assert_int_equal(pel_par_enable(rt[16], 0), 0);
+	assert_int_equal(pel_submit_any(p, nop, NULL), 0);
+	pel_producer_close(p);
 	for (unsigned i = 1; i <= 16; i++)
 		pel_destroy(rt[i]);
 }
@@ -1039,7 +1063,7 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest unit[] = {
-		cmocka_unit_test(test_not_enabled),
+		cmocka_unit_test(test_on_from_create),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_group_producer),
 		cmocka_unit_test(test_group_chain),

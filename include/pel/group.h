@@ -2,7 +2,7 @@
 /*
  * pel/group.h - fork/join task groups: spawn members on any workers, run a completion task on a
  * home worker when the last one has returned. One atomic counter per group, on its own cache line;
- * no allocation. Needs parallel work enabled on the runtime (pel_par_enable(), pel/par.h).
+ * no allocation. Parallel work is on in every runtime from pel_create() (pel/par.h).
  * docs/parallel.md describes the model; every call returns 0 or a negative errno and keeps the
  * detail for pel_last_error().
  */
@@ -52,7 +52,8 @@ struct pel_group {
  * called and every member has returned, @p on_done(@p arg) runs once, as a task on @p home.
  * @param home  0 .. pel_worker_count() - 1, or PEL_ANY_WORKER: the calling worker
  * @return 0; -EINVAL @p g or @p on_done NULL, bad @p home; -EPERM not called from a task (use
- *         pel_group_init_producer()); -ENODEV parallel work not enabled (pel_par_enable()).
+ *         pel_group_init_producer()); -ENODEV parallel work did not start on this runtime
+ *         (pel_par_enable()).
  * Threads: a task. No lock, no allocation.
  */
 int pel_group_init(struct pel_group *g, pel_task_fn on_done, void *arg, unsigned home);

@@ -20,12 +20,15 @@ struct pel_runtime;
 struct pel_producer;
 
 /**
- * Set up parallel work on @p rt: a bounded stealable queue (and a pinned one) per worker and a
- * poller on each worker that runs them (and steals, with PEL_F_STEAL). Again on the same runtime:
- * nothing, 0.
+ * Parallel work is on in every runtime from pel_create(): a bounded stealable queue (and a pinned
+ * one) of 4096 entries per worker and a poller on each worker that runs them (and steals, with
+ * PEL_F_STEAL). This call checks it, or starts it where pel_create() could not (logged: at most
+ * 16 runtimes have it at once). On a runtime that has it: 0 for @p queue_slots 0 or the size in
+ * use, -EBUSY for another (live queues are not resized).
  * @param queue_slots  entries per queue, a power of two, 2 .. 2^20; 0: 4096
- * @return 0; -EINVAL bad @p queue_slots or NULL @p rt; -ENOMEM; -EDEADLK called from a task;
- *         -ESHUTDOWN runtime stopping; -ENOSPC no poller or layer slot left.
+ * @return 0; -EINVAL bad @p queue_slots or NULL @p rt; -EBUSY on already with another size;
+ *         -ENOMEM; -EDEADLK called from a task; -ESHUTDOWN runtime stopping; -ENOSPC no poller,
+ *         layer or runtime slot left.
  * Threads: any but a worker's (it runs a set-up step on each worker and waits for it).
  */
 int pel_par_enable(struct pel_runtime *rt, unsigned queue_slots);
@@ -40,7 +43,8 @@ enum pel_placement {
 /**
  * Choose the placement policy (default PEL_PLACE_RR). A worker's load is its stealable queue's
  * length, plus one while it runs a stealable task, plus the calling producer's ring backlog to it.
- * @return 0; -EINVAL bad @p policy or NULL; -ENODEV parallel work not enabled.
+ * @return 0; -EINVAL bad @p policy or NULL; -ENODEV parallel work did not start on
+ *         this runtime (see pel_par_enable()).
  * Threads: any; takes effect for placements that begin after it.
  */
 int pel_set_placement(struct pel_runtime *rt, enum pel_placement policy);
@@ -50,7 +54,7 @@ int pel_set_placement(struct pel_runtime *rt, enum pel_placement policy);
  * once, there or (PEL_F_STEAL) on an idle worker; no order is kept among such tasks.
  * @param p  producer handle of the calling thread; NULL from a task
  * @return 0; -EINVAL NULL @p fn, or @p p NULL outside a task or closed; -EAGAIN the chosen
- *         worker's queue is full (nothing queued); -ENODEV not enabled; -ESHUTDOWN stopping.
+ *         worker's queue is full (nothing queued); -ENODEV parallel work did not start (pel_par_enable()); -ESHUTDOWN stopping.
  * Threads: the thread that uses @p p, or a task. No lock, no allocation.
  */
 int pel_submit_any(struct pel_producer *p, pel_task_fn fn, void *arg);
@@ -69,7 +73,7 @@ typedef void (*pel_pfor_done)(uint64_t result, void *arg);
  * where chunks ran, even for a non-commutative @p reduce. Then on_done(result, arg) runs as a task
  * on the calling worker; for hi == lo, on_done(identity, arg). The call returns at once.
  * @return 0; -EINVAL NULL body, reduce or on_done, hi < lo, grain 0; -EPERM not from a task;
- *         -ENODEV not enabled; -EAGAIN the calling worker's parallel-for nodes or queue are
+ *         -ENODEV parallel work did not start (pel_par_enable()); -EAGAIN the calling worker's parallel-for nodes or queue are
  *         exhausted (nothing started).
  * Threads: a task. No lock, no allocation (nodes come from a per-worker arena).
  */
@@ -92,7 +96,7 @@ struct pel_par_stats {
 
 /**
  * Copy @p worker's parallel-work counters.
- * @return 0; -EINVAL bad worker or NULL; -ENODEV not enabled.
+ * @return 0; -EINVAL bad worker or NULL; -ENODEV parallel work did not start (pel_par_enable()).
  * Threads: any; no lock (counters trail by a task or so).
  */
 int pel_par_stats(const struct pel_runtime *rt, unsigned worker, struct pel_par_stats *out);
