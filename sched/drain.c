@@ -21,8 +21,44 @@ nrings(struct pel_runtime *rt)
 	return rt->nworkers + rt->nslots;
 }
 
+/*
+ * Every layer that holds tasks outside the rings (layer ops quiet) is empty; *stamp sums their
+ * activity counts. Lock-free: layers are only added until the stop, which follows every drain.
+ */
+static bool
+layers_quiet(struct pel_runtime *rt, uint64_t *stamp)
+{
+	/* acquire: pairs with the release in pel__layer_add(); entries below n are written */
+	unsigned n = atomic_load_explicit(&rt->nlayers_pub, memory_order_acquire);
+
+	*stamp = 0;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t s = 0;
+
+		if (rt->layer[i].ops->quiet && !rt->layer[i].ops->quiet(rt, rt->layer[i].state, &s))
+			return false;
+		*stamp += s;
+	}
+	return true;
+}
+
+static bool rings_quiescent(struct pel_runtime *rt);
+
+/*
+ * The rings are quiescent and no layer holds a task, at one instant: the layers are quiet before
+ * and after the rings' check with the same stamp, so none accepted or ran a task in between (a
+ * task that ran could have pushed to a ring already checked).
+ */
 bool
 pel__quiescent(struct pel_runtime *rt)
+{
+	uint64_t s1, s2;
+
+	return layers_quiet(rt, &s1) && rings_quiescent(rt) && layers_quiet(rt, &s2) && s1 == s2;
+}
+
+static bool
+rings_quiescent(struct pel_runtime *rt)
 {
 	unsigned n = nrings(rt), nw = rt->nworkers;
 	uint64_t *t1 = rt->drain_scratch;

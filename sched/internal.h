@@ -245,6 +245,8 @@ struct pel_worker {
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t wakeups;
 	/* Written by the worker after each burst; read by pel_stats(). */
 	alignas(PEL_CACHE_GUARD) struct pel__worker_stats stats;
+	/* The gate read before each ring task, the heartbeat (sched/layer.h). */
+	struct pel__beat beat;
 	/* The worker's own state. */
 	alignas(PEL_CACHE_GUARD) struct pel_runtime *rt;
 	unsigned id;
@@ -257,6 +259,7 @@ struct pel_worker {
 	unsigned npollers_wake;		/* pollers without PEL__POLL_PARK_OK: no parking */
 	void (*park_fn)(void *ctx, _Atomic uint32_t *word);	/* a layer's sleep, or NULL */
 	void *park_ctx;
+	uint64_t wake_ns;		/* pel__park_until() of this pass's pollers; 0 none */
 	struct pel__poller pollers[PEL__MAX_POLLERS];
 	void *mem;			/* the inbound rings, allocated by this worker's thread */
 	size_t mem_len;
@@ -311,6 +314,7 @@ struct pel_runtime {
 	pthread_mutex_t layer_lock;
 	bool layers_stopped;		/* pel_destroy() ran every layer's stop */
 	unsigned nlayers;
+	_Atomic unsigned nlayers_pub;	/* nlayers for lock-free readers (pel__layer_find()) */
 	struct {
 		const struct pel__layer_ops *ops;
 		void *state;		/* sched/ never reads it */

@@ -830,7 +830,33 @@ pel__layer_add(struct pel_runtime *rt, const struct pel__layer_ops *ops, void *s
 	rt->layer[rt->nlayers].ops = ops;
 	rt->layer[rt->nlayers].state = state;
 	rt->nlayers++;
+	/* release: pairs with the acquire in pel__layer_find(); the entry is written */
+	atomic_store_explicit(&rt->nlayers_pub, rt->nlayers, memory_order_release);
 	return 0;
+}
+
+void *
+pel__layer_find(const struct pel_runtime *rt, const struct pel__layer_ops *ops)
+{
+	/* acquire: pairs with the release in pel__layer_add(); entries below n are written */
+	unsigned n = atomic_load_explicit(&rt->nlayers_pub, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
+		if (rt->layer[i].ops == ops)
+			return rt->layer[i].state;
+	return NULL;
+}
+
+struct pel_runtime *
+pel__producer_rt(const struct pel_producer *p)
+{
+	return p->rt;
+}
+
+struct pel__beat *
+pel__worker_beat(struct pel_runtime *rt, unsigned w)
+{
+	return &rt->workers[w]->beat;
 }
 
 int
