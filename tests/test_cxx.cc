@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// tests/test_cxx.cc - pel.h compiles and links from C++ (no C11 _Atomic leaks into it).
+// tests/test_cxx.cc - pel.h and pel/rt.h compile and link from C++ (no C11 _Atomic leaks).
 #include <pel/pel.h>
+#include <pel/rt.h>
 
 #include <atomic>
 #include <cerrno>
@@ -24,8 +25,12 @@ main()
 	pel_config_default(&cfg);
 	cfg.cpus = "0";
 	cfg.idle = PEL_IDLE_PARK;
+	pel_rt_task t = { task, nullptr, PEL_NO_DEADLINE, 1 };
+
+	if (pel_should_yield())	/* false outside a task */
+		return 1;
 	if (pel_create(&cfg, &rt) || pel_producer_open(rt, &p) || pel_submit(p, 0, task, nullptr) ||
-	    pel_drain(rt, 5 * PEL_NS_PER_S)) {
+	    pel_submit_rt(p, 0, &t) || pel_drain(rt, 5 * PEL_NS_PER_S)) {
 		std::fprintf(stderr, "failed: %s\n", pel_last_error());
 		return 1;
 	}
@@ -34,5 +39,5 @@ main()
 	if (pel_submit(p, 0, task, nullptr) != -ESHUTDOWN)
 		return 1;
 	pel_producer_close(p);
-	return ran == 1 ? 0 : 1;
+	return ran == 2 ? 0 : 1;
 }
