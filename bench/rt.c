@@ -157,8 +157,8 @@ run_mode(struct pel_producer *p, bool prio, uint64_t base, uint64_t n, uint64_t 
 				pel_bench_relax();
 			planned[i] = next_hi;
 			if (prio) {
-				struct pel_rt_task t = { hi_task, (void *)(uintptr_t)i, PEL_NO_DEADLINE,
-							 0 };
+				struct pel_rt_task t = { hi_task, (void *)(uintptr_t)i,
+							 PEL_NO_DEADLINE, 0 };
 				int err;
 
 				while ((err = pel_submit_rt(p, 0, &t)) == -EAGAIN)

@@ -172,7 +172,7 @@ run_one(struct rt_worker *w)
 		uint64_t now = pel_now_ns();
 
 		if (pel_unlikely(now > t.deadline_ns)) {
-			/* acquire: pairs with the release in pel_rt_set_late_policy(); on_late set */
+			/* acquire: pairs with the release in pel_rt_set_late_policy() */
 			int policy = atomic_load_explicit(&L->policy, memory_order_acquire);
 
 			bump(&w->missed[t.prio]);
@@ -506,6 +506,9 @@ layer_of(struct pel_runtime *rt, struct rt_layer **out)
 	return err == -EEXIST ? 0 : err;
 }
 
+static const char timers_left_fmt[] =
+	"pel_destroy(): %u timer%s pending on worker %u cancelled, not run";
+
 static void
 rt_stop(struct pel_runtime *rt, void *state)
 {
@@ -517,8 +520,8 @@ rt_stop(struct pel_runtime *rt, void *state)
 		unsigned left = w->timers_at_stop + pel__rt_wheel_drop_all(w);
 
 		if (left)
-			pel__rt_log(rt, PEL_LOG_INFO, "pel_destroy(): %u timer%s pending on worker %u "
-				    "cancelled, not run", left, left == 1 ? "" : "s", i);
+			pel__rt_log(rt, PEL_LOG_INFO, timers_left_fmt, left, left == 1 ? "" : "s",
+				    i);
 		if (w->nheap)	/* cannot happen: the drain ran them; say so if it does */
 			pel__rt_log(rt, PEL_LOG_ERROR, "pel_destroy(): %u real-time tasks left on "
 				    "worker %u", w->nheap, i);
@@ -720,8 +723,8 @@ pel_spawn_rt(unsigned worker, const struct pel_rt_task *t)
 	int err;
 
 	if (!pel__tls_worker.w)
-		return pel__fail(-EPERM, "pel_spawn_rt() is called from a task; from another thread "
-				 "use pel_submit_rt()");
+		return pel__fail(-EPERM, "pel_spawn_rt() is called from a task; from another "
+				 "thread use pel_submit_rt()");
 	err = task_check(t);
 	if (err)
 		return err;
@@ -780,8 +783,8 @@ pel_rt_set_late_policy(struct pel_runtime *rt, enum pel_late_policy policy, pel_
 	int err;
 
 	if (policy != PEL_LATE_RUN && policy != PEL_LATE_DROP)
-		return pel__fail(-EINVAL, "late policy %d is neither PEL_LATE_RUN nor PEL_LATE_DROP",
-				 (int)policy);
+		return pel__fail(-EINVAL, "late policy %d is neither PEL_LATE_RUN nor "
+				 "PEL_LATE_DROP", (int)policy);
 	if (policy == PEL_LATE_DROP && !on_late)
 		return pel__fail(-EINVAL, "PEL_LATE_DROP needs an on_late callback: dropped tasks "
 				 "are reported, never lost silently");

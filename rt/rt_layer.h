@@ -73,8 +73,8 @@ struct rt_worker;
 /* A queued real-time task. */
 struct rt_rec {
 	struct pel_rt_task t;
-	uint64_t seq;			/* intake order on its worker: FIFO among equals; for a plain
-					 * task's remainder, the poll count when it was queued */
+	uint64_t seq;			/* intake order on its worker: FIFO among equals; for a
+					 * plain task's rest, the poll count when it was queued */
 	struct rt_worker *owner;
 	uint32_t idx;
 	int32_t next;			/* in the remainder FIFO */

@@ -359,17 +359,20 @@ next_gen(struct rt_timer *t)
 	return gen ? gen : 1;
 }
 
-int
-pel__rt_timer_arm_local(struct rt_worker *w, uint64_t at_ns, uint64_t period_ns, pel_task_fn fn,
-			void *arg, uint64_t *id)
+/* A timer of @p w's store, filled and pending; NULL when the store is empty. */
+static struct rt_timer *
+timer_take(struct rt_worker *w, uint64_t at_ns, uint64_t period_ns, pel_task_fn fn, void *arg,
+	   uint64_t *id)
 {
 	int64_t i = rt_store_get(&w->tstore);
 	struct rt_timer *t;
 	uint64_t gen;
 
-	if (i < 0)
-		return pel__fail(-EAGAIN, "worker %u has all %u timers pending (raise "
-				 "pel_rt_config.timers)", w->id, w->tstore.cap);
+	if (i < 0) {
+		pel__fail(-EAGAIN, "worker %u has all %u timers pending (raise "
+			  "pel_rt_config.timers)", w->id, w->tstore.cap);
+		return NULL;
+	}
 	t = &w->tm[i];
 	gen = next_gen(t);
 	t->fn = fn;
@@ -379,9 +382,22 @@ pel__rt_timer_arm_local(struct rt_worker *w, uint64_t at_ns, uint64_t period_ns,
 	t->tick = tick_of(at_ns);
 	/* release: the fields above before the state a canceller reads */
 	atomic_store_explicit(&t->state, state_of(gen, RT_TM_PENDING), memory_order_release);
+	*id = gen << 32 | (uint64_t)w->id << ID_IDX_BITS | (uint64_t)i;
+	return t;
+}
+
+int
+pel__rt_timer_arm_local(struct rt_worker *w, uint64_t at_ns, uint64_t period_ns, pel_task_fn fn,
+			void *arg, uint64_t *id)
+{
+	uint64_t tid;
+	struct rt_timer *t = timer_take(w, at_ns, period_ns, fn, arg, &tid);
+
+	if (!t)
+		return -EAGAIN;
 	link_in(w, t);
 	if (id)
-		*id = gen << 32 | (uint64_t)w->id << ID_IDX_BITS | (uint64_t)i;
+		*id = tid;
 	return 0;
 }
 
@@ -392,8 +408,7 @@ arm(unsigned worker, uint64_t at_ns, uint64_t period_ns, pel_task_fn fn, void *a
 	struct rt_worker *w;
 	struct rt_timer *t;
 	unsigned self;
-	uint64_t gen;
-	int64_t i;
+	uint64_t tid;
 	int err;
 
 	if (!pel__tls_worker.w)
@@ -412,28 +427,18 @@ arm(unsigned worker, uint64_t at_ns, uint64_t period_ns, pel_task_fn fn, void *a
 	w = L->w[worker];
 	if (worker == self)
 		return pel__rt_timer_arm_local(w, at_ns, period_ns, fn, arg, id);
-	i = rt_store_get(&w->tstore);
-	if (i < 0)
-		return pel__fail(-EAGAIN, "worker %u has all %u timers pending (raise "
-				 "pel_rt_config.timers)", worker, w->tstore.cap);
-	t = &w->tm[i];
-	gen = next_gen(t);
-	t->fn = fn;
-	t->arg = arg;
-	t->at_ns = at_ns;
-	t->period_ns = period_ns;
-	t->tick = tick_of(at_ns);
-	/* release: the fields above before the state a canceller reads */
-	atomic_store_explicit(&t->state, state_of(gen, RT_TM_PENDING), memory_order_release);
+	t = timer_take(w, at_ns, period_ns, fn, arg, &tid);
+	if (!t)
+		return -EAGAIN;
 	err = pel_spawn(worker, arm_task, t);
 	if (err) {
-		atomic_store_explicit(&t->state, state_of(gen, RT_TM_CANCELLED),
+		atomic_store_explicit(&t->state, state_of(tid >> 32, RT_TM_CANCELLED),
 				      memory_order_relaxed);
 		timer_free(w, t);
 		return err;
 	}
 	if (id)
-		*id = gen << 32 | (uint64_t)worker << ID_IDX_BITS | (uint64_t)i;
+		*id = tid;
 	return 0;
 }
 
@@ -502,8 +507,8 @@ pel_timer_cancel(uint64_t id)
 	st = atomic_load_explicit(&t->state, memory_order_acquire);
 	for (;;) {
 		if (st >> 8 != gen)
-			return pel__fail(-ENOENT, "timer id %#llx is unknown (fired or cancelled long "
-					 "ago, its slot reused)", (unsigned long long)id);
+			return pel__fail(-ENOENT, "timer id %#llx is unknown (fired or cancelled "
+					 "long ago, its slot reused)", (unsigned long long)id);
 		if ((st & 0xff) != RT_TM_PENDING)
 			return pel__fail(-EALREADY, "timer id %#llx has fired or was cancelled "
 					 "already", (unsigned long long)id);

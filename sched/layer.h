@@ -211,10 +211,10 @@ void pel__park_until(uint64_t ns);
 struct pel__beat {
 	alignas(PEL_CACHE_GUARD) _Atomic uint32_t gate;	/* PEL__GATE_* */
 	pel_task_fn intake;		/* a task that only moves work into a layer's queue */
-	uint64_t budget;		/* cycles a task may run before pel_should_yield(); 0 none */
+	uint64_t budget;		/* cycles before pel_should_yield() turns true; 0 none */
 	_Atomic uint64_t *yield_at;	/* the worker thread's pel__yield_at */
 	/* Written at each task's start (PEL__GATE_BEAT), cleared after; read by a monitor. */
-	alignas(PEL_CACHE_GUARD) _Atomic uint64_t start;	/* TSC at the start, 0 between tasks */
+	alignas(PEL_CACHE_GUARD) _Atomic uint64_t start;	/* TSC at the start, 0 between */
 	_Atomic uintptr_t fn;		/* the running task's fn */
 };
 

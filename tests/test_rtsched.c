@@ -199,10 +199,10 @@ test_order_class_edf_fifo_plain(void **state)
 		uint64_t deadline;
 		unsigned prio;
 	} sub[] = {
-		{ 9, PEL_NO_DEADLINE, 2 },	{ 3, base + 3000, 1 },	{ 7, base + 1000, 2 },
-		{ 1, base + 9000, 0 },		{ 5, PEL_NO_DEADLINE, 1 }, { 4, base + 5000, 1 },
-		{ 2, base + 1000, 1 },		{ 6, PEL_NO_DEADLINE, 1 }, { 11, PEL_NO_DEADLINE, 3 },
-		{ 8, base + 2000, 2 },		{ 10, base + 1, 3 },	   { 12, PEL_NO_DEADLINE, 3 },
+		{ 9, PEL_NO_DEADLINE, 2 },  { 3, base + 3000, 1 },	 { 7, base + 1000, 2 },
+		{ 1, base + 9000, 0 },	    { 5, PEL_NO_DEADLINE, 1 },	 { 4, base + 5000, 1 },
+		{ 2, base + 1000, 1 },	    { 6, PEL_NO_DEADLINE, 1 },	 { 11, PEL_NO_DEADLINE, 3 },
+		{ 8, base + 2000, 2 },	    { 10, base + 1, 3 },	 { 12, PEL_NO_DEADLINE, 3 },
 	};
 	unsigned n = sizeof(sub) / sizeof(sub[0]);
 

@@ -123,7 +123,8 @@ arm_all_task(void *arg)
 	/* reversed: insertion order must not matter */
 	for (int i = N_DUE - 1; i >= 0; i--) {
 		due_at[i] = now + due_after[i];
-		a->err |= pel_timer_at(a->worker, due_at[i], record_fire, (void *)(intptr_t)i, NULL);
+		a->err |= pel_timer_at(a->worker, due_at[i], record_fire, (void *)(intptr_t)i,
+				       NULL);
 	}
 }
 

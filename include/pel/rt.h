@@ -90,7 +90,8 @@ typedef void (*pel_late_fn)(const struct pel_rt_task *t, uint64_t lateness_ns);
  * @return 0; -EINVAL bad policy, or DROP without on_late; -ESHUTDOWN; -ENOMEM (set-up).
  * Threads: any but a worker's; takes effect for tasks started after it returns.
  */
-int pel_rt_set_late_policy(struct pel_runtime *rt, enum pel_late_policy policy, pel_late_fn on_late);
+int pel_rt_set_late_policy(struct pel_runtime *rt, enum pel_late_policy policy,
+			   pel_late_fn on_late);
 
 /**
  * A task's quantum: pel_should_yield() turns true once the running task has had @p ns.
