@@ -24,6 +24,8 @@
 #define PEL__DEFAULT_PRODUCERS	16
 #define PEL__DEFAULT_SPIN_NS	(20 * PEL_NS_PER_US)
 #define PEL__DEFAULT_PARK_NS	(200 * PEL_NS_PER_US)
+#define PEL__STACK_TOUCH	(64 * 1024)	/* worker stack touched at start */
+#define PEL__STACK_LOCK		(256 * 1024)	/* and locked, under PEL_F_MLOCK */
 
 /* ---- topology (sched/topology.c) ---- */
 
@@ -262,6 +264,8 @@ struct pel_worker {
 	uint64_t wake_ns;		/* pel__park_until() of this pass's pollers; 0 none */
 	struct pel__poller pollers[PEL__MAX_POLLERS];
 	void *mem;			/* the inbound rings, allocated by this worker's thread */
+	void *stack_locked;		/* the part of its stack locked under PEL_F_MLOCK */
+	size_t stack_locked_len;
 	size_t mem_len;
 	pthread_t thread;
 	int start_err;

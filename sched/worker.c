@@ -101,12 +101,60 @@ pel__worker_rings_alloc(struct pel_worker *w)
 	return 0;
 }
 
+/* Touch the top PEL__STACK_TOUCH bytes of the stack: the loop and its tasks do not fault there. */
+static __attribute__((noinline)) void
+stack_prefault(void)
+{
+	volatile char buf[PEL__STACK_TOUCH];
+
+	for (size_t i = 0; i < sizeof(buf); i += 4096)
+		buf[i] = 0;
+}
+
+/*
+ * The worker's stack, before it runs a task: its top PEL__STACK_TOUCH bytes touched, and under
+ * PEL_F_MLOCK its top PEL__STACK_LOCK bytes locked (which faults them in too).
+ */
+static int
+stack_ready(struct pel_worker *w)
+{
+	pthread_attr_t a;
+	size_t size, len;
+	void *addr;
+	char *top;
+
+	stack_prefault();
+	if (!(w->rt->plan->cfg.flags & PEL_F_MLOCK) || pthread_getattr_np(pthread_self(), &a))
+		return 0;
+	if (pthread_attr_getstack(&a, &addr, &size)) {
+		pthread_attr_destroy(&a);
+		return 0;
+	}
+	pthread_attr_destroy(&a);
+	top = (char *)addr + size;
+	len = size < PEL__STACK_LOCK ? size : PEL__STACK_LOCK;
+	if (mlock(top - len, len)) {
+		struct rlimit rl = { 0, 0 };
+		int err = errno == EPERM ? -EPERM : -ENOMEM;
+
+		getrlimit(RLIMIT_MEMLOCK, &rl);
+		return start_fail(w, err, "worker %u: mlock of the top %zu bytes of its stack "
+				  "refused (%s); RLIMIT_MEMLOCK is %llu bytes: raise it (ulimit -l) or "
+				  "grant CAP_IPC_LOCK", w->id, len, strerror(errno),
+				  (unsigned long long)rl.rlim_cur);
+	}
+	w->stack_locked = top - len;
+	w->stack_locked_len = len;
+	return 0;
+}
+
 static int
 setup(struct pel_worker *w)
 {
 	struct pel_runtime *rt = w->rt;
 	int prio = rt->plan->cfg.rt_priority;
 	char name[16];
+	int ret;
 
 	snprintf(name, sizeof(name), "pel-w%u", w->id);
 	pthread_setname_np(pthread_self(), name);
@@ -127,7 +175,8 @@ setup(struct pel_worker *w)
 					  (unsigned long long)rl.rlim_cur);
 		}
 	}
-	return pel__worker_rings_alloc(w);
+	ret = pel__worker_rings_alloc(w);
+	return ret ? ret : stack_ready(w);
 }
 
 /* Any inbound ring with a task ready? (Used only before parking.) */
@@ -497,8 +546,11 @@ pel__worker_main(void *arg)
 		pthread_cond_wait(&rt->start_cond, &rt->start_lock);
 	run = rt->go && !err;
 	pthread_mutex_unlock(&rt->start_lock);
-	if (!run)
+	if (!run) {
+		if (w->stack_locked)
+			munlock(w->stack_locked, w->stack_locked_len);
 		return NULL;
+	}
 	pel__tls_worker.rt = rt;
 	pel__tls_worker.id = w->id;
 	pel__tls_worker.w = w;
@@ -507,5 +559,7 @@ pel__worker_main(void *arg)
 	loop(w);
 	pel__trace(worker_stop, w->id, atomic_load_explicit(&w->stats.tasks_run, memory_order_relaxed));
 	pel__tls_worker = (struct pel__tls){ NULL, 0, NULL };
+	if (w->stack_locked)	/* glibc may cache the stack for another thread */
+		munlock(w->stack_locked, w->stack_locked_len);
 	return NULL;
 }
