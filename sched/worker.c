@@ -105,10 +105,11 @@ pel__worker_rings_alloc(struct pel_worker *w)
 static __attribute__((noinline)) void
 stack_prefault(void)
 {
-	volatile char buf[PEL__STACK_TOUCH];
+	char buf[PEL__STACK_TOUCH];
 
-	for (size_t i = 0; i < sizeof(buf); i += 4096)
-		buf[i] = 0;
+	memset(buf, 0, sizeof(buf));
+	/* buf escapes: the compiler must lay it out whole and keep the writes */
+	__asm__ __volatile__("" : : "r"(buf) : "memory");
 }
 
 /*
