@@ -794,9 +794,14 @@ pel_rt_set_late_policy(struct pel_runtime *rt, enum pel_late_policy policy, pel_
 	err = layer_of(rt, &L);
 	if (err)
 		return err;
+	/* under the layer lock: pel_destroy() cannot stop the layer while we write to it */
+	err = pel__layer_enter(rt);
+	if (err)
+		return err;
 	atomic_store_explicit(&L->on_late, on_late, memory_order_relaxed);
 	/* release: pairs with the acquire in run_one(); on_late is set before DROP shows */
 	atomic_store_explicit(&L->policy, (int)policy, memory_order_release);
+	pel__layer_leave(rt);
 	return 0;
 }
 

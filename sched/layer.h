@@ -341,7 +341,8 @@ void *pel__layer_get(struct pel_runtime *rt, const struct pel__layer_ops *ops);
 
 /**
  * Without the lock, from any thread that keeps @p rt's layers alive (a task, a producer inside
- * its section): the state registered for @p ops, or NULL. Layers are only added until the stop.
+ * its section): the state registered for @p ops, or NULL. Layers are only added until the stop;
+ * once pel_destroy() stops them it finds none.
  */
 void *pel__layer_find(const struct pel_runtime *rt, const struct pel__layer_ops *ops);
 

@@ -637,6 +637,8 @@ static void
 stop_layers(struct pel_runtime *rt)
 {
 	pthread_mutex_lock(&rt->layer_lock);
+	/* lock-free lookups (pel__layer_find()) find nothing from here: the states go */
+	atomic_store_explicit(&rt->nlayers_pub, 0, memory_order_release);
 	for (unsigned i = rt->nlayers; i-- > 0;)
 		if (rt->layer[i].ops->stop)
 			rt->layer[i].ops->stop(rt, rt->layer[i].state);

@@ -661,6 +661,56 @@ test_submits_race_destroy(void **state)
 	}
 }
 
+/* The cold calls racing pel_destroy(): they answer -ESHUTDOWN, never touch a freed layer (an
+ * open handle keeps the runtime's table, not the layer, alive). */
+struct cold_racer {
+	struct pel_runtime *rt;
+	int last_err;
+	unsigned calls;
+};
+
+static void *
+cold_main(void *arg)
+{
+	struct cold_racer *r = arg;
+
+	for (;;) {
+		int err = (r->calls & 1) ? pel_rt_set_quantum(r->rt, 10 * PEL_NS_PER_US)
+					 : pel_rt_set_late_policy(r->rt, PEL_LATE_DROP, on_late);
+
+		if (err) {
+			r->last_err = err;
+			return NULL;
+		}
+		r->calls++;
+	}
+}
+
+static void
+test_cold_calls_race_destroy(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < 50; i++) {
+		struct cold_racer r = { 0 };
+		struct pel_producer *p;
+		struct pel_rt_task t = rtt(log_task, 0, PEL_NO_DEADLINE, 0);
+		pthread_t th;
+
+		r.rt = start_quiet(2, NULL);
+		if (i & 1)
+			assert_int_equal(pel_rt_init(r.rt, NULL), 0);
+		assert_int_equal(pel_producer_open(r.rt, &p), 0);
+		assert_int_equal(pthread_create(&th, NULL, cold_main, &r), 0);
+		for (volatile unsigned spin = 0; spin < (i % 10) * 20000; spin++)
+			;
+		pel_destroy(r.rt);
+		pthread_join(th, NULL);
+		assert_int_equal(r.last_err, -ESHUTDOWN);
+		assert_int_equal(pel_submit_rt(p, 0, &t), -ESHUTDOWN);
+		pel_producer_close(p);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -680,6 +730,7 @@ main(int argc, char **argv)
 	};
 	const struct CMUnitTest races[] = {
 		cmocka_unit_test(test_submits_race_destroy),
+		cmocka_unit_test(test_cold_calls_race_destroy),
 	};
 
 	if (argc > 1 && !strcmp(argv[1], "--races"))

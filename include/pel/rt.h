@@ -189,7 +189,7 @@ struct pel_rt_stats {
 /**
  * Copy @p worker's real-time counters.
  * @return 0; -EINVAL bad worker or NULL; -ENODEV real-time layer not set up.
- * Threads: any but a worker's before pel_destroy(); no lock.
+ * Threads: any but a worker's, not racing pel_destroy() (after it: -ENODEV); no lock.
  */
 int pel_rt_stats(struct pel_runtime *rt, unsigned worker, struct pel_rt_stats *out);
 
