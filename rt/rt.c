@@ -100,6 +100,7 @@ ready(struct rt_worker *w, struct rt_rec *rec)
 {
 	rec->seq = w->seq++;
 	heap_push(w, rec->idx);
+	/* relaxed: a counter for pel_rt_stats() */
 	atomic_store_explicit(&w->queued, w->nheap, memory_order_relaxed);
 	if (w->nheap == 1)
 		gate_set(w, PEL__GATE_URGENT, true);
@@ -135,6 +136,7 @@ bump(_Atomic uint64_t *c)
 static void
 run_rec(struct rt_worker *w, const struct pel_rt_task *t, bool rt)
 {
+	/* relaxed: the worker's own word */
 	uint32_t gate = atomic_load_explicit(&w->beat->gate, memory_order_relaxed);
 
 	if (rt) {
@@ -146,7 +148,7 @@ run_rec(struct rt_worker *w, const struct pel_rt_task *t, bool rt)
 	}
 	if (gate & PEL__GATE_BEAT)
 		pel__beat_begin(w->beat, (const void *)t->fn, pel__tsc());
-	else
+	else	/* relaxed: a hint read by this thread's pel_should_yield() */
 		atomic_store_explicit(w->yield_at, UINT64_MAX, memory_order_relaxed);
 	t->fn(t->arg);
 	if (gate & PEL__GATE_BEAT)
@@ -167,6 +169,7 @@ run_one(struct rt_worker *w)
 	struct rt_rec *rec = &w->rec[heap_pop(w)];
 	struct pel_rt_task t = rec->t;
 
+	/* relaxed: a counter for pel_rt_stats() */
 	atomic_store_explicit(&w->queued, w->nheap, memory_order_relaxed);
 	if (t.deadline_ns != PEL_NO_DEADLINE) {
 		uint64_t now = pel_now_ns();
@@ -295,6 +298,7 @@ install(unsigned id, void *arg)
 	gate_set(w, PEL__GATE_BEAT, beat_gate(in->L, w->beat));
 	err = pel__poller_add(rt_poll, w, PEL__POLL_PARK_OK);
 	if (err) {
+		/* relaxed: read after pel__run_on_each_worker(), which orders it (its release) */
 		atomic_store_explicit(&in->err, err, memory_order_relaxed);
 		return;
 	}
@@ -378,6 +382,7 @@ monitor_stop(struct rt_layer *L)
 {
 	if (!L->monitor_on)
 		return;
+	/* relaxed: a stop flag; pthread_join() orders what the monitor did */
 	atomic_store_explicit(&L->monitor_stop, true, memory_order_relaxed);
 	pthread_join(L->monitor, NULL);
 	L->monitor_on = false;
@@ -441,7 +446,7 @@ setup_locked(struct pel_runtime *rt, const struct pel_rt_config *cfg, struct rt_
 	/* registered: from here the layer lives until pel_destroy() stops it */
 	in.L = L;
 	err = pel__run_on_each_worker(rt, install, &in);
-	if (!err)
+	if (!err)	/* relaxed: ordered by pel__run_on_each_worker()'s acquire */
 		err = atomic_load_explicit(&in.err, memory_order_relaxed);
 	if (!err && L->stall_ns)
 		err = monitor_start(L);
@@ -609,6 +614,7 @@ static void
 rec_abandon(struct rt_worker *w, struct rt_rec *rec)
 {
 	rt_store_put(&w->store, rec->idx);
+	/* release: pairs with the acquire in rt_quiet(), as in rec_done() */
 	atomic_fetch_add_explicit(&w->done, 1, memory_order_release);
 }
 
@@ -771,6 +777,7 @@ pel_yield_to(pel_task_fn fn, void *arg)
 bool
 pel__should_yield(void)
 {
+	/* relaxed: a hint, as in the inline pel_should_yield() */
 	return pel__tsc() >= atomic_load_explicit(&pel__yield_at, memory_order_relaxed);
 }
 
@@ -798,6 +805,7 @@ pel_rt_set_late_policy(struct pel_runtime *rt, enum pel_late_policy policy, pel_
 	err = pel__layer_enter(rt);
 	if (err)
 		return err;
+	/* relaxed: published by the release store of policy below */
 	atomic_store_explicit(&L->on_late, on_late, memory_order_relaxed);
 	/* release: pairs with the acquire in run_one(); on_late is set before DROP shows */
 	atomic_store_explicit(&L->policy, (int)policy, memory_order_release);
@@ -812,7 +820,7 @@ set_budget(unsigned id, void *arg)
 	struct rt_worker *w = L->w[id];
 
 	w->beat->budget = L->quantum_ns ? pel__ns_to_cycles(L->quantum_ns) : 0;
-	if (!w->beat->budget)
+	if (!w->beat->budget)	/* relaxed: this worker's own hint word */
 		atomic_store_explicit(w->yield_at, UINT64_MAX, memory_order_relaxed);
 	gate_set(w, PEL__GATE_BEAT, beat_gate(L, w->beat));
 }
@@ -905,6 +913,7 @@ monitor_check(struct rt_layer *L, struct rt_worker *w, uint64_t limit)
 	if (now < start || now - start < limit)
 		return;
 	w->stall_seen = start;
+	/* relaxed: a counter for pel_rt_stats() */
 	atomic_fetch_add_explicit(&w->stalls, 1, memory_order_relaxed);
 	pel__trace(rt_stall, w->id, (const void *)fn, pel__cycles_to_ns(now - start));
 	pel__rt_log(L->rt, PEL_LOG_WARNING, "stall: worker %u (cpu %d) has been running task "
@@ -928,6 +937,7 @@ monitor_main(void *arg)
 	ts.tv_sec = (time_t)(period / PEL_NS_PER_S);
 	ts.tv_nsec = (long)(period % PEL_NS_PER_S);
 	monitor_place(L);
+	/* relaxed: a stop flag (monitor_stop() joins us) */
 	while (!atomic_load_explicit(&L->monitor_stop, memory_order_relaxed)) {
 		nanosleep(&ts, NULL);
 		for (unsigned i = 0; i < L->nworkers; i++)

@@ -129,7 +129,7 @@ timer_free(struct rt_worker *w, struct rt_timer *t)
 static void
 record_late(struct rt_worker *w, uint64_t late)
 {
-	/* relaxed: the worker's own counters, read by pel_rt_stats() */
+	/* relaxed, all: the worker's own counters, read by pel_rt_stats() */
 	uint64_t max = atomic_load_explicit(&w->timer_late_max, memory_order_relaxed);
 
 	if (late > max)
@@ -160,6 +160,7 @@ expire(struct rt_worker *w, struct rt_timer *t)
 		link_in(w, t);
 		return 0;
 	}
+	/* acq_rel: against a canceller's CAS (pel_timer_cancel()): one of the two wins */
 	if (!t->period_ns &&
 	    !atomic_compare_exchange_strong_explicit(&t->state, &st, state_of(gen, RT_TM_FIRED),
 						     memory_order_acq_rel, memory_order_acquire)) {
@@ -169,6 +170,7 @@ expire(struct rt_worker *w, struct rt_timer *t)
 	record_late(w, now - t->at_ns);
 	pel__trace(timer_fire, w->id, gen << 32 | (uint64_t)w->id << ID_IDX_BITS | t->idx,
 		   now - t->at_ns);
+	/* relaxed: the worker's own word */
 	if (atomic_load_explicit(&w->beat->gate, memory_order_relaxed) & PEL__GATE_BEAT) {
 		pel__beat_begin(w->beat, (const void *)t->fn, pel__tsc());
 		t->fn(t->arg);
@@ -180,6 +182,7 @@ expire(struct rt_worker *w, struct rt_timer *t)
 		timer_free(w, t);
 		return 1;
 	}
+	/* acquire: pairs with a canceller's CAS (release side of its acq_rel) */
 	if ((atomic_load_explicit(&t->state, memory_order_acquire) & 0xff) != RT_TM_PENDING) {
 		timer_free(w, t);	/* cancelled, maybe by its own callback */
 		return 1;
@@ -284,11 +287,14 @@ cancel_all(struct rt_worker *w)
 			i = take_slot(w, l, s);
 			while (i >= 0) {
 				struct rt_timer *t = &w->tm[i];
+				/* acquire: pairs with a canceller's CAS */
 				uint64_t st = atomic_load_explicit(&t->state, memory_order_acquire);
 
 				i = t->next;
 				if ((st & 0xff) == RT_TM_PENDING)
 					w->timers_at_stop++;
+				/* release: a later cancel answers -EALREADY; one racing this
+				 * store may still win its CAS: the timer is cancelled either way */
 				atomic_store_explicit(&t->state, state_of(st >> 8, RT_TM_CANCELLED),
 						      memory_order_release);
 				timer_free(w, t);
@@ -334,6 +340,7 @@ arm_task(void *arg)
 {
 	struct rt_timer *t = arg;
 	struct rt_worker *w = t->owner;
+	/* acquire: pairs with the release in timer_take() and a canceller's CAS */
 	uint64_t st = atomic_load_explicit(&t->state, memory_order_acquire);
 
 	if ((st & 0xff) != RT_TM_PENDING) {
@@ -342,6 +349,7 @@ arm_task(void *arg)
 	}
 	if (pel__rt_stopping(w->layer->rt)) {
 		w->timers_at_stop++;
+		/* release: as in cancel_all() */
 		atomic_store_explicit(&t->state, state_of(st >> 8, RT_TM_CANCELLED),
 				      memory_order_release);
 		timer_free(w, t);
@@ -354,6 +362,7 @@ arm_task(void *arg)
 static uint64_t
 next_gen(struct rt_timer *t)
 {
+	/* relaxed: the record came from rt_store_get(), whose acquire ordered its last state */
 	uint32_t gen = (uint32_t)(atomic_load_explicit(&t->state, memory_order_relaxed) >> 8) + 1;
 
 	return gen ? gen : 1;
@@ -432,6 +441,7 @@ arm(unsigned worker, uint64_t at_ns, uint64_t period_ns, pel_task_fn fn, void *a
 		return -EAGAIN;
 	err = pel_spawn(worker, arm_task, t);
 	if (err) {
+		/* relaxed: the id was never given out; rt_store_put() releases it */
 		atomic_store_explicit(&t->state, state_of(tid >> 32, RT_TM_CANCELLED),
 				      memory_order_relaxed);
 		timer_free(w, t);
@@ -479,6 +489,7 @@ unlink_task(void *arg)
 	L = pel__rt_self_layer(&self);
 	w = L->w[self];
 	t = &w->tm[id & ((1u << ID_IDX_BITS) - 1)];
+	/* acquire: pairs with the canceller's CAS */
 	st = atomic_load_explicit(&t->state, memory_order_acquire);
 	if (st == state_of(id >> 32, RT_TM_CANCELLED) && t->linked) {
 		unlink_from(w, t);
@@ -504,6 +515,7 @@ pel_timer_cancel(uint64_t id)
 				 (unsigned long long)id);
 	w = L->w[worker];
 	t = &w->tm[idx];
+	/* acquire: pairs with the release in timer_take(); a fresh id's state is visible */
 	st = atomic_load_explicit(&t->state, memory_order_acquire);
 	for (;;) {
 		if (st >> 8 != gen)
@@ -519,6 +531,7 @@ pel_timer_cancel(uint64_t id)
 							  memory_order_acquire))
 			break;
 	}
+	/* relaxed: a counter for pel_rt_stats() */
 	atomic_fetch_add_explicit(&w->timers_cancelled, 1, memory_order_relaxed);
 	if (worker == self) {
 		if (t->linked) {
