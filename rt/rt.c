@@ -257,7 +257,6 @@ rt_poll(void *ctx)
 struct install {
 	struct rt_layer *L;
 	bool mlock;
-	_Atomic int err;
 };
 
 static uint32_t
@@ -298,8 +297,10 @@ install(unsigned id, void *arg)
 	gate_set(w, PEL__GATE_BEAT, beat_gate(in->L, w->beat));
 	err = pel__poller_add(rt_poll, w, PEL__POLL_PARK_OK);
 	if (err) {
-		/* relaxed: read after pel__run_on_each_worker(), which orders it (its release) */
-		atomic_store_explicit(&in->err, err, memory_order_relaxed);
+		/* the words are this thread's: keep them for the caller (who reads them after
+		 * pel__run_on_each_worker() returns, which orders it) */
+		w->setup_err = err;
+		snprintf(w->setup_msg, sizeof(w->setup_msg), "%s", pel_last_error());
 		return;
 	}
 	w->ok = true;
@@ -446,8 +447,10 @@ setup_locked(struct pel_runtime *rt, const struct pel_rt_config *cfg, struct rt_
 	/* registered: from here the layer lives until pel_destroy() stops it */
 	in.L = L;
 	err = pel__run_on_each_worker(rt, install, &in);
-	if (!err)	/* relaxed: ordered by pel__run_on_each_worker()'s acquire */
-		err = atomic_load_explicit(&in.err, memory_order_relaxed);
+	for (unsigned i = 0; !err && i < n; i++)
+		if (L->w[i]->setup_err)
+			err = pel__fail(L->w[i]->setup_err, "real-time layer on worker %u: %s", i,
+					L->w[i]->setup_msg);
 	if (!err && L->stall_ns)
 		err = monitor_start(L);
 	if (err)
@@ -590,6 +593,18 @@ deadline_check(const struct pel_rt_task *t)
 	return 0;
 }
 
+int
+pel__rt_worker_check(const struct rt_layer *L, unsigned worker)
+{
+	if (worker >= L->nworkers)
+		return pel__fail(-EINVAL, "worker %u does not exist (%u workers)", worker,
+				 L->nworkers);
+	if (!L->w[worker]->ok)
+		return pel__fail(-ENODEV, "the real-time layer is not working on worker %u: its "
+				 "set-up failed there (pel_rt_init() said why)", worker);
+	return 0;
+}
+
 /* A record of @p w's store, filled with @p t and counted as accepted; NULL when full. */
 static struct rt_rec *
 rec_take(struct rt_worker *w, const struct pel_rt_task *t)
@@ -651,11 +666,9 @@ pel_submit_rt(struct pel_producer *p, unsigned worker, const struct pel_rt_task 
 		if (err)
 			return err;
 	}
-	if (worker >= L->nworkers || !L->w[worker]->ok) {
-		err = pel__fail(-EINVAL, "worker %u does not exist (%u workers)", worker,
-				L->nworkers);
+	err = pel__rt_worker_check(L, worker);
+	if (err)
 		goto out;
-	}
 	err = deadline_check(t);
 	if (err)
 		goto out;
@@ -696,9 +709,9 @@ spawn_rt(struct rt_layer *L, unsigned self, unsigned worker, const struct pel_rt
 	struct rt_rec *rec;
 	int err;
 
-	if (worker >= L->nworkers || !L->w[worker]->ok)
-		return pel__fail(-EINVAL, "worker %u does not exist (%u workers)", worker,
-				 L->nworkers);
+	err = pel__rt_worker_check(L, worker);
+	if (err)
+		return err;
 	if (check_deadline) {
 		err = deadline_check(t);
 		if (err)

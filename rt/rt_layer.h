@@ -138,6 +138,8 @@ struct rt_worker {
 	struct pel__beat *beat;
 	unsigned id;
 	bool ok;			/* its poller is in place */
+	int setup_err;			/* else why not */
+	char setup_msg[128];
 	uint64_t seq;
 	unsigned nheap;
 	uint32_t *heap;			/* ready queue: record indexes, a binary min-heap */
@@ -165,6 +167,9 @@ struct rt_layer {
 	_Atomic bool monitor_stop;
 	struct rt_worker **w;
 };
+
+/** 0 when real-time work can go to @p worker; -EINVAL no such worker; -ENODEV its set-up failed. */
+int pel__rt_worker_check(const struct rt_layer *L, unsigned worker);
 
 /** The layer of the calling task's runtime, or NULL (no task, or not set up). */
 struct rt_layer *pel__rt_self_layer(unsigned *self);

@@ -426,9 +426,9 @@ arm(unsigned worker, uint64_t at_ns, uint64_t period_ns, pel_task_fn fn, void *a
 	if (!L)
 		return pel__fail(-ENODEV, "the real-time layer is not set up: call pel_rt_init() "
 				 "before arming timers");
-	if (worker >= L->nworkers || !L->w[worker]->ok)
-		return pel__fail(-EINVAL, "timer on worker %u, which does not exist (%u workers)",
-				 worker, L->nworkers);
+	err = pel__rt_worker_check(L, worker);
+	if (err)
+		return err;
 	if (!fn)
 		return pel__fail(-EINVAL, "timer fn is NULL");
 	if (pel__rt_stopping(L->rt))

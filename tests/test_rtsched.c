@@ -14,6 +14,7 @@
 
 #include "helpers.h"
 #include "on_worker.h"
+#include "sched/layer.h"
 
 #include <pel/rt.h>
 
@@ -181,6 +182,42 @@ test_init_and_context_refusals(void **state)
 	assert_int_equal(pel_rt_set_late_policy(rt, (enum pel_late_policy)7, NULL), -EINVAL);
 	assert_int_equal(pel_rt_set_late_policy(NULL, PEL_LATE_RUN, NULL), -EINVAL);
 	assert_int_equal(pel_rt_set_late_policy(rt, PEL_LATE_RUN, NULL), 0);
+	pel_destroy(rt);
+}
+
+/* A worker whose pollers are all taken: the layer cannot go there, and says so afterwards. */
+static int
+busy_poller(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static void
+fill_pollers(void *arg)
+{
+	(void)arg;
+	while (pel__poller_add(busy_poller, NULL, PEL__POLL_PARK_OK) == 0)
+		;
+}
+
+static void
+test_setup_fails_on_a_worker(void **state)
+{
+	struct captured log;
+	struct pel_runtime *rt = start_one(&log);
+	struct pel_producer *p;
+	struct pel_rt_task t = rtt(log_task, 0, PEL_NO_DEADLINE, 0);
+
+	(void)state;
+	on_worker(rt, 0, fill_pollers, NULL);
+	assert_int_equal(pel_rt_init(rt, NULL), -ENOSPC);
+	assert_error_contains("pollers in use");
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	assert_int_equal(pel_submit_rt(p, 0, &t), -ENODEV);
+	assert_error_contains("set-up failed there");
+	assert_int_equal(pel_submit_rt(p, 3, &t), -EINVAL);
+	pel_producer_close(p);
 	pel_destroy(rt);
 }
 
@@ -745,6 +782,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest unit[] = {
 		cmocka_unit_test(test_submit_rt_refusals),
 		cmocka_unit_test(test_init_and_context_refusals),
+		cmocka_unit_test(test_setup_fails_on_a_worker),
 		cmocka_unit_test(test_order_class_edf_fifo_plain),
 		cmocka_unit_test(test_late_run),
 		cmocka_unit_test(test_late_drop),
