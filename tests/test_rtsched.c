@@ -624,7 +624,7 @@ test_stall_detector(void **state)
 	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
 	all = stall_count(&longs);
 	if (all)
-		print_message("note: %d short task(s) reported: the host stopped the worker\n", all);
+		print_message("note: %d short task(s) reported: the host stopped us\n", all);
 	assert_int_equal(pel_submit(p, 0, long_spinner, NULL), 0);
 	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
 	assert_true(WAIT_UNTIL((stall_count(&longs), longs > 0), 2000));
