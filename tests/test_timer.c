@@ -514,6 +514,90 @@ test_wheel_fake_clock(void **state)
 	pel_destroy(rt);
 }
 
+/* Periodic timers on the fake clock: each firing at the first poll past its due tick, never
+ * before; the next due one period after the last, periods already past skipped. */
+#define WB_PERIODIC	4
+static const uint64_t wb_period[WB_PERIODIC] = { 700, 7000, 1300000, 45000000 };
+static uint64_t wb_due[WB_PERIODIC];
+static int wb_fires[WB_PERIODIC];
+static int wb_bad;
+
+static void
+wb_periodic(void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	uint64_t next = wb_due[i] + wb_period[i];
+
+	if (fake_now < wb_due[i])
+		wb_bad++;
+	wb_fires[i]++;
+	if (next <= fake_now)
+		next += ((fake_now - next) / wb_period[i] + 1) * wb_period[i];
+	wb_due[i] = next;
+}
+
+static void
+test_wheel_periodic_fake_clock(void **state)
+{
+	struct captured log;
+	struct pel_runtime *rt = start_quiet(1, &log);
+	struct rt_layer L = { .rt = rt, .nworkers = 1 };
+	struct rt_worker *w = aligned_alloc(PEL_CACHE_GUARD, sizeof(*w));
+	static struct pel__beat beat;
+	static _Atomic uint64_t yield_word;
+	uint64_t seed = 777, start;
+
+	(void)state;
+	assert_non_null(w);
+	memset(w, 0, sizeof(*w));
+	w->layer = &L;
+	w->beat = &beat;
+	beat.yield_at = &yield_word;
+	w->tm = calloc(WB_PERIODIC, sizeof(*w->tm));
+	w->tstore.next = calloc(WB_PERIODIC, sizeof(*w->tstore.next));
+	assert_non_null(w->tm);
+	assert_non_null(w->tstore.next);
+	for (unsigned i = 0; i < WB_PERIODIC; i++) {
+		w->tm[i].owner = w;
+		w->tm[i].idx = i;
+		w->tm[i].prev = w->tm[i].next = -1;
+		atomic_init(&w->tstore.next[i], i + 1 < WB_PERIODIC ? i + 2 : 0);
+	}
+	w->tstore.cap = WB_PERIODIC;
+	atomic_init(&w->tstore.top, 1);
+	fake_now = 3 * PEL_NS_PER_S + 5;
+	pel__rt_timer_clock(fake_clock);
+	pel__rt_wheel_init(w);
+	start = fake_now;
+	for (int i = 0; i < WB_PERIODIC; i++) {
+		wb_due[i] = start + wb_period[i];
+		assert_int_equal(pel__rt_timer_arm_local(w, wb_due[i], wb_period[i], wb_periodic,
+							 (void *)(intptr_t)i, NULL), 0);
+	}
+	while (fake_now < start + 500 * PEL_NS_PER_MS) {
+		uint64_t r = lcg(&seed);
+
+		fake_now += r % 128 == 0 ? r % (2 * PEL_NS_PER_MS) : 1 + r % (20 * 1000);
+		pel__rt_wheel_poll(w);
+		for (int i = 0; i < WB_PERIODIC; i++)
+			if ((wb_due[i] + 999) / 1000 <= fake_now / 1000)
+				fail_msg("periodic timer %d due %llu not fired at %llu", i,
+					 (unsigned long long)wb_due[i],
+					 (unsigned long long)fake_now);
+	}
+	assert_int_equal(wb_bad, 0);
+	/* the 45 ms timer fired 11 times in 500 ms; the faster ones many times, periods skipped */
+	assert_int_equal(wb_fires[3], (int)((fake_now - start) / wb_period[3]));
+	assert_true(wb_fires[2] >= 300);
+	assert_true(wb_fires[0] > 1000);
+	assert_int_equal(w->wheel.count, WB_PERIODIC);
+	pel__rt_timer_clock(NULL);
+	free(w->tm);
+	free(w->tstore.next);
+	free(w);
+	pel_destroy(rt);
+}
+
 /* ---- races (suite concurrency) ---- */
 
 #define RACE_TIMERS	2000
@@ -588,6 +672,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest unit[] = {
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_wheel_fake_clock),
+		cmocka_unit_test(test_wheel_periodic_fake_clock),
 		cmocka_unit_test(test_never_early_in_order),
 		cmocka_unit_test(test_armed_for_another_worker),
 		cmocka_unit_test(test_cancel_same_worker),
