@@ -65,7 +65,7 @@ static const char usage_text[] =
 	"rt options:\n"
 	"  --samples N         stream tasks per mode (default 20000)\n"
 	"  --interval-ns N     time between two background tasks (default 6000)\n"
-	"  --rounds N          the modes take turns, N rounds each (default 4)\n"
+	"  --rounds N          the modes take turns, N rounds each (default 10)\n"
 	"io options:\n"
 	"  --items N           nop round trips per run (default 1M; A->B rows N/4)\n"
 	"  --samples N         UDP echoes per run (default 20000)\n"
