@@ -303,7 +303,9 @@ install(unsigned id, void *arg)
 		snprintf(w->setup_msg, sizeof(w->setup_msg), "%s", pel_last_error());
 		return;
 	}
-	w->ok = true;
+	/* release: pairs with the acquire in pel__rt_worker_check(); the set-up above (beat,
+	 * yield word, records) is visible to a submitter that sees ok */
+	atomic_store_explicit(&w->ok, true, memory_order_release);
 }
 
 static void
@@ -412,7 +414,7 @@ setup_locked(struct pel_runtime *rt, const struct pel_rt_config *cfg, struct rt_
 	struct install in = { .mlock = pel__rt_flags(rt) & PEL_F_MLOCK };
 	unsigned n = pel_worker_count(rt);
 	struct rt_layer *L;
-	int err;
+	int err, add;
 
 	if (n > RT_MAX_WORKERS)
 		return pel__fail(-EINVAL, "real-time layer: %u workers, at most %u", n,
@@ -439,14 +441,18 @@ setup_locked(struct pel_runtime *rt, const struct pel_rt_config *cfg, struct rt_
 					 "%u tasks and %u timers", i, L->tasks, L->timers);
 		}
 	}
-	err = pel__layer_add(rt, &rt_ops, L);
-	if (err) {
-		layer_free(L);
-		return err;
-	}
-	/* registered: from here the layer lives until pel_destroy() stops it */
+	/* put it on every worker first, then register it: a submitter never finds a layer half
+	 * set up (it finds none, and waits for us on the layer lock to set one up) */
 	in.L = L;
 	err = pel__run_on_each_worker(rt, install, &in);
+	/* registered even when that failed: pollers may be in place, pel_destroy() stops it */
+	add = pel__layer_add(rt, &rt_ops, L);
+	if (add) {
+		/* its pollers may hold it: it cannot be freed; say so (PEL__MAX_LAYERS taken) */
+		pel__rt_log(rt, PEL_LOG_ERROR, "real-time layer: %s; its memory stays allocated",
+			    pel_last_error());
+		return add;
+	}
 	for (unsigned i = 0; !err && i < n; i++)
 		if (L->w[i]->setup_err)
 			err = pel__fail(L->w[i]->setup_err, "real-time layer on worker %u: %s", i,
@@ -599,7 +605,8 @@ pel__rt_worker_check(const struct rt_layer *L, unsigned worker)
 	if (worker >= L->nworkers)
 		return pel__fail(-EINVAL, "worker %u does not exist (%u workers)", worker,
 				 L->nworkers);
-	if (!L->w[worker]->ok)
+	/* acquire: pairs with the release in install() */
+	if (!atomic_load_explicit(&L->w[worker]->ok, memory_order_acquire))
 		return pel__fail(-ENODEV, "the real-time layer is not working on worker %u: its "
 				 "set-up failed there (pel_rt_init() said why)", worker);
 	return 0;
@@ -954,7 +961,8 @@ monitor_main(void *arg)
 	while (!atomic_load_explicit(&L->monitor_stop, memory_order_relaxed)) {
 		nanosleep(&ts, NULL);
 		for (unsigned i = 0; i < L->nworkers; i++)
-			if (L->w[i]->ok)
+			/* acquire: as in pel__rt_worker_check() */
+			if (atomic_load_explicit(&L->w[i]->ok, memory_order_acquire))
 				monitor_check(L, L->w[i], limit);
 	}
 	return NULL;

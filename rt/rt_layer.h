@@ -137,7 +137,7 @@ struct rt_worker {
 	struct rt_layer *layer;
 	struct pel__beat *beat;
 	unsigned id;
-	bool ok;			/* its poller is in place */
+	_Atomic bool ok;		/* its poller is in place (set last by the set-up) */
 	int setup_err;			/* else why not */
 	char setup_msg[128];
 	uint64_t seq;

@@ -651,6 +651,7 @@ struct racer {
 	struct pel_runtime *rt;
 	uint64_t accepted;
 	int last_err;
+	int bad_err;
 };
 
 static void
@@ -685,8 +686,12 @@ racer_main(void *arg)
 		} else if (err == -ESHUTDOWN) {
 			r->last_err = err;
 			break;
+		} else if (err != -EAGAIN) {
+			/* never -ENODEV: no layer is seen half set up (checked by the main thread:
+			 * cmocka's asserts belong to it) */
+			r->bad_err = err;
+			break;
 		} else {
-			assert_int_equal(err, -EAGAIN);
 			usleep(10);
 		}
 		i++;
@@ -707,7 +712,9 @@ test_submits_race_destroy(void **state)
 		uint64_t accepted = 0, ran, spawned;
 
 		atomic_store(&race_ran, 0);
-		assert_int_equal(pel_rt_init(rt, NULL), 0);
+		/* odd rounds: the racers' first submits set the layer up, both at once */
+		if (!(round & 1))
+			assert_int_equal(pel_rt_init(rt, NULL), 0);
 		for (int i = 0; i < RACE_PRODUCERS; i++) {
 			r[i] = (struct racer){ .rt = rt };
 			assert_int_equal(pthread_create(&th[i], NULL, racer_main, &r[i]), 0);
@@ -716,6 +723,7 @@ test_submits_race_destroy(void **state)
 		pel_destroy(rt);
 		for (int i = 0; i < RACE_PRODUCERS; i++) {
 			pthread_join(th[i], NULL);
+			assert_int_equal(r[i].bad_err, 0);
 			assert_int_equal(r[i].last_err, -ESHUTDOWN);
 			accepted += r[i].accepted;
 		}
