@@ -14,7 +14,10 @@
 #include "helpers.h"
 #include "on_worker.h"
 
+#include <pel/io.h>
 #include <pel/rt.h>
+
+#include "pel_config.h"
 
 #include "rt/rt_layer.h"
 
@@ -598,6 +601,31 @@ test_wheel_periodic_fake_clock(void **state)
 	pel_destroy(rt);
 }
 
+#if PEL_HAVE_LIBURING
+/*
+ * A worker whose park is the I/O layer's (io_uring_enter) cannot bound its sleep: with a timer
+ * pending it yields instead of parking, and the timer still fires.
+ */
+static void
+test_timer_beside_io_park_hook(void **state)
+{
+	struct captured log;
+	struct pel_runtime *rt = start_rt(1, &log, NULL);
+	struct pel_io *io;
+
+	(void)state;
+	if (pel_io_create(rt, NULL, &io)) {
+		print_message("skip: no io_uring here (%s)\n", pel_last_error());
+		pel_destroy(rt);
+		skip();
+	}
+	atomic_store(&woke, 0);
+	on_worker(rt, 0, arm_50ms, NULL);
+	assert_true(WAIT_UNTIL(atomic_load(&woke), 10000));
+	pel_destroy(rt);
+}
+#endif
+
 /* ---- races (suite concurrency) ---- */
 
 #define RACE_TIMERS	2000
@@ -680,6 +708,9 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_periodic_then_cancel_from_callback),
 		cmocka_unit_test(test_capacity_and_destroy_reports),
 		cmocka_unit_test(test_parked_worker_wakes_for_timer),
+#if PEL_HAVE_LIBURING
+		cmocka_unit_test(test_timer_beside_io_park_hook),
+#endif
 	};
 	const struct CMUnitTest races[] = {
 		cmocka_unit_test(test_cancel_races_firing),
