@@ -143,7 +143,8 @@ run_rec(struct rt_worker *w, const struct pel_rt_task *t, bool rt)
 		w->in_rt = true;
 		w->cur_prio = t->prio;
 		w->cur_deadline = t->deadline_ns;
-		/* relaxed: a hint for submitters (whether to ask this task to yield) */
+		/* relaxed, both: hints for submitters (whether to ask this task to yield) */
+		atomic_store_explicit(&w->cur_dl, t->deadline_ns, memory_order_relaxed);
 		atomic_store_explicit(&w->cur_class, t->prio, memory_order_relaxed);
 	}
 	if (gate & PEL__GATE_BEAT)
@@ -640,12 +641,20 @@ rec_abandon(struct rt_worker *w, struct rt_rec *rec)
 	atomic_fetch_add_explicit(&w->done, 1, memory_order_release);
 }
 
-/* Ask the task running on @p w to yield when @p prio outranks it. */
+/* Ask the task running on @p w to yield when @p t outranks it: a more urgent class, or the same
+ * class and an earlier deadline. */
 static inline void
-urge(struct rt_worker *w, unsigned prio)
+urge(struct rt_worker *w, const struct pel_rt_task *t)
 {
-	/* relaxed: hints both; at worst the task yields at its next quantum */
-	if (prio < atomic_load_explicit(&w->cur_class, memory_order_relaxed))
+	/* relaxed, all: hints; a torn pair (class of one task, deadline of the next) costs at
+	 * worst a needless yield or one that waits for the quantum */
+	unsigned c = atomic_load_explicit(&w->cur_class, memory_order_relaxed);
+	bool first;
+
+	first = t->prio < c ||
+		(t->prio == c && t->deadline_ns < atomic_load_explicit(&w->cur_dl,
+									 memory_order_relaxed));
+	if (first)
 		atomic_store_explicit(w->yield_at, 0, memory_order_relaxed);
 }
 
@@ -690,7 +699,7 @@ pel_submit_rt(struct pel_producer *p, unsigned worker, const struct pel_rt_task 
 		rec_abandon(w, rec);
 		goto out;
 	}
-	urge(w, t->prio);
+	urge(w, t);
 out:
 	pel__producer_leave(p);
 	return err;
@@ -737,7 +746,7 @@ spawn_rt(struct rt_layer *L, unsigned self, unsigned worker, const struct pel_rt
 		rec_abandon(w, rec);
 		return err;
 	}
-	urge(w, t->prio);
+	urge(w, t);
 	return 0;
 }
 

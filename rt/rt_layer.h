@@ -120,6 +120,7 @@ struct rt_worker {
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t accepted;
 	/* Written by the worker at each real-time task, read by submitters. */
 	alignas(PEL_CACHE_GUARD) _Atomic uint32_t cur_class;	/* PEL_PRIO_CLASSES: plain */
+	_Atomic uint64_t cur_dl;	/* the running real-time task's deadline */
 	_Atomic uint64_t *yield_at;	/* the worker thread's pel__yield_at */
 	/* Cross-thread counters: cancels (any worker), stalls (the monitor). */
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t timers_cancelled;

@@ -544,6 +544,60 @@ test_rt_yield_keeps_class(void **state)
 	pel_destroy(rt);
 }
 
+/* Within a class, an earlier deadline asks the running task to yield; a later one does not. */
+static _Atomic int a_done, a_yielded;
+
+static void
+edf_spinner(void *arg)
+{
+	uint64_t t0 = pel_now_ns();
+
+	log_task(arg);
+	atomic_store(&held, 1);
+	while (!pel_should_yield() && pel_now_ns() - t0 < 10 * PEL_NS_PER_S)
+		;
+	atomic_store(&a_yielded, pel_should_yield());
+	assert_int_equal(pel_yield_to(log_task, (void *)(intptr_t)3), 0);
+	atomic_store(&a_done, 1);
+}
+
+static void
+test_earlier_deadline_asks_to_yield(void **state)
+{
+	struct captured log;
+	struct pel_runtime *rt = start_one(&log);
+	struct pel_producer *p;
+	uint64_t base = pel_now_ns() + FAR;
+	struct pel_rt_task a = rtt(edf_spinner, 1, base, 1);
+	struct pel_rt_task later = rtt(log_task, 4, base + 10 * PEL_NS_PER_S, 1);
+	struct pel_rt_task lower = rtt(log_task, 5, base - 20 * PEL_NS_PER_S, 2);
+	struct pel_rt_task earlier = rtt(log_task, 2, base - 10 * PEL_NS_PER_S, 1);
+
+	(void)state;
+	order_reset();
+	atomic_store(&held, 0);
+	atomic_store(&a_done, 0);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	assert_int_equal(pel_submit_rt(p, 0, &a), 0);
+	assert_true(WAIT_UNTIL(atomic_load(&held), 10000));
+	/* the same class with a later deadline, a lower class with an earlier one: no yield */
+	assert_int_equal(pel_submit_rt(p, 0, &later), 0);
+	assert_int_equal(pel_submit_rt(p, 0, &lower), 0);
+	usleep(20000);
+	assert_int_equal(atomic_load(&a_done), 0);
+	/* the same class, an earlier deadline: yield */
+	assert_int_equal(pel_submit_rt(p, 0, &earlier), 0);
+	assert_true(WAIT_UNTIL(atomic_load(&a_done), 10000));
+	assert_int_equal(atomic_load(&a_yielded), 1);
+	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+	/* a, then earlier, then a's rest (a's deadline), then later, then the lower class */
+	assert_int_equal(atomic_load(&order_n), 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(order[i], i + 1);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
 /* ---- stall detector ---- */
 
 static pthread_mutex_t stall_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -800,6 +854,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_quantum),
 		cmocka_unit_test(test_urgent_work_asks_plain_task_to_yield),
 		cmocka_unit_test(test_rt_yield_keeps_class),
+		cmocka_unit_test(test_earlier_deadline_asks_to_yield),
 		cmocka_unit_test(test_stall_detector),
 	};
 	const struct CMUnitTest races[] = {

@@ -105,8 +105,9 @@ int pel_rt_set_quantum(struct pel_runtime *rt, uint64_t ns);
 bool pel__should_yield(void);
 
 /**
- * True when the running task should return soon: more urgent real-time work waits for its
- * worker, or its quantum (pel_rt_set_quantum()) is spent. Always false outside a task. A long
+ * True when the running task should return soon: real-time work that outranks it (a more urgent
+ * class, or its class and an earlier deadline) waits for its worker, or its quantum
+ * (pel_rt_set_quantum()) is spent. Always false outside a task. A long
  * task checks it and queues its remainder with pel_yield_to(). One thread-local load, a TSC read
  * and a compare.
  */
