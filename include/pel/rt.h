@@ -47,7 +47,8 @@ struct pel_rt_config {
  * Optional: the first pel_submit_rt(), pel_rt_set_late_policy() or pel_rt_set_quantum() sets it
  * up with the defaults; pel_spawn_rt() and the timer calls, made from tasks, need it set up.
  * @param cfg  NULL: the defaults
- * @return 0; -EEXIST set up already; -EINVAL a bad field; -ENOMEM; -ESHUTDOWN stopping;
+ * @return 0; -EEXIST set up already; -EINVAL a bad field; -ENOMEM; -ENOSPC a worker has no
+ *         poller slot left (its real-time calls then answer -ENODEV); -ESHUTDOWN stopping;
  *         -EDEADLK called from a task.
  * Threads: any but a worker's. Cold (allocates, waits for every worker).
  */
