@@ -62,7 +62,8 @@ int pel_rt_init(struct pel_runtime *rt, const struct pel_rt_config *cfg);
  * @param t       copied; t->fn not NULL, t->prio < PEL_PRIO_CLASSES, t->deadline_ns not 0
  * @return 0 queued; -ETIME deadline already past, nothing queued; -EAGAIN the worker's store or
  *         the ring is full; -EINVAL bad worker, task or handle; -ESHUTDOWN runtime stopping;
- *         -ENOMEM the layer could not be set up (first call).
+ *         -ENOMEM the layer could not be set up (first call); -ENODEV its set-up failed on
+ *         that worker.
  * Threads: the thread that uses @p p; no lock, no syscall unless the worker is parked (the first
  * call sets the layer up when pel_rt_init() was not called: cold).
  */
