@@ -44,6 +44,8 @@ enum pel__lazy {
 	PEL__LAZY_SHUTDOWN,
 	PEL__LAZY_NOT_TASK,		/* a = call: 0 spawn */
 	PEL__LAZY_BAD_PRODUCER,		/* a = 0 NULL, 1 closed */
+	PEL__LAZY_STORE_FULL,		/* a = worker, b = records: a layer's fixed store */
+	PEL__LAZY_PAST_DEADLINE,	/* a = us past (capped) */
 };
 int pel__fail_lazy(int err, enum pel__lazy what, unsigned a, unsigned b);
 
