@@ -594,9 +594,13 @@ deadline_check(const struct pel_rt_task *t)
 	if (t->deadline_ns == PEL_NO_DEADLINE)
 		return 0;
 	now = pel_now_ns();
-	if (t->deadline_ns <= now)
-		return pel__fail(-ETIME, "real-time task's deadline is %llu ns in the past; "
-				 "nothing queued", (unsigned long long)(now - t->deadline_ns));
+	if (pel_unlikely(t->deadline_ns <= now)) {
+		uint64_t us = (now - t->deadline_ns) / 1000;
+
+		/* lazy: an overloaded producer may see this often; worded when asked */
+		return pel__fail_lazy(-ETIME, PEL__LAZY_PAST_DEADLINE,
+				      us > UINT32_MAX ? UINT32_MAX : (unsigned)us, 0);
+	}
 	return 0;
 }
 
@@ -621,8 +625,8 @@ rec_take(struct rt_worker *w, const struct pel_rt_task *t)
 	struct rt_rec *rec;
 
 	if (pel_unlikely(i < 0)) {
-		pel__fail(-EAGAIN, "worker %u holds %u real-time tasks already (its store is full; "
-			  "raise pel_rt_config.tasks)", w->id, w->store.cap);
+		/* lazy, as a full ring: worded when asked (raise pel_rt_config.tasks) */
+		pel__fail_lazy(-EAGAIN, PEL__LAZY_STORE_FULL, w->id, w->store.cap);
 		return NULL;
 	}
 	rec = &w->rec[i];

@@ -116,7 +116,7 @@ test_submit_rt_refusals(void **state)
 	assert_error_contains("worker 1 does not exist (1 workers)");
 	t = rtt(log_task, 0, pel_now_ns() - 1000, 0);
 	assert_int_equal(pel_submit_rt(p, 0, &t), -ETIME);
-	assert_error_contains("in the past; nothing queued");
+	assert_error_contains("us in the past: nothing was queued");
 	/* nothing of the refused ones ran */
 	assert_int_equal(pel_drain(rt, 5 * PEL_NS_PER_S), 0);
 	assert_int_equal(pel_rt_stats(rt, 0, &st), 0);
@@ -368,7 +368,7 @@ test_store_full_then_free(void **state)
 	hold(p, 0);
 	assert_int_equal(pel_submit_rt(p, 0, &t), 0);
 	assert_int_equal(pel_submit_rt(p, 0, &t), -EAGAIN);
-	assert_error_contains("store is full");
+	assert_error_contains("store of 1 task records is full: nothing was queued");
 	release();
 	/* pel_drain() waits for the real-time task, not only for its intake */
 	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
