@@ -816,6 +816,22 @@ pel__should_yield(void)
 
 /* ---- policy, quantum, stats ---- */
 
+/*
+ * A cold call on the layer of @p rt (set up when missing), from a thread that is not a worker:
+ * returns 0 with the layer lock held (pel__layer_leave()), so pel_destroy() cannot stop it.
+ */
+static int
+cold_enter(struct pel_runtime *rt, const char *call, struct rt_layer **L)
+{
+	int err;
+
+	if (pel__tls_worker.w)
+		return pel__fail(-EDEADLK, "%s() called from a task: it waits for the workers; "
+				 "call it from a thread that is not a worker", call);
+	err = layer_of(rt, L);
+	return err ? err : pel__layer_enter(rt);
+}
+
 int
 pel_rt_set_late_policy(struct pel_runtime *rt, enum pel_late_policy policy, pel_late_fn on_late)
 {
@@ -828,14 +844,8 @@ pel_rt_set_late_policy(struct pel_runtime *rt, enum pel_late_policy policy, pel_
 	if (policy == PEL_LATE_DROP && !on_late)
 		return pel__fail(-EINVAL, "PEL_LATE_DROP needs an on_late callback: dropped tasks "
 				 "are reported, never lost silently");
-	if (pel__tls_worker.w)
-		return pel__fail(-EDEADLK, "pel_rt_set_late_policy() is called from a thread that "
-				 "is not a worker");
-	err = layer_of(rt, &L);
-	if (err)
-		return err;
 	/* under the layer lock: pel_destroy() cannot stop the layer while we write to it */
-	err = pel__layer_enter(rt);
+	err = cold_enter(rt, "pel_rt_set_late_policy", &L);
 	if (err)
 		return err;
 	/* relaxed: published by the release store of policy below */
@@ -864,13 +874,7 @@ pel_rt_set_quantum(struct pel_runtime *rt, uint64_t ns)
 	struct rt_layer *L;
 	int err;
 
-	if (pel__tls_worker.w)
-		return pel__fail(-EDEADLK, "pel_rt_set_quantum() is called from a thread that is "
-				 "not a worker");
-	err = layer_of(rt, &L);
-	if (err)
-		return err;
-	err = pel__layer_enter(rt);
+	err = cold_enter(rt, "pel_rt_set_quantum", &L);
 	if (err)
 		return err;
 	L->quantum_ns = ns;
