@@ -14,6 +14,9 @@
  *                  for the callback on B to bump an atomic, N/4 times
  *   liburing xcore A bumps a flag; a liburing loop on B sees it, does one nop round trip as
  *                  above and bumps an ack that A waits for, N/4 times
+ *   pel dedicated  PEL_IO_DEDICATED: the I/O thread spins on A and owns the ring; a task on
+ *                  the B worker submits a nop, its callback (on B) the next, N/4 times: each
+ *                  round trip crosses B->A->B, as "liburing xcore" does A->B->A
  * ns per round trip = time of the run / N; the row is the median (min, max) of --reps runs.
  *
  * Part 2, UDP echo over loopback: a client on A sends a 64-byte datagram carrying its sequence
@@ -23,6 +26,8 @@
  *   pel defer      a PEL_IDLE_SPIN worker whose recv callback submits the send and the next recv
  *                  (default config: SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG)
  *   pel plain      the same with PEL_IO_CF_PLAIN (task work runs at interrupts)
+ *   pel coop       the same with PEL_IO_CF_COOP (COOP_TASKRUN | TASKRUN_FLAG: no IPI, the task
+ *                  work waits for the worker's next enter, which the flag asks for)
  * p50/p99 are nearest-rank over the samples of every rep, the first 1% of each run dropped.
  *
  * Every variant runs once per rep, in turn (interleaved), with a rest after each run
@@ -79,6 +84,7 @@ enum nkind {
 	N_URING_DEFAULT,
 	N_PEL_XCORE,
 	N_URING_XCORE,
+	N_PEL_DED,
 	N_COUNT,
 };
 
@@ -93,6 +99,7 @@ static const struct {
 	[N_URING_DEFAULT] = { "baseline", "liburing flags=0", "liburing_default" },
 	[N_PEL_XCORE] = { "pel", "pel_io nop A->B", "pel_xcore" },
 	[N_URING_XCORE] = { "baseline", "liburing A->B", "liburing_xcore" },
+	[N_PEL_DED] = { "pel", "pel_io dedicated B->A", "pel_dedicated" },
 };
 
 struct nop_run {
@@ -185,8 +192,8 @@ wait_finished(_Atomic int *flag)
 
 /* A runtime of one PEL_IDLE_SPIN worker on B with an I/O layer; the caller is pinned to A. */
 static int
-start_pel(int cpu_b, unsigned io_flags, struct pel_runtime **rt, struct pel_producer **prod,
-	  struct pel_io **io)
+start_pel(int cpu_b, unsigned io_flags, int io_cpu, struct pel_runtime **rt,
+	  struct pel_producer **prod, struct pel_io **io)
 {
 	struct pel_io_config ic;
 	char cpus[16];
@@ -197,6 +204,10 @@ start_pel(int cpu_b, unsigned io_flags, struct pel_runtime **rt, struct pel_prod
 		return 1;
 	pel_io_config_default(&ic);
 	ic.flags = io_flags;
+	if (io_cpu >= 0) {
+		ic.mode = PEL_IO_DEDICATED;	/* the I/O thread on io_cpu */
+		ic.io_cpu = io_cpu;
+	}
 	err = pel_io_create(*rt, &ic, io);
 	if (!err)
 		err = pel_producer_open(*rt, prod);
@@ -237,16 +248,17 @@ struct nop_out {
 };
 
 static int
-run_pel_nop(const struct pel_bench_opts *o, uint64_t n, bool plain, struct nop_out *out)
+run_pel_nop(const struct pel_bench_opts *o, uint64_t n, bool plain, bool ded, struct nop_out *out)
 {
 	static struct nop_run nr;
 	struct pel_runtime *rt;
 	struct pel_producer *prod;
 	struct pel_io_stats st;
-	const char *what = plain ? "pel nop plain" : "pel nop";
+	const char *what = ded ? "pel nop dedicated" : plain ? "pel nop plain" : "pel nop";
 	int err, ret = 1;
 
-	if (start_pel(o->cpu_b, plain ? PEL_IO_CF_PLAIN : 0, &rt, &prod, &nr.io))
+	if (start_pel(o->cpu_b, plain ? PEL_IO_CF_PLAIN : 0, ded ? o->cpu_a : -1, &rt, &prod,
+		      &nr.io))
 		return 1;
 	nr.n = n;
 	nr.cbs = nr.bad = 0;
@@ -293,7 +305,7 @@ run_pel_xcore(const struct pel_bench_opts *o, uint64_t n, struct nop_out *out)
 	uint64_t i, deadline;
 	int err, ret = 1;
 
-	if (start_pel(o->cpu_b, 0, &rt, &prod, &nr.io))
+	if (start_pel(o->cpu_b, 0, -1, &rt, &prod, &nr.io))
 		return 1;
 	nr.cbs = nr.bad = 0;
 	atomic_store(&nr.ack, 0);
@@ -504,6 +516,7 @@ enum ekind {
 	E_EPOLL,
 	E_PEL_DEFER,
 	E_PEL_PLAIN,
+	E_PEL_COOP,
 	E_COUNT,
 };
 
@@ -515,6 +528,7 @@ static const struct {
 	[E_EPOLL] = { "baseline", "epoll busy-poll", "epoll" },
 	[E_PEL_DEFER] = { "pel", "pel_io defer", "pel_defer" },
 	[E_PEL_PLAIN] = { "pel", "pel_io plain", "pel_plain" },
+	[E_PEL_COOP] = { "pel", "pel_io coop", "pel_coop" },
 };
 
 struct echo_srv {
@@ -775,7 +789,8 @@ run_echo(const struct pel_bench_opts *o, enum ekind k, uint64_t n, uint64_t *lat
 			ret = 1;
 		}
 	} else {
-		if (start_pel(o->cpu_b, k == E_PEL_PLAIN ? PEL_IO_CF_PLAIN : 0, &rt, &prod, &s.io))
+		if (start_pel(o->cpu_b, k == E_PEL_PLAIN ? PEL_IO_CF_PLAIN :
+			      k == E_PEL_COOP ? PEL_IO_CF_COOP : 0, -1, &rt, &prod, &s.io))
 			goto out_close;
 		err = pel_submit(prod, 0, echo_start, &s);
 		if (err) {
@@ -867,6 +882,7 @@ static const struct {
 	{ "nop_rtt_vs_liburing", "pel/liburing", N_PEL, N_URING },
 	{ "nop_rtt_plain_vs_liburing_default", "plain/liburing0", N_PEL_PLAIN, N_URING_DEFAULT },
 	{ "nop_rtt_xcore_vs_liburing_xcore", "A->B pel/liburing", N_PEL_XCORE, N_URING_XCORE },
+	{ "nop_rtt_dedicated_vs_liburing_xcore", "dedicated/liburing", N_PEL_DED, N_URING_XCORE },
 };
 
 static int
@@ -967,7 +983,7 @@ pel_bench_io(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 			switch (k) {
 			case N_PEL:
 			case N_PEL_PLAIN:
-				err = run_pel_nop(o, n, k == N_PEL_PLAIN, &nout[k]);
+				err = run_pel_nop(o, n, k == N_PEL_PLAIN, false, &nout[k]);
 				if (!err && k == N_PEL)
 					pel_flags = nout[k].setup_flags &
 						    ~(uint32_t)IORING_SETUP_CQSIZE;
@@ -981,6 +997,9 @@ pel_bench_io(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 				break;
 			case N_PEL_XCORE:
 				err = run_pel_xcore(o, n, &nout[k]);
+				break;
+			case N_PEL_DED:
+				err = run_pel_nop(o, n, false, true, &nout[k]);
 				break;
 			default:
 				err = run_uring(o, n, pel_flags | IORING_SETUP_CQSIZE, true,
@@ -1045,6 +1064,7 @@ pel_bench_io(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 		} er[] = {
 			{ "echo_defer_vs_epoll", "defer/epoll", E_PEL_DEFER },
 			{ "echo_plain_vs_epoll", "plain/epoll", E_PEL_PLAIN },
+			{ "echo_coop_vs_epoll", "coop/epoll", E_PEL_COOP },
 		};
 
 		for (k = 0; k < sizeof(npair) / sizeof(npair[0]); k++) {

@@ -19,12 +19,16 @@ static void
 usage(const char *prog)
 {
 	fprintf(stderr, "usage: %s --port P [--cpus LIST] [--idle spin|backoff|park] "
-		"[--io per-worker]\n"
+		"[--io per-worker|dedicated [--io-cpu N] [--steer fixed|hash|rr|jsq]]\n"
 		"  --port P      UDP/TCP port to serve sockperf on (0: any free port, printed)\n"
 		"  --cpus LIST   worker CPUs, e.g. \"1\" or \"2-5\" (default: the isolated CPUs, "
 		"else all but CPU 0)\n"
 		"  --idle MODE   what an idle worker does (default backoff)\n"
-		"  --io MODE     per-worker: each worker owns an io_uring (the only mode)\n", prog);
+		"  --io MODE     per-worker: each worker owns an io_uring (default); dedicated: one\n"
+		"                I/O thread owns it and hands completions to the workers\n"
+		"  --io-cpu N    dedicated: the CPU the I/O thread is pinned to (default: none)\n"
+		"  --steer HOW   dedicated: which worker gets each received message (default\n"
+		"                fixed: the socket's worker)\n", prog);
 }
 
 int
@@ -35,6 +39,8 @@ echo_parse(int argc, char **argv, struct echo_opts *o)
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "idle", required_argument, NULL, 'i' },
 		{ "io", required_argument, NULL, 'o' },
+		{ "io-cpu", required_argument, NULL, 'C' },
+		{ "steer", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -44,6 +50,9 @@ echo_parse(int argc, char **argv, struct echo_opts *o)
 	o->port = 0;
 	o->cpus = NULL;
 	o->idle = PEL_IDLE_BACKOFF;
+	o->io_mode = PEL_IO_PER_WORKER;
+	o->io_cpu = -1;
+	o->steer = PEL_IO_STEER_FIXED;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		char *end;
@@ -79,15 +88,38 @@ echo_parse(int argc, char **argv, struct echo_opts *o)
 			break;
 		case 'o':
 			if (!strcmp(optarg, "dedicated")) {
-				fprintf(stderr, "%s: --io dedicated: a dedicated I/O core is not in this "
-					"version of pel; use --io per-worker\n", o->prog);
-				goto bad;
-			}
-			if (strcmp(optarg, "per-worker")) {
-				fprintf(stderr, "%s: --io %s: use per-worker\n", o->prog, optarg);
+				o->io_mode = PEL_IO_DEDICATED;
+			} else if (!strcmp(optarg, "per-worker")) {
+				o->io_mode = PEL_IO_PER_WORKER;
+			} else {
+				fprintf(stderr, "%s: --io %s: use per-worker or dedicated\n", o->prog,
+					optarg);
 				goto bad;
 			}
 			break;
+		case 'C':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v > 4095 || optarg[0] == '-') {
+				fprintf(stderr, "%s: --io-cpu %s: not a CPU number\n", o->prog, optarg);
+				goto bad;
+			}
+			o->io_cpu = (int)v;
+			break;
+		case 's': {
+			static const char *const names[] = { "fixed", "hash", "rr", "jsq" };
+
+			o->steer = 4;
+			for (unsigned k = 0; k < 4; k++)
+				if (!strcmp(optarg, names[k]))
+					o->steer = k;
+			if (o->steer == 4) {
+				fprintf(stderr, "%s: --steer %s: use fixed, hash, rr or jsq\n", o->prog,
+					optarg);
+				goto bad;
+			}
+			break;
+		}
 		case 'h':
 			usage(o->prog);
 			exit(0);
@@ -103,6 +135,10 @@ echo_parse(int argc, char **argv, struct echo_opts *o)
 	}
 	if (!have_port) {
 		fprintf(stderr, "%s: --port is required\n", o->prog);
+		goto bad;
+	}
+	if (o->io_mode != PEL_IO_DEDICATED && (o->io_cpu >= 0 || o->steer)) {
+		fprintf(stderr, "%s: --io-cpu and --steer go with --io dedicated\n", o->prog);
 		goto bad;
 	}
 	return 0;
@@ -141,6 +177,9 @@ echo_start(const struct echo_opts *o, unsigned buf_count, unsigned buf_size, str
 		goto out_sig;
 	}
 	pel_io_config_default(&ic);
+	ic.mode = o->io_mode;
+	ic.io_cpu = o->io_cpu;
+	ic.steer = o->steer;
 	ic.buf_count = buf_count;
 	ic.buf_size = buf_size;
 	err = pel_io_create(e->rt, &ic, &e->io);

@@ -72,6 +72,9 @@ struct echo_opts {
 	unsigned port;		/* 0: an ephemeral port (printed in the ready line) */
 	const char *cpus;	/* NULL: pel's default */
 	enum pel_idle idle;
+	enum pel_io_mode io_mode;
+	int io_cpu;		/* PEL_IO_DEDICATED: the I/O thread's CPU; -1 not pinned */
+	unsigned steer;		/* PEL_IO_DEDICATED: enum pel_io_steer */
 };
 
 /* What main() keeps: the runtime, its I/O layer, and the signals it waits for. */

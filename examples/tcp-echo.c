@@ -61,6 +61,7 @@ static struct tworker *ws;
 static unsigned nworkers;
 static int lfd = -1;
 static uint64_t accept_handle;
+static bool steered;	/* the dedicated I/O thread steers accepts: a connection stays there */
 static atomic_bool stopping;
 
 static void on_recv(const struct pel_io_result *r, void *arg);
@@ -255,6 +256,8 @@ conn_start(void *arg)
 	struct conn *c = arg;
 	struct pel_io_req req = pel_io_req_recv_multishot(c->fd, 0, on_recv, c);
 
+	req.flags |= PEL_IO_REQ_NO_STEER;	/* a stream: its bytes in order, on its worker */
+
 	c->next = c->w->conns;
 	if (c->next)
 		c->next->prev = c;
@@ -272,35 +275,36 @@ conn_start(void *arg)
 	conn_free_if_done(c);
 }
 
-/* Worker 0: a new connection, for the next worker in turn. */
+/* A new connection, on worker @p self: for the next worker in turn (accepts complete on worker
+ * 0), or for @p self when the dedicated I/O thread steers accepts (--steer: it chose). */
 static void
-accepted(int fd)
+accepted(int fd, unsigned self)
 {
-	static unsigned next;	/* only worker 0 runs this */
-	struct tworker *w = &ws[next++ % nworkers];
+	static unsigned next;	/* only worker 0 runs this, when accepts are not steered */
+	struct tworker *w = steered ? &ws[self] : &ws[next++ % nworkers];
 	struct conn *c = calloc(1, sizeof(*c));
 	int one = 1;
 
-	echo_count(&ws[0].connections, 1);
+	echo_count(&ws[self].connections, 1);
 	if (c)
 		c->out[0] = malloc(2 * (size_t)OUT_CAP);
 	if (!c || !c->out[0]) {
 		free(c);
 		close(fd);
-		echo_count(&ws[0].errors, 1);
+		echo_count(&ws[self].errors, 1);
 		return;
 	}
 	c->out[1] = c->out[0] + OUT_CAP;
 	c->fd = fd;
 	c->w = w;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (w->id == 0) {
+	if (w->id == self) {
 		conn_start(c);
 	} else if (pel_spawn(w->id, conn_start, c)) {
 		close(fd);
 		free(c->out[0]);
 		free(c);
-		echo_count(&ws[0].errors, 1);
+		echo_count(&ws[self].errors, 1);
 	}
 }
 
@@ -317,12 +321,12 @@ on_accept(const struct pel_io_result *r, void *arg)
 {
 	(void)arg;
 	if (r->res >= 0)
-		accepted(r->res);
+		accepted(r->res, r->worker);
 	else if (r->res != -ECANCELED)
-		echo_count(&ws[0].errors, 1);
+		echo_count(&ws[r->worker].errors, 1);
 	if (!(r->flags & PEL_IO_F_MORE) && r->res != -ECANCELED &&
 	    !atomic_load_explicit(&stopping, memory_order_relaxed) && arm_accept(NULL))
-		echo_count(&ws[0].errors, 1);
+		echo_count(&ws[r->worker].errors, 1);
 }
 
 /* At the end, on each worker: cut every connection it has. */
@@ -381,6 +385,7 @@ main(int argc, char **argv)
 	err = echo_parse(argc, argv, &o);
 	if (err)
 		return err;
+	steered = o.io_mode == PEL_IO_DEDICATED && o.steer != PEL_IO_STEER_FIXED;
 	if (echo_start(&o, BUF_COUNT, BUF_SIZE, &e))
 		return 1;
 	io = e.io;

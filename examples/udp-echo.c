@@ -54,6 +54,7 @@ struct reply {
 
 static struct pel_io *io;
 static struct pel_pool *replies;
+static struct uworker *all;	/* all[w]: worker w's socket and counters */
 static atomic_bool stopping;
 
 static void on_recv(const struct pel_io_result *r, void *arg);
@@ -84,9 +85,10 @@ on_sent(const struct pel_io_result *r, void *arg)
 	pel_free(replies, rp);
 }
 
-/* One datagram in @p buf (@p len bytes as the kernel laid it out): answer it or let it go. */
+/* One datagram of @p w's socket in @p buf (@p len bytes as the kernel laid it out), on worker
+ * @p me (w's own, unless the dedicated I/O thread steered it elsewhere): answer it or let it go. */
 static void
-on_datagram(struct uworker *w, void *buf, int len)
+on_datagram(struct uworker *w, struct uworker *me, void *buf, int len)
 {
 	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(buf, len, &w->rmsg);
 	struct pel_io_req req;
@@ -94,7 +96,7 @@ on_datagram(struct uworker *w, void *buf, int len)
 	uint8_t *m;
 	unsigned n;
 
-	echo_count(&w->messages, 1);
+	echo_count(&me->messages, 1);
 	if (!o || (o->flags & MSG_TRUNC) || o->namelen > w->rmsg.msg_namelen)
 		goto malformed;
 	m = io_uring_recvmsg_payload(o, &w->rmsg);
@@ -115,16 +117,16 @@ on_datagram(struct uworker *w, void *buf, int len)
 	rp->msg.msg_iov = &rp->iov;
 	rp->msg.msg_iovlen = 1;
 	rp->buf = buf;
-	rp->w = w;
+	rp->w = me;
 	req = pel_io_req_sendmsg(w->fd, &rp->msg, 0, on_sent, rp);
-	if (pel_io_submit(io, NULL, w->id, &req, NULL) == 0)
+	if (pel_io_submit(io, NULL, me->id, &req, NULL) == 0)
 		return;		/* on_sent() releases the buffer */
 	pel_free(replies, rp);
 dropped:
-	echo_count(&w->dropped, 1);
+	echo_count(&me->dropped, 1);
 	goto release;
 malformed:
-	echo_count(&w->malformed, 1);
+	echo_count(&me->malformed, 1);
 release:
 	pel_io_buf_release(io, buf);
 }
@@ -132,18 +134,18 @@ release:
 static void
 on_recv(const struct pel_io_result *r, void *arg)
 {
-	struct uworker *w = arg;
+	struct uworker *w = arg, *me = &all[r->worker];
 
 	if (r->flags & PEL_IO_F_BUFFER)
-		on_datagram(w, r->buf, r->res);
+		on_datagram(w, me, r->buf, r->res);
 	else if (r->res < 0 && r->res != -ECANCELED)
-		echo_count(&w->errors, 1);
+		echo_count(&me->errors, 1);
 	if (r->flags & PEL_IO_F_MORE)
 		return;
 	/* the stream ended (an error the layer does not re-arm): in again, unless we stop */
 	if (!atomic_load_explicit(&stopping, memory_order_relaxed) && r->res != -ECANCELED &&
 	    arm(w, NULL))
-		echo_count(&w->errors, 1);
+		echo_count(&me->errors, 1);
 }
 
 static int
@@ -200,6 +202,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	ws = calloc(nw, sizeof(*ws));
+	all = ws;
 	if (!ws)
 		goto out;
 	for (unsigned w = 0; w < nw; w++)

@@ -23,6 +23,8 @@
 #include <assert.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,8 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -50,7 +54,25 @@
 #define DEF_SQ_IDLE_MS	100u
 #define MAX_FILES	32768u
 #define REQ_FLAGS	(PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL | PEL_IO_REQ_ABS | \
-			 PEL_IO_REQ_FIXED_FILE)
+			 PEL_IO_REQ_FIXED_FILE | PEL_IO_REQ_NO_STEER | PEL_IO_REQ_FIXED_BUF)
+#define MAX_FIXED_BUFS	16384u	/* the kernel's limit of registered buffers (UIO_MAXIOV) */
+#define MAX_NAPI_US	1000000u
+/* IORING_REGISTER_NAPI (Linux 6.9) and its argument: newer than liburing 2.3 */
+#define REGISTER_NAPI	27
+/* recv bundles (Linux 6.10): one CQE for a run of provided buffers; newer than liburing 2.3 */
+#define FEAT_RECVSEND_BUNDLE	(1u << 14)
+#define RECVSEND_BUNDLE		(1u << 4)	/* sqe->ioprio of a recv */
+/* incremental buffer rings (Linux 6.12): a buffer is consumed piece by piece */
+#define PBUF_RING_INC		2u		/* io_uring_buf_reg.flags ("pad" in liburing 2.3) */
+#define CQE_F_BUF_MORE		(1u << 4)	/* the buffer stays in the ring: more will follow */
+struct napi_reg {
+	uint32_t busy_poll_to;		/* us */
+	uint8_t prefer_busy_poll;
+	uint8_t opcode;			/* 0: register, dynamic tracking (6.15; 0 before too) */
+	uint8_t pad[2];
+	uint32_t op_param;
+	uint32_t resv;
+};
 #define MAX_SQ_IDLE_MS	60000u
 #define BGID		0		/* the one buffer group of each worker's ring */
 #define NIL		UINT32_MAX
@@ -60,6 +82,7 @@
 /* the set-up options took reserved words: the structs keep their size (the ABI of 0.1) */
 static_assert(sizeof(struct pel_io_config) == 15 * sizeof(unsigned), "pel_io_config grew");
 static_assert(sizeof(struct pel_io_stats) == 120, "pel_io_stats grew");
+static_assert(sizeof(struct pel_io_req) == 48, "pel_io_req grew");
 
 enum op_state { OP_FREE, OP_QUEUED, OP_WAITING, OP_INFLIGHT };
 
@@ -79,13 +102,17 @@ struct op {
 	struct sockaddr_storage sa;	/* CONNECT: the address, copied */
 };
 
-/* Per worker: its ring, its provided buffers, and its counters. Touched by its worker only, but
- * for the counters (pel_io_stats() reads them relaxed) and the release stack. */
+/* A ring and its owner: a worker (per-worker mode) or the I/O thread (dedicated mode), with its
+ * provided buffers and its counters. Touched by its owner only, but for the counters
+ * (pel_io_stats() reads them relaxed) and the release stack. */
 struct io_worker {
 	struct io_uring ring;
 	bool ring_ok;
+	bool ded;			/* the I/O thread's ring: results go to the workers' lanes */
+	bool reap_blocked;		/* dedicated: the lanes' overflow lists are full */
 	struct pel_io *io;
-	unsigned id;
+	unsigned id;			/* the worker; the I/O thread: the worker count */
+	char name[24];			/* "worker 3", "the I/O thread": for messages */
 	unsigned prepared;		/* SQEs prepared since the last enter */
 	struct op *wait_head, *wait_tail;	/* accepted, no SQE yet: in order */
 	struct op *rearm_head;		/* multishot ops stopped by -ENOBUFS */
@@ -102,6 +129,8 @@ struct io_worker {
 	unsigned file_next;		/* where the search for a free slot starts */
 	_Atomic uint32_t files_used;
 	unsigned nfiles;		/* slots registered at set-up (0: none) */
+	_Atomic uint32_t fixed_bufs;	/* registered buffers now (pel_io_buffers_register()) */
+	uint32_t napi_us;		/* NAPI busy poll registered (0: off) */
 	/* provided buffers */
 	struct io_uring_buf_ring *br;
 	size_t br_len;
@@ -109,6 +138,20 @@ struct io_worker {
 	size_t bufs_len;
 	unsigned nbufs;
 	unsigned in_ring;		/* buffers the kernel may pick now */
+	/* recv bundles: which buffer sits at each ring position, the next position pel adds at,
+	 * and the next the kernel takes from (CQE order is the kernel's taking order: one task,
+	 * SINGLE_ISSUER | DEFER_TASKRUN) */
+	bool bundle;
+	uint16_t *ring_bid;
+	uint32_t add_pos, take_pos;
+	/* incremental buffers: per buffer, where the kernel's next piece starts, the pieces the
+	 * user holds, whether the kernel is done with it; pieces released by other threads are
+	 * counted in inc_rel[] (the release stack holds a buffer once, on its 0 -> 1) */
+	bool inc;
+	uint32_t *inc_off;
+	uint32_t *inc_refs;
+	uint8_t *inc_done;
+	_Atomic uint32_t *inc_rel;
 	/* buffers released by other threads: a tagged Treiber stack of ids, links in rel_next[] */
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t rel_head;
 	_Atomic uint32_t *rel_next;
@@ -118,6 +161,36 @@ struct io_worker {
 	uint32_t setup_flags, features;
 	int setup_err;
 	char setup_msg[256];
+	/* the I/O thread's park word (1 while it sleeps in the ring): others clear it and wake it */
+	alignas(PEL_CACHE_GUARD) _Atomic uint32_t parked;
+};
+
+/* A result on its way from the I/O thread to a worker: it rides in the lane's completion ring,
+ * at the position of the slot that carries it. */
+struct cpl_rec {
+	struct pel_io_result r;
+	pel_io_cb cb;
+	void *arg;
+	struct op *op;			/* the final result: the worker frees the operation */
+};
+
+/* Dedicated mode: a worker's two SPSC rings with the I/O thread. */
+struct io_lane {
+	/* the worker's side: requests out, results in */
+	alignas(PEL_CACHE_GUARD) struct pel_ring *req;	/* worker -> I/O thread: operations */
+	struct op *wait_head, *wait_tail;	/* req was full: in order, pushed next pass */
+	_Atomic uint32_t waiting;		/* their count, for io_busy() */
+	struct pel_io *io;
+	unsigned id;
+	/* the I/O thread's side */
+	alignas(PEL_CACHE_GUARD) struct pel_ring *cpl;	/* I/O thread -> worker: results */
+	struct cpl_rec *rec;			/* rec[pos & mask]: the result in cpl's slot pos */
+	uint64_t mask;
+	struct cpl_rec *ovf;			/* cpl was full: in order (a ring of ovf_cap) */
+	unsigned ovf_head, ovf_cap;
+	_Atomic uint32_t novf;
+	_Atomic uint64_t delivered;
+	int setup_err;
 };
 
 struct pel_io {
@@ -125,8 +198,24 @@ struct pel_io {
 	struct pel_pool *ops;		/* struct op objects */
 	struct pel_io_config cfg;
 	unsigned nworkers;
-	struct io_worker **w;
+	unsigned nrings;		/* per-worker: nworkers; dedicated: 1 */
+	struct io_worker **w;		/* the rings: w[worker], or w[0] the I/O thread's */
 	_Atomic uint32_t stopped;	/* io_stop() ran: rings and buffers are gone */
+	/* dedicated mode */
+	bool ded;
+	bool ded_may_park;		/* the runtime parks: wakers check the I/O thread's word */
+	struct io_lane **lanes;		/* lanes[worker] */
+	struct pel_ring **preq;		/* preq[producer slot]: producer -> I/O thread */
+	unsigned npreq;
+	_Atomic uint32_t preq_hwm;	/* slots below it have been used: the thread scans them */
+	unsigned rr;			/* PEL_IO_STEER_RR's next worker (the I/O thread's) */
+	unsigned ovf_total;		/* results in the lanes' overflow lists (the I/O thread's) */
+	pthread_t thread;
+	bool thread_up;
+	_Atomic uint32_t ded_exit;	/* io_stop(): the I/O thread leaves its loop */
+	pthread_mutex_t setup_lock;
+	pthread_cond_t setup_cond;
+	int setup_state;		/* 0 starting, 1 set up, -1 failed */
 };
 
 /* ---- small helpers ---- */
@@ -169,25 +258,49 @@ wait_push(struct io_worker *iw, struct op *op)
 static inline void
 buf_add(struct io_worker *iw, unsigned bid, int offset)
 {
+	if (iw->bundle)
+		iw->ring_bid[(iw->add_pos + (unsigned)offset) & (iw->nbufs - 1)] = (uint16_t)bid;
 	iw->in_ring++;
 	io_uring_buf_ring_add(iw->br, iw->bufs + (size_t)bid * iw->io->cfg.buf_size,
 			      iw->io->cfg.buf_size, (unsigned short)bid,
 			      io_uring_buf_ring_mask(iw->nbufs), offset);
 }
 
+/* Publish @p n buffers added with buf_add() to the kernel. */
+static inline void
+buf_advance(struct io_worker *iw, unsigned n)
+{
+	iw->add_pos += n;
+	io_uring_buf_ring_advance(iw->br, (int)n);
+}
+
+/* Incremental buffers: the user gave back @p n pieces of buffer @p bid; once the kernel is done
+ * with it and no piece is held, it goes back into the ring, whole. On its worker. */
+static void
+inc_put(struct io_worker *iw, unsigned bid, uint32_t n)
+{
+	iw->inc_refs[bid] -= n;
+	if (iw->inc_refs[bid] || !iw->inc_done[bid])
+		return;
+	iw->inc_off[bid] = 0;
+	iw->inc_done[bid] = 0;
+	buf_add(iw, bid, 0);
+	buf_advance(iw, 1);
+}
+
 /* Which worker's buffer @p buf is, and its id; -1 when it is none of @p io's. */
 static int
 buf_owner(const struct pel_io *io, const void *buf, unsigned *bid)
 {
-	for (unsigned w = 0; w < io->nworkers; w++) {
+	for (unsigned w = 0; w < io->nrings; w++) {
 		const struct io_worker *iw = io->w[w];
 		size_t off;
 
 		if (!iw->bufs || (const char *)buf < iw->bufs ||
-		    (const char *)buf >= iw->bufs + iw->bufs_len)
+		    (const char *)buf >= iw->bufs + (size_t)iw->nbufs * io->cfg.buf_size)
 			continue;
 		off = (size_t)((const char *)buf - iw->bufs);
-		if (off % io->cfg.buf_size)
+		if (off % io->cfg.buf_size && !iw->inc)	/* incremental: a piece inside one */
 			return -1;
 		*bid = (unsigned)(off / io->cfg.buf_size);
 		return (int)w;
@@ -196,6 +309,8 @@ buf_owner(const struct pel_io *io, const void *buf, unsigned *bid)
 }
 
 static void rearm_waiting(struct io_worker *iw);
+static void ded_wake(struct pel_io *io);
+static int ded_submit(struct pel_io *io, struct pel_producer *p, int self, struct op *op);
 
 int
 pel_io_buf_release(struct pel_io *io, void *buf)
@@ -211,13 +326,20 @@ pel_io_buf_release(struct pel_io *io, void *buf)
 		return pel__fail(-EINVAL, "pel_io_buf_release: %p is not a provided buffer of this "
 				 "I/O layer", buf);
 	iw = io->w[w];
-	if (pel__self_id(io->rt) == w) {
-		buf_add(iw, bid, 0);
-		io_uring_buf_ring_advance(iw->br, 1);
-		if (iw->rearm_head)
+	if (!iw->ded && pel__self_id(io->rt) == w) {
+		if (iw->inc)
+			inc_put(iw, bid, 1);
+		else {
+			buf_add(iw, bid, 0);
+			buf_advance(iw, 1);
+		}
+		if (iw->rearm_head && !iw->cancelling)
 			rearm_waiting(iw);
 		return 0;
 	}
+	/* incremental: count the piece; the buffer goes on the stack only on its first */
+	if (iw->inc && atomic_fetch_add_explicit(&iw->inc_rel[bid], 1, memory_order_release))
+		return 0;
 	/* another thread: onto the worker's release stack, taken back at its next pass */
 	uint64_t h = atomic_load_explicit(&iw->rel_head, memory_order_relaxed);
 
@@ -230,7 +352,10 @@ pel_io_buf_release(struct pel_io *io, void *buf)
 	/* a multishot receive may be waiting for it on a parked worker: Dekker with the park
 	 * (our push, then pel__worker_wake()'s fence and load of parked; the worker's parked
 	 * store, fence, then its pollers). A syscall only when the worker is parked. */
-	pel__worker_wake(io->rt, (unsigned)w);
+	if (iw->ded)
+		ded_wake(io);
+	else
+		pel__worker_wake(io->rt, (unsigned)w);
 	return 0;
 }
 
@@ -248,10 +373,25 @@ drain_released(struct io_worker *iw)
 	/* acquire: pairs with the release CAS in pel_io_buf_release(); the links are visible.
 	 * Taking the whole stack at once leaves no ABA window (nobody pops but us). */
 	h = atomic_exchange_explicit(&iw->rel_head, (uint64_t)NIL, memory_order_acquire);
+	if (iw->inc) {
+		for (bid = (uint32_t)h; bid != NIL;) {
+			/* the link first: once its count is 0 the buffer may be pushed again */
+			uint32_t next = atomic_load_explicit(&iw->rel_next[bid], memory_order_relaxed);
+			/* acquire: pairs with the releasers' fetch_add; their use of the piece is
+			 * over */
+			uint32_t k = atomic_exchange_explicit(&iw->inc_rel[bid], 0,
+							      memory_order_acquire);
+
+			inc_put(iw, bid, k);
+			bid = next;
+			n++;
+		}
+		return n;
+	}
 	for (bid = (uint32_t)h; bid != NIL;
 	     bid = atomic_load_explicit(&iw->rel_next[bid], memory_order_relaxed))
 		buf_add(iw, bid, (int)n++);
-	io_uring_buf_ring_advance(iw->br, (int)n);
+	buf_advance(iw, n);
 	return n;
 }
 
@@ -268,13 +408,22 @@ prep(struct io_worker *iw, struct io_uring_sqe *sqe, struct op *op)
 		io_uring_prep_nop(sqe);
 		break;
 	case PEL_IO_READ:
-		io_uring_prep_read(sqe, r->fd, r->addr, r->len, r->off);
+		if (r->flags & PEL_IO_REQ_FIXED_BUF)
+			io_uring_prep_read_fixed(sqe, r->fd, r->addr, r->len, r->off, r->buf_index);
+		else
+			io_uring_prep_read(sqe, r->fd, r->addr, r->len, r->off);
 		break;
 	case PEL_IO_WRITE:
-		io_uring_prep_write(sqe, r->fd, r->addr, r->len, r->off);
+		if (r->flags & PEL_IO_REQ_FIXED_BUF)
+			io_uring_prep_write_fixed(sqe, r->fd, r->addr, r->len, r->off, r->buf_index);
+		else
+			io_uring_prep_write(sqe, r->fd, r->addr, r->len, r->off);
 		break;
 	case PEL_IO_RECV:
-		if (multi)
+		if (multi && iw->bundle) {
+			io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, r->msg_flags);
+			sqe->ioprio |= RECVSEND_BUNDLE;	/* a run of buffers per CQE */
+		} else if (multi)
 			io_uring_prep_recv_multishot(sqe, r->fd, NULL, 0, r->msg_flags);
 		else
 			io_uring_prep_recv(sqe, r->fd, r->addr, r->len, r->msg_flags);
@@ -328,7 +477,8 @@ prep(struct io_worker *iw, struct io_uring_sqe *sqe, struct op *op)
 	io_uring_sqe_set_data(sqe, op);
 	atomic_store_explicit(&op->state, OP_INFLIGHT, memory_order_relaxed);
 	iw->prepared++;
-	pel__trace(io_submit, iw->id, r->opcode, r->fd, handle_of(op));
+	pel__trace(io_submit, iw->ded ? atomic_load_explicit(&op->worker, memory_order_relaxed) :
+		   iw->id, r->opcode, r->fd, handle_of(op));
 }
 
 /* Into the SQ, or behind the ones already waiting for room. */
@@ -379,6 +529,30 @@ rearm_waiting(struct io_worker *iw)
 }
 
 static void cancel_op_here(struct io_worker *iw, struct op *op, uint64_t target);
+static void ded_emit(struct io_worker *iw, struct op *op, struct pel_io_result *r, bool final);
+
+/* The operation's life ends on its ring's worker: its object goes back to the pool. */
+static void
+op_done(struct io_worker *iw, struct op *op)
+{
+	atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
+	count(&iw->inflight, (uint64_t)-1);
+	pel_free(iw->io->ops, op);
+}
+
+/* One result of @p op to its callback: here, as a task would run (per-worker mode), or through
+ * a worker's lane (dedicated mode). @p final: the operation's last; it ends with it. */
+static inline void
+emit(struct io_worker *iw, struct op *op, struct pel_io_result *r, bool final)
+{
+	if (iw->ded) {
+		ded_emit(iw, op, r, final);
+		return;
+	}
+	op->req.cb(r, op->req.arg);
+	if (final)
+		op_done(iw, op);
+}
 
 /* The task a request travels in from another thread; also the direct path on its worker. */
 static void
@@ -388,10 +562,7 @@ submit_here(struct io_worker *iw, struct op *op)
 		/* the runtime stops: it was accepted, so its callback runs */
 		struct pel_io_result r = { -ECANCELED, 0, NULL, 0, iw->id, handle_of(op) };
 
-		op->req.cb(&r, op->req.arg);
-		atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
-		count(&iw->inflight, (uint64_t)-1);
-		pel_free(iw->io->ops, op);
+		emit(iw, op, &r, true);
 		return;
 	}
 	if (op->req.opcode == PEL_IO_CANCEL) {
@@ -427,11 +598,13 @@ cancel_op_here(struct io_worker *iw, struct op *op, uint64_t target)
 {
 	struct op *t = op_of_handle(target);
 	uint16_t gen = (uint16_t)(target >> PTR_BITS);
+	unsigned w = iw->id;
 
 	if (!pel__pool_owns(iw->io->ops, t))
 		t = NULL;	/* a handle no operation ever had */
-	if (t && (op_is(t, gen, iw->id, OP_WAITING) ||
-		  (op_is(t, gen, iw->id, OP_INFLIGHT) && t->rearm))) {
+	else if (iw->ded)
+		w = atomic_load_explicit(&t->worker, memory_order_relaxed);	/* one ring */
+	if (t && (op_is(t, gen, w, OP_WAITING) || (op_is(t, gen, w, OP_INFLIGHT) && t->rearm))) {
 		/* waiting for SQ room, or a multishot receive stopped for buffers: not in the
 		 * kernel, so cancelled here */
 		struct op **pp = t->rearm ? &iw->rearm_head : &iw->wait_head, *prev = NULL;
@@ -445,19 +618,13 @@ cancel_op_here(struct io_worker *iw, struct op *op, uint64_t target)
 		if (!t->rearm && iw->wait_tail == t)
 			iw->wait_tail = prev;
 		t->rearm = 0;
-		t->req.cb(&r, t->req.arg);
-		atomic_store_explicit(&t->state, OP_FREE, memory_order_relaxed);
-		count(&iw->inflight, (uint64_t)-1);
-		pel_free(iw->io->ops, t);
+		emit(iw, t, &r, true);
 		r.res = 0;
 		r.handle = handle_of(op);
-		op->req.cb(&r, op->req.arg);
-		atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
-		count(&iw->inflight, (uint64_t)-1);
-		pel_free(iw->io->ops, op);
+		emit(iw, op, &r, true);
 		return;
 	}
-	if (!t || !op_is(t, gen, iw->id, OP_INFLIGHT))
+	if (!t || !op_is(t, gen, w, OP_INFLIGHT))
 		op->req.off = 0;	/* stale or elsewhere: the kernel finds no such user_data */
 	enqueue(iw, op);
 }
@@ -506,6 +673,10 @@ pel_io_submit(struct pel_io *io, struct pel_producer *p, unsigned worker,
 		if (err)
 			return err;
 	}
+	if (pel_unlikely(req->flags & PEL_IO_REQ_FIXED_BUF) &&
+	    ((req->opcode != PEL_IO_READ && req->opcode != PEL_IO_WRITE) || io->ded))
+		return pel__fail(-EINVAL, "pel_io_submit: FIXED_BUF is for read and write, in "
+				 "PEL_IO_PER_WORKER mode");
 	if (pel_unlikely((req->flags & PEL_IO_REQ_MULTISHOT) && req->opcode != PEL_IO_ACCEPT &&
 			 req->opcode != PEL_IO_RECV && req->opcode != PEL_IO_RECVMSG &&
 			 req->opcode != PEL_IO_POLL))
@@ -517,6 +688,9 @@ pel_io_submit(struct pel_io *io, struct pel_producer *p, unsigned worker,
 		if (!io->cfg.buf_count)
 			return pel__fail(-ENOBUFS, "pel_io_submit: BUFSEL, but the I/O layer has no "
 					 "provided buffers (set pel_io_config.buf_count)");
+		if (req->opcode == PEL_IO_RECVMSG && (io->cfg.flags & PEL_IO_CF_BUF_INC))
+			return pel__fail(-EINVAL, "pel_io_submit: recvmsg into incremental buffers "
+					 "(PEL_IO_CF_BUF_INC): use recv (a stream)");
 	}
 	if (pel_unlikely((req->flags & PEL_IO_REQ_MULTISHOT) && req->opcode == PEL_IO_RECV &&
 			 !(req->flags & PEL_IO_REQ_BUFSEL)))
@@ -560,6 +734,12 @@ pel_io_submit(struct pel_io *io, struct pel_producer *p, unsigned worker,
 	}
 	if (handle)
 		*handle = handle_of(op);
+	if (io->ded) {
+		err = ded_submit(io, p, self, op);
+		if (p)
+			pel__producer_leave(p);
+		return err;
+	}
 	iw = io->w[worker];
 	if (self == (int)worker) {
 		/* on its own worker: straight into the SQ, submitted at the end of this pass */
@@ -579,6 +759,482 @@ pel_io_submit(struct pel_io *io, struct pel_producer *p, unsigned worker,
 	return err;
 }
 
+/* ---- dedicated mode: the lanes between the workers and the I/O thread ---- */
+
+/* The slot word of lane rings (their consumers read the op from arg, not a function). */
+static void
+lane_marker(void *arg)
+{
+	(void)arg;
+}
+
+/* Wake the I/O thread if it sleeps in its ring: Dekker with ded_park() (our push, a fence, its
+ * parked word; its parked store, a fence, its look at the rings). A syscall only then. */
+static void
+ded_wake(struct pel_io *io)
+{
+	struct io_worker *iw = io->w[0];
+
+	if (!io->ded_may_park)
+		return;
+	pel__fence();
+	/* relaxed: ordered by the fence; the exchange decides who wakes it */
+	if (pel_unlikely(atomic_load_explicit(&iw->parked, memory_order_relaxed)) &&
+	    atomic_exchange_explicit(&iw->parked, 0, memory_order_acq_rel))
+		syscall(SYS_futex, &iw->parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* A worker's requests that found its lane full, in order, while there is room. */
+static unsigned
+lane_flush(struct io_lane *l)
+{
+	unsigned n = 0;
+
+	while (l->wait_head) {
+		struct op *op = l->wait_head, *next = op->next;	/* the I/O thread's once pushed */
+
+		if (pel_ring_push(l->req, lane_marker, op))
+			break;
+		l->wait_head = next;
+		n++;
+	}
+	if (!l->wait_head)
+		l->wait_tail = NULL;
+	if (n) {
+		/* release: after the pushes, so io_busy() sees each in one place or the other */
+		atomic_store_explicit(&l->waiting, atomic_load_explicit(&l->waiting,
+				      memory_order_relaxed) - n, memory_order_release);
+		ded_wake(l->io);
+	}
+	return n;
+}
+
+/* Dedicated mode: hand @p op to the I/O thread, from a task (its worker's lane) or a producer
+ * (its own ring). A full lane keeps it in order, for the worker's next pass; a full producer ring
+ * is -EAGAIN, as pel_submit() says. */
+static int
+ded_submit(struct pel_io *io, struct pel_producer *p, int self, struct op *op)
+{
+	if (p) {
+		unsigned slot = pel__producer_slot(p);
+		uint32_t hwm = atomic_load_explicit(&io->preq_hwm, memory_order_relaxed);
+
+		if (pel_unlikely(pel_ring_push(io->preq[slot], lane_marker, op))) {
+			atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
+			pel_free(io->ops, op);
+			return pel__fail(-EAGAIN, "pel_io_submit: the producer's ring to the I/O thread "
+					 "is full (%u requests): retry later", io->cfg.cq_entries);
+		}
+		/* release: pairs with the I/O thread's acquire; it scans rings below hwm */
+		while (hwm <= slot && !atomic_compare_exchange_weak_explicit(
+				&io->preq_hwm, &hwm, slot + 1, memory_order_release,
+				memory_order_relaxed))
+			;
+		ded_wake(io);
+		return 0;
+	}
+	struct io_lane *l = io->lanes[self];
+
+	if (pel_likely(!l->wait_head) && pel_likely(pel_ring_push(l->req, lane_marker, op) == 0)) {
+		ded_wake(io);
+		return 0;
+	}
+	op->next = NULL;
+	if (l->wait_tail)
+		l->wait_tail->next = op;
+	else
+		l->wait_head = op;
+	l->wait_tail = op;
+	atomic_store_explicit(&l->waiting, atomic_load_explicit(&l->waiting,
+			      memory_order_relaxed) + 1, memory_order_relaxed);
+	return 0;
+}
+
+/* The worker's poller (dedicated mode): its results from the I/O thread run as tasks would, and
+ * its requests that found the lane full go out. */
+static int
+lane_poll(void *ctx)
+{
+	struct io_lane *l = ctx;
+	struct pel_task t[32];
+	unsigned n, found = 0;
+
+	if (pel_unlikely(l->wait_head))
+		found += lane_flush(l) + 1;	/* still waiting: do not park */
+	while ((n = pel_ring_peek_burst(l->cpl, t, 32)) > 0) {
+		uint64_t head = atomic_load_explicit(&l->cpl->cons.head, memory_order_relaxed);
+
+		for (unsigned i = 0; i < n; i++) {
+			struct cpl_rec *c = &l->rec[(head + i) & l->mask];
+			struct pel_io_result r = c->r;
+
+			r.worker = l->id;
+			c->cb(&r, c->arg);
+			if (c->op) {
+				atomic_store_explicit(&c->op->state, OP_FREE, memory_order_relaxed);
+				pel_free(l->io->ops, c->op);
+			}
+		}
+		/* after the callbacks: io_busy() sees the results until they have run */
+		pel_ring_consume(l->cpl, n);
+		found += n;
+		/* results wait for room in the I/O thread's overflow list: it may sleep, say so */
+		if (atomic_load_explicit(&l->novf, memory_order_relaxed))
+			ded_wake(l->io);
+	}
+	return (int)found;
+}
+
+static unsigned lanes_flush(struct pel_io *io);
+
+/*
+ * The overflow list is full: double it (only the I/O thread touches its entries; workers read
+ * novf). CQEs never get here (ded_room() stops the reaping first); results without a CQE do
+ * (cancels, requests taken while stopping), and none may be lost. Cold: allocation. On failure
+ * it waits for the worker to take results. @return true.
+ */
+static bool
+ovf_grow(struct io_lane *l)
+{
+	unsigned cap = l->ovf_cap * 2;
+	struct cpl_rec *n = malloc((size_t)cap * sizeof(*n));
+
+	if (!n) {
+		pel__rt_log(l->io->rt, PEL_LOG_ERROR, "the I/O thread: out of memory for worker %u's "
+			    "%u waiting results: waits for the worker to take some", l->id,
+			    l->ovf_cap);
+		while (atomic_load_explicit(&l->novf, memory_order_relaxed) == l->ovf_cap)
+			if (!lanes_flush(l->io))
+				pel__cpu_relax();
+		return true;
+	}
+	for (unsigned i = 0; i < l->ovf_cap; i++)
+		n[i] = l->ovf[(l->ovf_head + i) % l->ovf_cap];
+	free(l->ovf);
+	l->ovf = n;
+	l->ovf_head = 0;
+	l->ovf_cap = cap;
+	return true;
+}
+
+/* Into @p l's completion ring, or behind the ones waiting for room there. */
+static bool
+lane_put(struct io_lane *l, const struct cpl_rec *c)
+{
+	uint32_t novf = atomic_load_explicit(&l->novf, memory_order_relaxed);
+
+	if (pel_likely(!novf)) {
+		uint64_t pos = atomic_load_explicit(&l->cpl->prod.tail, memory_order_relaxed);
+
+		/* room first: the record at pos is the worker's until it consumed that slot */
+		if (pel_likely(pel__ring_free(l->cpl, pos, 1))) {
+			l->rec[pos & l->mask] = *c;
+			/* the push's release publishes the record with its slot */
+			pel_ring_push(l->cpl, lane_marker, c->op);
+			return true;
+		}
+	}
+	if (pel_unlikely(novf == l->ovf_cap) && !ovf_grow(l))
+		return false;
+	l->ovf[(l->ovf_head + novf) % l->ovf_cap] = *c;
+	atomic_store_explicit(&l->novf, novf + 1, memory_order_relaxed);
+	l->io->ovf_total++;
+	return true;
+}
+
+/* The I/O thread moves results that waited for room into the lanes' rings, in order. */
+static unsigned
+lanes_flush(struct pel_io *io)
+{
+	unsigned moved = 0;
+
+	for (unsigned w = 0; io->ovf_total && w < io->nworkers; w++) {
+		struct io_lane *l = io->lanes[w];
+		uint32_t novf = atomic_load_explicit(&l->novf, memory_order_relaxed);
+		unsigned n = 0;
+
+		while (n < novf) {
+			const struct cpl_rec *c = &l->ovf[l->ovf_head];
+			uint64_t pos = atomic_load_explicit(&l->cpl->prod.tail, memory_order_relaxed);
+
+			if (!pel__ring_free(l->cpl, pos, 1))
+				break;
+			l->rec[pos & l->mask] = *c;
+			pel_ring_push(l->cpl, lane_marker, c->op);
+			l->ovf_head = (l->ovf_head + 1) % l->ovf_cap;
+			n++;
+		}
+		if (!n)
+			continue;
+		/* release: after the pushes (io_busy()) */
+		atomic_store_explicit(&l->novf, novf - n, memory_order_release);
+		io->ovf_total -= n;
+		moved += n;
+		pel__worker_wake(io->rt, w);
+	}
+	return moved;
+}
+
+/* How many CQEs the I/O thread may reap now: each gives at most two results (a last one and a
+ * -ECANCELED), and every one of them must find room in its lane or its overflow list. */
+static unsigned
+ded_room(struct pel_io *io)
+{
+	unsigned room = io->lanes[0]->ovf_cap / 2;
+
+	for (unsigned w = 0; io->ovf_total && w < io->nworkers; w++) {
+		struct io_lane *l = io->lanes[w];
+		unsigned r = (l->ovf_cap - atomic_load_explicit(&l->novf, memory_order_relaxed)) / 2;
+
+		if (r < room)
+			room = r;
+	}
+	return room < 64 ? room : 64;
+}
+
+static inline uint32_t
+mix32(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= UINT64_C(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	return (uint32_t)h;
+}
+
+/* PEL_IO_STEER_HASH: the flow of a multishot result: the peer of a datagram (recvmsg, whose
+ * buffer starts with the kernel's io_uring_recvmsg_out and the name), the new connection of an
+ * accept, else the fd. */
+static uint32_t
+flow_hash(const struct op *op, const struct pel_io_result *r)
+{
+	uint64_t h = (uint64_t)(unsigned)op->req.fd * UINT64_C(0x9e3779b97f4a7c15);
+
+	if (op->req.opcode == PEL_IO_ACCEPT && r->res >= 0)
+		return mix32((uint64_t)(unsigned)r->res * UINT64_C(0x9e3779b97f4a7c15));
+	if (op->req.opcode == PEL_IO_RECVMSG && r->buf && r->res > 0) {
+		struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(r->buf, r->res,
+									   op->req.addr);
+		const unsigned char *name;
+		uint32_t len;
+
+		if (!o)
+			return mix32(h);
+		name = io_uring_recvmsg_name(o);
+		len = o->namelen < ((struct msghdr *)op->req.addr)->msg_namelen ? o->namelen :
+		      ((struct msghdr *)op->req.addr)->msg_namelen;
+		for (uint32_t i = 0; i < len; i++)		/* FNV-1a over the address */
+			h = (h ^ name[i]) * UINT64_C(0x100000001b3);
+	}
+	return mix32(h);
+}
+
+/* Which worker gets this result of @p op. */
+static unsigned
+steer(struct pel_io *io, const struct op *op, const struct pel_io_result *r, bool final)
+{
+	unsigned n = io->nworkers, best;
+	uint64_t q, bq = UINT64_MAX;
+
+	if (final || (op->req.flags & (PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_NO_STEER)) !=
+	    PEL_IO_REQ_MULTISHOT || n == 1)
+		return atomic_load_explicit(&op->worker, memory_order_relaxed);
+	switch (io->cfg.steer) {
+	case PEL_IO_STEER_HASH:
+		return flow_hash(op, r) % n;
+	case PEL_IO_STEER_RR:
+		best = io->rr;
+		io->rr = best + 1 == n ? 0 : best + 1;
+		return best;
+	case PEL_IO_STEER_JSQ:
+		best = 0;
+		for (unsigned w = 0; w < n; w++) {
+			struct io_lane *l = io->lanes[w];
+
+			q = pel_ring_count(l->cpl) +
+			    atomic_load_explicit(&l->novf, memory_order_relaxed);
+			if (q < bq) {
+				bq = q;
+				best = w;
+			}
+		}
+		return best;
+	default:
+		return atomic_load_explicit(&op->worker, memory_order_relaxed);
+	}
+}
+
+/* The I/O thread hands one result of @p op to a worker; the final one ends the operation there
+ * (the worker frees it after its callback). */
+static void
+ded_emit(struct io_worker *iw, struct op *op, struct pel_io_result *r, bool final)
+{
+	struct pel_io *io = iw->io;
+	unsigned w = steer(io, op, r, final);
+	struct io_lane *l = io->lanes[w];
+	struct cpl_rec c = { *r, op->req.cb, op->req.arg, final ? op : NULL };
+	bool ok;
+
+	c.r.worker = w;
+	if (final)	/* a stale handle's cancel on this thread no longer sees it in flight */
+		atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
+	ok = lane_put(l, &c);
+	assert(ok);	/* the overflow list grows when it must */
+	(void)ok;
+	atomic_store_explicit(&l->delivered, atomic_load_explicit(&l->delivered,
+			      memory_order_relaxed) + 1, memory_order_relaxed);
+	if (final)
+		/* release: after the result is in the lane, so io_busy() sees the operation in
+		 * one place or the other */
+		atomic_store_explicit(&iw->inflight, atomic_load_explicit(&iw->inflight,
+				      memory_order_relaxed) - 1, memory_order_release);
+	pel__worker_wake(io->rt, w);
+}
+
+/* The I/O thread takes the requests of the workers' lanes and the producers' rings. */
+static unsigned
+take_requests(struct pel_io *io, struct io_worker *iw)
+{
+	/* acquire: pairs with the release in ded_submit(); rings below hwm are in use */
+	unsigned np = atomic_load_explicit(&io->preq_hwm, memory_order_acquire);
+	unsigned found = 0;
+
+	for (unsigned r = 0; r < io->nworkers + np; r++) {
+		struct pel_ring *ring = r < io->nworkers ? io->lanes[r]->req :
+					io->preq[r - io->nworkers];
+		struct pel_task t[32];
+		unsigned n = pel_ring_peek_burst(ring, t, 32);
+
+		if (!n)
+			continue;
+		/* in flight before the lane lets go of them (io_busy()) */
+		atomic_store_explicit(&iw->inflight, atomic_load_explicit(&iw->inflight,
+				      memory_order_relaxed) + n, memory_order_relaxed);
+		for (unsigned i = 0; i < n; i++)
+			submit_here(iw, t[i].arg);
+		pel_ring_consume(ring, n);
+		found += n;
+	}
+	return found;
+}
+
+/* Anything for the I/O thread to do? (Before it sleeps, after its parked word is up.) */
+static bool
+ded_has_work(struct pel_io *io, struct io_worker *iw)
+{
+	unsigned np = atomic_load_explicit(&io->preq_hwm, memory_order_acquire);
+
+	if ((io_uring_cq_ready(&iw->ring) && !iw->reap_blocked) || iw->wait_head ||
+	    iw->prepared ||
+	    (uint32_t)atomic_load_explicit(&iw->rel_head, memory_order_relaxed) != NIL ||
+	    (!iw->cancelling && pel__rt_stopping(io->rt)) ||
+	    atomic_load_explicit(&io->ded_exit, memory_order_acquire))
+		return true;
+	for (unsigned r = 0; r < io->nworkers + np; r++)
+		if (pel_ring_count(r < io->nworkers ? io->lanes[r]->req :
+				   io->preq[r - io->nworkers]))
+			return true;
+	/* results waiting for a lane: work once the worker has made room (it wakes us then) */
+	for (unsigned w = 0; io->ovf_total && w < io->nworkers; w++) {
+		struct io_lane *l = io->lanes[w];
+
+		if (atomic_load_explicit(&l->novf, memory_order_relaxed) &&
+		    pel__ring_free(l->cpl, atomic_load_explicit(&l->cpl->prod.tail,
+								memory_order_relaxed), 1))
+			return true;
+	}
+	return false;
+}
+
+static void io_park(void *ctx, _Atomic uint32_t *word);
+
+/* The I/O thread sleeps in its ring: a request's wake (ded_wake()) or a completion ends it. */
+static void
+ded_park(struct pel_io *io, struct io_worker *iw)
+{
+	atomic_store_explicit(&iw->parked, 1, memory_order_relaxed);
+	/* full barrier: pairs with the fence in ded_wake() */
+	pel__fence();
+	if (!ded_has_work(io, iw))
+		io_park(iw, &iw->parked);
+	atomic_exchange_explicit(&iw->parked, 0, memory_order_acq_rel);
+}
+
+static int ring_init(struct io_worker *iw);
+static int napi_init(struct io_worker *iw);
+static int bufs_init(struct io_worker *iw);
+static bool futex_wait_supported(struct io_uring *ring);
+static unsigned ring_pass(struct io_worker *iw);
+static int setup_fail(struct io_worker *iw, int err, const char *fmt, ...) pel__printf(3, 4);
+
+/* The I/O thread: its ring is created here (SINGLE_ISSUER: the submitter is the creator). It
+ * polls while the runtime's workers would (spin, backoff's spin stage), then sleeps in the ring. */
+static void *
+ded_main(void *arg)
+{
+	struct pel_io *io = arg;
+	struct io_worker *iw = io->w[0];
+	enum pel_idle mode = pel__rt_idle(io->rt);
+	uint64_t idle_since = 0, spin_ns = 50 * 1000;
+	int err = 0;
+
+	pthread_setname_np(pthread_self(), "pel-io");
+	if (io->cfg.io_cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(io->cfg.io_cpu, &set);
+		err = -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+		if (err)
+			setup_fail(iw, err, "the I/O thread cannot be pinned to cpu %d: %s "
+				   "(outside this process's cpuset?)", io->cfg.io_cpu, strerror(-err));
+	}
+	if (!err)
+		err = ring_init(iw);
+	if (!err)
+		err = napi_init(iw);
+	if (!err)
+		err = bufs_init(iw);
+	if (!err)
+		io->ded_may_park = mode != PEL_IDLE_SPIN && !(io->cfg.flags & PEL_IO_CF_NO_PARK) &&
+				   futex_wait_supported(&iw->ring);
+	iw->can_park = io->ded_may_park;
+	pthread_mutex_lock(&io->setup_lock);
+	io->setup_state = err ? -1 : 1;
+	pthread_cond_broadcast(&io->setup_cond);
+	pthread_mutex_unlock(&io->setup_lock);
+	if (err)
+		return NULL;
+	while (!atomic_load_explicit(&io->ded_exit, memory_order_acquire)) {
+		unsigned found = lanes_flush(io) + take_requests(io, iw);
+
+		found += ring_pass(iw);
+		if (found) {
+			idle_since = 0;
+			continue;
+		}
+		if (!io->ded_may_park) {
+			if (mode == PEL_IDLE_SPIN)
+				pel__cpu_relax();
+			else
+				sched_yield();	/* no futex operation: it cannot sleep in the ring */
+			continue;
+		}
+		if (mode == PEL_IDLE_BACKOFF) {
+			uint64_t now = pel__mono_ns();
+
+			if (!idle_since)
+				idle_since = now;
+			if (now - idle_since < spin_ns) {
+				pel__cpu_relax();
+				continue;
+			}
+		}
+		ded_park(io, iw);
+		idle_since = 0;
+	}
+	return NULL;
+}
+
 /* ---- completions, on the worker ---- */
 
 /* A multishot operation stopped: re-arm it (counted) when pel, not the user, should. */
@@ -592,6 +1248,46 @@ wants_rearm(const struct op *op, const struct io_uring_cqe *cqe)
 	/* the kernel may end a multishot receive or accept that still works (its retry limit,
 	 * an overflowing CQ): a result, no MORE. A receive of 0 bytes is the peer's end. */
 	return cqe->res > 0 || (cqe->res == 0 && op->req.opcode == PEL_IO_ACCEPT);
+}
+
+/*
+ * A recv bundle: one CQE for a run of buffers the kernel took in ring order from the position
+ * after the last one it took. Every buffer but the last goes to the callback as a result of its
+ * own (full, PEL_IO_F_MORE); the caller delivers the last with the CQE's own flags. A CQE of any
+ * other receive takes one buffer. @return the id of the last buffer (@p r->res its bytes).
+ */
+static unsigned
+bundle_take(struct io_worker *iw, struct op *op, struct pel_io_result *r, unsigned bid)
+{
+	unsigned size = iw->io->cfg.buf_size, mask = iw->nbufs - 1;
+	unsigned nb = r->res > (int)size ? ((unsigned)r->res + size - 1) / size : 1;
+
+	if (pel_unlikely(iw->ring_bid[iw->take_pos & mask] != bid)) {
+		/* the kernel took buffers in another order than pel believes: only the CQE's own
+		 * buffer is known for sure; say so (never seen: one task posts them in order) */
+		pel__rt_log(iw->io->rt, PEL_LOG_ERROR, "%s: recv bundle began at buffer %u, pel "
+			    "expected %u: resynchronised", iw->name, bid,
+			    iw->ring_bid[iw->take_pos & mask]);
+		for (unsigned i = 0; i < iw->nbufs; i++)
+			if (iw->ring_bid[(iw->take_pos + i) & mask] == bid) {
+				iw->take_pos += i;
+				break;
+			}
+	}
+	for (unsigned i = 0; i + 1 < nb; i++) {
+		struct pel_io_result part = *r;
+
+		part.res = (int32_t)size;
+		part.flags = PEL_IO_F_MORE | PEL_IO_F_BUFFER;
+		part.buf = iw->bufs + (size_t)iw->ring_bid[(iw->take_pos + i) & mask] * size;
+		part.buf_size = size;
+		iw->in_ring--;
+		emit(iw, op, &part, false);
+	}
+	bid = iw->ring_bid[(iw->take_pos + nb - 1) & mask];
+	r->res -= (int32_t)((nb - 1) * size);
+	iw->take_pos += nb;
+	return bid;
 }
 
 /* @return 1 for an operation's CQE, 0 for pel's own (the cancel-all, the park's futex wait) */
@@ -610,7 +1306,15 @@ complete(struct io_worker *iw, struct io_uring_cqe *cqe)
 	}
 	more = cqe->flags & IORING_CQE_F_MORE;
 	rearm = wants_rearm(op, cqe);
-	pel__trace(io_complete, iw->id, op->req.opcode, cqe->res, cqe->flags, handle_of(op));
+	pel__trace(io_complete, iw->ded ? atomic_load_explicit(&op->worker, memory_order_relaxed) :
+		   iw->id, op->req.opcode, cqe->res, cqe->flags, handle_of(op));
+	if (cqe->res == -ENOBUFS && rearm && pel_unlikely(iw->cancelling)) {
+		/* stopping: the cancel-all has gone by; the stream ends here, told */
+		struct pel_io_result c = { -ECANCELED, 0, NULL, 0, iw->id, handle_of(op) };
+
+		emit(iw, op, &c, true);
+		return 1;
+	}
 	if (cqe->res == -ENOBUFS && rearm) {
 		/* out of buffers: not the user's error; back in when buffers come back */
 		count(&iw->nobufs, 1);
@@ -623,35 +1327,47 @@ complete(struct io_worker *iw, struct io_uring_cqe *cqe)
 	r.flags = more || rearm ? PEL_IO_F_MORE : 0;
 	r.buf = NULL;
 	r.buf_size = 0;
-	if (cqe->flags & IORING_CQE_F_BUFFER) {
-		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-
-		r.flags |= PEL_IO_F_BUFFER;
-		iw->in_ring--;
-		r.buf = iw->bufs + (size_t)bid * iw->io->cfg.buf_size;
-		r.buf_size = iw->io->cfg.buf_size;
-	}
 	r.worker = iw->id;
 	r.handle = handle_of(op);
-	op->req.cb(&r, op->req.arg);
-	if (more)
+	if (cqe->flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT, size = iw->io->cfg.buf_size;
+
+		if (iw->bundle)
+			bid = bundle_take(iw, op, &r, bid);	/* the run's last buffer */
+		r.flags |= PEL_IO_F_BUFFER;
+		if (iw->inc) {
+			/* a piece: where the kernel's last one ended; the buffer stays in the ring
+			 * while the kernel says BUF_MORE */
+			uint32_t at = iw->inc_off[bid];
+
+			r.buf = iw->bufs + (size_t)bid * size + at;
+			r.buf_size = size - at;
+			iw->inc_off[bid] = at + (r.res > 0 ? (uint32_t)r.res : 0);
+			iw->inc_refs[bid]++;
+			if (!(cqe->flags & CQE_F_BUF_MORE)) {
+				iw->inc_done[bid] = 1;
+				iw->in_ring--;
+			}
+		} else {
+			iw->in_ring--;
+			r.buf = iw->bufs + (size_t)bid * size;
+			r.buf_size = size;
+		}
+	}
+	emit(iw, op, &r, !more && !rearm);	/* final: the op is gone after this */
+	if (more || !rearm)
 		return 1;
-	if (rearm && !iw->cancelling) {
+	if (!iw->cancelling) {
 		count(&iw->rearms, 1);
 		enqueue(iw, op);
 		return 1;
 	}
-	if (rearm) {
-		/* stopping: the stream ends here, and the user hears of it */
-		r.res = -ECANCELED;
-		r.flags = 0;
-		r.buf = NULL;
-		r.buf_size = 0;
-		op->req.cb(&r, op->req.arg);
-	}
-	atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
-	count(&iw->inflight, (uint64_t)-1);
-	pel_free(iw->io->ops, op);
+	/* stopping: the stream ends here, and the user hears of it */
+	r.res = -ECANCELED;
+	r.flags = 0;
+	r.buf = NULL;
+	r.buf_size = 0;
+	emit(iw, op, &r, true);
 	return 1;
 }
 
@@ -671,10 +1387,8 @@ cancel_everything(struct io_worker *iw)
 			struct pel_io_result r = { -ECANCELED, 0, NULL, 0, iw->id, handle_of(op) };
 
 			next = op->next;
-			op->req.cb(&r, op->req.arg);
-			atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
-			count(&iw->inflight, (uint64_t)-1);
-			pel_free(iw->io->ops, op);
+			op->rearm = 0;
+			emit(iw, op, &r, true);
 		}
 	}
 	sqe = io_uring_get_sqe(&iw->ring);
@@ -730,7 +1444,7 @@ sqpoll_kick(struct io_worker *iw)
 			iw->wake_head = head;
 		}
 	}
-	if (kflags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN))
+	if ((kflags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) && !iw->reap_blocked)
 		eflags |= IORING_ENTER_GETEVENTS;
 	if (!eflags)
 		return n || iw->wait_head;
@@ -748,51 +1462,91 @@ sqpoll_kick(struct io_worker *iw)
 	return 1;
 }
 
-/* The worker's poller: reap, run callbacks, and enter the kernel once when it must. */
-static int
-io_poll(void *ctx)
+static unsigned ded_room(struct pel_io *io);
+
+/* Reap every CQE in the CQ ring (memory, no syscall) and hand each result on. In dedicated mode
+ * only as many as the lanes' overflow lists can surely take: the rest wait in the CQ (and
+ * beyond it in the kernel's overflow list, counted), in order, nothing lost. */
+static unsigned
+reap(struct io_worker *iw)
 {
-	struct io_worker *iw = ctx;
 	struct io_uring *ring = &iw->ring;
 	struct io_uring_cqe *cqes[64];
-	unsigned n, found = 0, kflags;
+	unsigned n, found = 0, lim = 64;
 
-	if (pel_unlikely(iw->nbufs) && drain_released(iw) && iw->rearm_head)
-		rearm_waiting(iw);
-	if (pel_unlikely(!iw->cancelling) && pel_unlikely(pel__rt_stopping(iw->io->rt)))
-		cancel_everything(iw);
-	while ((n = io_uring_peek_batch_cqe(ring, cqes, 64)) > 0) {
+	iw->reap_blocked = false;
+	for (;;) {
 		unsigned ops = 0;
 
+		if (iw->ded && (lim = ded_room(iw->io)) == 0) {
+			iw->reap_blocked = true;	/* no enter to flush what we cannot take */
+			break;
+		}
+		n = io_uring_peek_batch_cqe(ring, cqes, lim);
+		if (!n)
+			break;
 		for (unsigned i = 0; i < n; i++)
 			ops += complete(iw, cqes[i]);
 		io_uring_cq_advance(ring, n);
 		count(&iw->completed, ops);
 		found += ops;
 	}
+	return found;
+}
+
+/* Enter the kernel once if there are SQEs to submit, operations waiting for SQ room, or work
+ * the kernel flagged (task work, an overflowed CQ); SQPOLL: sqpoll_kick(). @return 1 if it did. */
+static unsigned
+kick(struct io_worker *iw)
+{
+	struct io_uring *ring = &iw->ring;
+	unsigned kflags;
+	int ret;
+
+	if (iw->sqpoll)
+		return sqpoll_kick(iw);
+	/* relaxed: a hint; the kernel sets these flags, an enter sorts them out */
+	kflags = IO_URING_READ_ONCE(*ring->sq.kflags);
+	if (iw->reap_blocked)
+		kflags = 0;	/* the lanes are full: the CQ stays full until workers take some */
+	if (!iw->prepared && !iw->wait_head &&
+	    !(kflags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)))
+		return 0;
+	if (kflags & IORING_SQ_CQ_OVERFLOW)
+		count(&iw->cq_overflow, 1);
+	ret = io_uring_submit_and_get_events(ring);
+	count(&iw->enters, 1);
+	if (ret > 0)
+		count(&iw->submitted, (uint64_t)ret);
+	iw->prepared = 0;
+	return 1;
+}
+
+/* One pass of a ring's owner: released buffers back, stop when the runtime stops, reap, re-arm,
+ * submit. @return the work it found. */
+static unsigned
+ring_pass(struct io_worker *iw)
+{
+	unsigned found;
+
+	if (pel_unlikely(iw->nbufs) && drain_released(iw) && iw->rearm_head && !iw->cancelling)
+		rearm_waiting(iw);
+	if (pel_unlikely(!iw->cancelling) && pel_unlikely(pel__rt_stopping(iw->io->rt)))
+		cancel_everything(iw);
+	found = reap(iw);
 	/* stopped for buffers that callbacks have given back since: in again now */
 	if (pel_unlikely(iw->rearm_head) && iw->in_ring && !iw->cancelling)
 		rearm_waiting(iw);
 	if (iw->wait_head)
 		move_waiting(iw);
-	if (iw->sqpoll)
-		return (int)(found + sqpoll_kick(iw));
-	/* relaxed: a hint; the kernel sets these flags, an enter sorts them out */
-	kflags = IO_URING_READ_ONCE(*ring->sq.kflags);
-	if (iw->prepared || iw->wait_head ||
-	    (kflags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) {
-		int ret;
+	return found + kick(iw);
+}
 
-		if (kflags & IORING_SQ_CQ_OVERFLOW)
-			count(&iw->cq_overflow, 1);
-		ret = io_uring_submit_and_get_events(ring);
-		count(&iw->enters, 1);
-		if (ret > 0)
-			count(&iw->submitted, (uint64_t)ret);
-		iw->prepared = 0;
-		found++;
-	}
-	return (int)found;
+/* The worker's poller (per-worker mode): reap, run callbacks, enter the kernel once if it must. */
+static int
+io_poll(void *ctx)
+{
+	return (int)ring_pass(ctx);
 }
 
 /* ---- parking in the ring ---- */
@@ -880,7 +1634,8 @@ ring_init(struct io_worker *iw)
 	const unsigned *list = sqpoll ? sq_tries : tries;
 	int err = -EINVAL;
 
-	for (unsigned t = cfg->flags & PEL_IO_CF_PLAIN ? 2 : sqpoll; t < 3; t++) {
+	for (unsigned t = cfg->flags & PEL_IO_CF_PLAIN ? 2 : cfg->flags & PEL_IO_CF_COOP ? 1 : sqpoll;
+	     t < 3; t++) {
 		struct io_uring_params p;
 
 		memset(&p, 0, sizeof(p));
@@ -908,36 +1663,61 @@ ring_init(struct io_worker *iw)
 		return 0;
 	}
 	if (sqpoll && err == -EINVAL)
-		return setup_fail(iw, err, "worker %u: io_uring_setup() refused SQPOLL (EINVAL)%s",
-				  iw->id, cfg->sqpoll_cpu >= 0 ? ": is sqpoll_cpu outside this "
+		return setup_fail(iw, err, "%s: io_uring_setup() refused SQPOLL (EINVAL)%s",
+				  iw->name, cfg->sqpoll_cpu >= 0 ? ": is sqpoll_cpu outside this "
 				  "process's cpuset? (the kernel pins its thread only within it)" : "");
 	if (sqpoll && err == -EPERM)
-		return setup_fail(iw, err, "worker %u: io_uring_setup() refused SQPOLL (EPERM): "
+		return setup_fail(iw, err, "%s: io_uring_setup() refused SQPOLL (EPERM): "
 				  "before Linux 5.11 it needs CAP_SYS_ADMIN; or "
-				  "kernel.io_uring_disabled, or a seccomp filter", iw->id);
+				  "kernel.io_uring_disabled, or a seccomp filter", iw->name);
 	switch (err) {
 	case -ENOSYS:
-		return setup_fail(iw, err, "worker %u: io_uring_setup() is not in this kernel "
-				  "(ENOSYS): build it with CONFIG_IO_URING=y", iw->id);
+		return setup_fail(iw, err, "%s: io_uring_setup() is not in this kernel "
+				  "(ENOSYS): build it with CONFIG_IO_URING=y", iw->name);
 	case -EPERM:
-		return setup_fail(iw, err, "worker %u: io_uring_setup() refused (EPERM): "
+		return setup_fail(iw, err, "%s: io_uring_setup() refused (EPERM): "
 				  "kernel.io_uring_disabled is set (sysctl -w "
 				  "kernel.io_uring_disabled=0, or put this user in "
-				  "kernel.io_uring_group), or a seccomp filter blocks it", iw->id);
+				  "kernel.io_uring_group), or a seccomp filter blocks it", iw->name);
 	case -ENOMEM: {
 		struct rlimit rl = { 0, 0 };
 
 		getrlimit(RLIMIT_MEMLOCK, &rl);
-		return setup_fail(iw, err, "worker %u: io_uring_setup() ran out of memory (ENOMEM) "
+		return setup_fail(iw, err, "%s: io_uring_setup() ran out of memory (ENOMEM) "
 				  "for %u SQ / %u CQ entries; on kernels before 5.12 rings count "
 				  "against RLIMIT_MEMLOCK (now %llu bytes): raise it (ulimit -l)",
-				  iw->id, cfg->sq_entries, cfg->cq_entries,
+				  iw->name, cfg->sq_entries, cfg->cq_entries,
 				  (unsigned long long)rl.rlim_cur);
 	}
 	default:
-		return setup_fail(iw, err, "worker %u: io_uring_setup() failed: %s", iw->id,
+		return setup_fail(iw, err, "%s: io_uring_setup() failed: %s", iw->name,
 				  strerror(-err));
 	}
+}
+
+/* NAPI busy poll on the ring (IORING_REGISTER_NAPI, Linux 6.9), through the raw syscall. */
+static int
+napi_init(struct io_worker *iw)
+{
+	struct napi_reg nr;
+	unsigned us = iw->io->cfg.napi_busy_poll_us;
+	long ret;
+
+	if (!us)
+		return 0;
+	memset(&nr, 0, sizeof(nr));
+	nr.busy_poll_to = us;
+	nr.prefer_busy_poll = 1;
+	ret = syscall(__NR_io_uring_register, iw->ring.ring_fd, REGISTER_NAPI, &nr, 1);
+	if (ret < 0 && (errno == EINVAL || errno == EOPNOTSUPP))
+		return setup_fail(iw, -EOPNOTSUPP, "%s: this kernel has no NAPI busy poll for "
+				  "io_uring (IORING_REGISTER_NAPI, Linux 6.9; %s): set "
+				  "napi_busy_poll_us 0", iw->name, strerror(errno));
+	if (ret < 0)
+		return setup_fail(iw, -errno, "%s: IORING_REGISTER_NAPI failed: %s", iw->name,
+				  strerror(errno));
+	iw->napi_us = us;
+	return 0;
 }
 
 static int
@@ -953,15 +1733,26 @@ bufs_init(struct io_worker *iw)
 		return 0;
 	iw->nbufs = cfg->buf_count;
 	iw->br_len = (size_t)cfg->buf_count * sizeof(struct io_uring_buf);
-	snprintf(what, sizeof(what), "worker %u's buffer ring", iw->id);
+	snprintf(what, sizeof(what), "%s's buffer ring", iw->name);
 	iw->br = pel__map(iw->io->rt, iw->br_len, false, what, &iw->br_len, &huge);
-	snprintf(what, sizeof(what), "worker %u's provided buffers", iw->id);
+	snprintf(what, sizeof(what), "%s's provided buffers", iw->name);
 	iw->bufs = pel__map(iw->io->rt, (size_t)cfg->buf_count * cfg->buf_size,
 			    pel__rt_flags(iw->io->rt) & PEL_F_HUGEPAGES, what, &iw->bufs_len, &huge);
 	iw->rel_next = calloc(cfg->buf_count, sizeof(*iw->rel_next));
-	if (!iw->br || !iw->bufs || !iw->rel_next)
-		return setup_fail(iw, -ENOMEM, "worker %u: out of memory for %u provided buffers "
-				  "of %u bytes", iw->id, cfg->buf_count, cfg->buf_size);
+	if (iw->bundle)
+		iw->ring_bid = calloc(cfg->buf_count, sizeof(*iw->ring_bid));
+	if (cfg->flags & PEL_IO_CF_BUF_INC) {
+		iw->inc_off = calloc(cfg->buf_count, sizeof(*iw->inc_off));
+		iw->inc_refs = calloc(cfg->buf_count, sizeof(*iw->inc_refs));
+		iw->inc_done = calloc(cfg->buf_count, sizeof(*iw->inc_done));
+		iw->inc_rel = calloc(cfg->buf_count, sizeof(*iw->inc_rel));
+		if (!iw->inc_off || !iw->inc_refs || !iw->inc_done || !iw->inc_rel)
+			return setup_fail(iw, -ENOMEM, "%s: out of memory for %u incremental "
+					  "buffers", iw->name, cfg->buf_count);
+	}
+	if (!iw->br || !iw->bufs || !iw->rel_next || (iw->bundle && !iw->ring_bid))
+		return setup_fail(iw, -ENOMEM, "%s: out of memory for %u provided buffers "
+				  "of %u bytes", iw->name, cfg->buf_count, cfg->buf_size);
 	/* first touch here, on the worker's CPU: the buffers come from its node */
 	memset(iw->bufs, 0, iw->bufs_len);
 	atomic_init(&iw->rel_head, (uint64_t)NIL);
@@ -970,13 +1761,19 @@ bufs_init(struct io_worker *iw)
 	reg.ring_addr = (uint64_t)(uintptr_t)iw->br;
 	reg.ring_entries = cfg->buf_count;
 	reg.bgid = BGID;
-	err = io_uring_register_buf_ring(&iw->ring, &reg, 0);
+	if (cfg->flags & PEL_IO_CF_BUF_INC) {
+		/* probed: a kernel before 6.12 refuses the flag; then a plain ring, reported */
+		reg.pad = PBUF_RING_INC;
+		iw->inc = io_uring_register_buf_ring(&iw->ring, &reg, 0) == 0;
+		reg.pad = 0;
+	}
+	err = iw->inc ? 0 : io_uring_register_buf_ring(&iw->ring, &reg, 0);
 	if (err)
-		return setup_fail(iw, err, "worker %u: io_uring_register_buf_ring() failed: %s "
-				  "(provided-buffer rings need Linux 5.19)", iw->id, strerror(-err));
+		return setup_fail(iw, err, "%s: io_uring_register_buf_ring() failed: %s "
+				  "(provided-buffer rings need Linux 5.19)", iw->name, strerror(-err));
 	for (unsigned b = 0; b < cfg->buf_count; b++)
 		buf_add(iw, b, (int)b);
-	io_uring_buf_ring_advance(iw->br, (int)cfg->buf_count);
+	buf_advance(iw, cfg->buf_count);
 	return 0;
 }
 
@@ -992,45 +1789,105 @@ files_init(struct io_worker *iw)
 		return 0;
 	iw->file_used = calloc(n, 1);
 	if (!iw->file_used)
-		return setup_fail(iw, -ENOMEM, "worker %u: out of memory for %u file slots", iw->id,
+		return setup_fail(iw, -ENOMEM, "%s: out of memory for %u file slots", iw->name,
 				  n);
 	err = io_uring_register_files_sparse(&iw->ring, n);
 	if (err == -EINVAL) {
 		fds = malloc(n * sizeof(*fds));
 		if (!fds)
-			return setup_fail(iw, -ENOMEM, "worker %u: out of memory for %u file slots",
-					  iw->id, n);
+			return setup_fail(iw, -ENOMEM, "%s: out of memory for %u file slots",
+					  iw->name, n);
 		memset(fds, 0xff, n * sizeof(*fds));	/* -1: an empty slot */
 		err = io_uring_register_files(&iw->ring, fds, n);
 		free(fds);
 	}
 	if (err == -EMFILE)
-		return setup_fail(iw, err, "worker %u: %u registered file slots are more than "
+		return setup_fail(iw, err, "%s: %u registered file slots are more than "
 				  "RLIMIT_NOFILE allows (EMFILE): raise it (ulimit -n) or lower "
-				  "files", iw->id, n);
+				  "files", iw->name, n);
 	if (err)
-		return setup_fail(iw, err, "worker %u: registering %u file slots failed: %s "
-				  "(sparse tables need Linux 5.12)", iw->id, n, strerror(-err));
+		return setup_fail(iw, err, "%s: registering %u file slots failed: %s "
+				  "(sparse tables need Linux 5.12)", iw->name, n, strerror(-err));
 	iw->nfiles = n;
 	return 0;
 }
 
-/* The ring's owner (its worker, in a task) may change its file table: SINGLE_ISSUER. */
+/* The ring's owner (its worker, in a task) may change its tables: SINGLE_ISSUER. */
 static int
-file_call_check(struct pel_io *io, unsigned worker, const char *fn)
+owner_call_check(struct pel_io *io, unsigned worker, const char *fn)
 {
 	if (!io)
 		return pel__fail(-EINVAL, "%s: io is NULL", fn);
 	if (worker >= io->nworkers)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, io->nworkers);
-	if (!io->cfg.files)
-		return pel__fail(-EINVAL, "%s: the I/O layer has no registered file slots (set "
-				 "pel_io_config.files)", fn);
+	if (io->ded)
+		return pel__fail(-EINVAL, "%s: the rings' tables are PEL_IO_PER_WORKER mode's",
+				 fn);
 	if (pel__self_id(io->rt) != (int)worker)
 		return pel__fail(-EPERM, "%s: call it from a task on worker %u (its ring's owner)",
 				 fn, worker);
 	if (io->w[worker]->cancelling || pel__rt_stopping(io->rt))
 		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
+	return 0;
+}
+
+static int
+file_call_check(struct pel_io *io, unsigned worker, const char *fn)
+{
+	if (io && !io->cfg.files)
+		return pel__fail(-EINVAL, "%s: the I/O layer has no registered file slots (set "
+				 "pel_io_config.files)", fn);
+	return owner_call_check(io, worker, fn);
+}
+
+int
+pel_io_buffers_register(struct pel_io *io, unsigned worker, const struct iovec *iov, unsigned n)
+{
+	struct io_worker *iw;
+	int err = owner_call_check(io, worker, "pel_io_buffers_register");
+
+	if (err)
+		return err;
+	if (!iov || !n || n > MAX_FIXED_BUFS)
+		return pel__fail(-EINVAL, "pel_io_buffers_register: %s", !iov ? "iov is NULL" :
+				 "n must be 1..16384");
+	iw = io->w[worker];
+	if (atomic_load_explicit(&iw->fixed_bufs, memory_order_relaxed))
+		return pel__fail(-EBUSY, "pel_io_buffers_register: worker %u has %u registered "
+				 "buffers already: unregister them first", worker,
+				 atomic_load_explicit(&iw->fixed_bufs, memory_order_relaxed));
+	err = io_uring_register_buffers(&iw->ring, iov, n);
+	if (err == -ENOMEM) {
+		struct rlimit rl = { 0, 0 };
+
+		getrlimit(RLIMIT_MEMLOCK, &rl);
+		return pel__fail(err, "pel_io_buffers_register: the kernel cannot pin %u buffers "
+				 "(ENOMEM): they count against RLIMIT_MEMLOCK (now %llu bytes); "
+				 "raise it (ulimit -l)", n, (unsigned long long)rl.rlim_cur);
+	}
+	if (err)
+		return pel__fail(err, "pel_io_buffers_register: %u buffers: %s", n, strerror(-err));
+	/* relaxed: only this worker writes it; pel_io_stats() reads it relaxed */
+	atomic_store_explicit(&iw->fixed_bufs, n, memory_order_relaxed);
+	return 0;
+}
+
+int
+pel_io_buffers_unregister(struct pel_io *io, unsigned worker)
+{
+	struct io_worker *iw;
+	int err = owner_call_check(io, worker, "pel_io_buffers_unregister");
+
+	if (err)
+		return err;
+	iw = io->w[worker];
+	if (!atomic_load_explicit(&iw->fixed_bufs, memory_order_relaxed))
+		return pel__fail(-EINVAL, "pel_io_buffers_unregister: worker %u has no registered "
+				 "buffers", worker);
+	err = io_uring_unregister_buffers(&iw->ring);
+	if (err)
+		return pel__fail(err, "pel_io_buffers_unregister: %s", strerror(-err));
+	atomic_store_explicit(&iw->fixed_bufs, 0, memory_order_relaxed);
 	return 0;
 }
 
@@ -1098,6 +1955,12 @@ setup_on_worker(unsigned worker, void *arg)
 	int err = ring_init(iw);
 
 	if (!err)
+		err = napi_init(iw);
+	/* recv bundles where the kernel has them and CQE order is its taking order */
+	iw->bundle = !err && (io->cfg.flags & PEL_IO_CF_RECV_BUNDLE) && io->cfg.buf_count &&
+		     (iw->features & FEAT_RECVSEND_BUNDLE) &&
+		     (iw->setup_flags & IORING_SETUP_DEFER_TASKRUN);
+	if (!err)
 		err = bufs_init(iw);
 	if (!err)
 		err = files_init(iw);
@@ -1113,6 +1976,88 @@ setup_on_worker(unsigned worker, void *arg)
 	}
 }
 
+/* ---- dedicated mode's set-up ---- */
+
+static struct pel_ring *
+ring_new(unsigned slots)
+{
+	struct pel_ring *r = aligned_alloc(PEL_CACHE_GUARD, pel_ring_memsize(slots));
+
+	if (r)
+		pel_ring_init(r, slots);
+	return r;
+}
+
+/* The lanes (a request ring and a completion ring per worker, of cq_entries slots, and an
+ * overflow list as long) and a request ring per producer slot. @return 0; -ENOMEM. */
+static int
+ded_alloc(struct pel_io *io)
+{
+	unsigned slots = io->cfg.cq_entries;
+
+	io->lanes = calloc(io->nworkers, sizeof(*io->lanes));
+	if (!io->lanes)
+		return -ENOMEM;
+	for (unsigned w = 0; w < io->nworkers; w++) {
+		struct io_lane *l = aligned_alloc(PEL_CACHE_GUARD, (sizeof(*l) + PEL_CACHE_GUARD - 1) &
+						  ~(size_t)(PEL_CACHE_GUARD - 1));
+
+		if (!l)
+			return -ENOMEM;
+		memset(l, 0, sizeof(*l));
+		io->lanes[w] = l;
+		l->io = io;
+		l->id = w;
+		l->req = ring_new(slots);
+		l->cpl = ring_new(slots);
+		l->rec = calloc(slots, sizeof(*l->rec));
+		l->ovf = calloc(slots, sizeof(*l->ovf));
+		l->mask = slots - 1;
+		l->ovf_cap = slots;
+		if (!l->req || !l->cpl || !l->rec || !l->ovf)
+			return -ENOMEM;
+	}
+	io->npreq = pel__rt_producer_slots(io->rt);
+	io->preq = calloc(io->npreq, sizeof(*io->preq));
+	if (!io->preq)
+		return -ENOMEM;
+	for (unsigned p = 0; p < io->npreq; p++)
+		if (!(io->preq[p] = ring_new(slots)))
+			return -ENOMEM;
+	return 0;
+}
+
+/* Start the I/O thread and wait until its ring is set up (or refused). */
+static int
+ded_start(struct pel_io *io)
+{
+	struct io_worker *iw = io->w[0];
+	int err = pthread_create(&io->thread, NULL, ded_main, io);
+
+	if (err)
+		return pel__fail(-err, "the I/O thread cannot be started: %s", strerror(err));
+	io->thread_up = true;
+	pthread_mutex_lock(&io->setup_lock);
+	while (!io->setup_state)
+		pthread_cond_wait(&io->setup_cond, &io->setup_lock);
+	pthread_mutex_unlock(&io->setup_lock);
+	if (io->setup_state > 0)
+		return 0;
+	pthread_join(io->thread, NULL);
+	io->thread_up = false;
+	return pel__fail(iw->setup_err, "%s", iw->setup_msg);
+}
+
+static void
+lane_setup(unsigned worker, void *arg)
+{
+	struct pel_io *io = arg;
+	struct io_lane *l = io->lanes[worker];
+
+	/* the I/O thread wakes a parked worker when it hands it a result */
+	l->setup_err = pel__poller_add(lane_poll, l, PEL__POLL_PARK_OK);
+}
+
 /* ---- the layer ---- */
 
 static void io_stop(struct pel_runtime *rt, void *state);
@@ -1126,12 +2071,53 @@ static const struct pel__layer_ops io_ops = {
 	.release = io_release,
 };
 
+/*
+ * Dedicated mode: an operation moves from a worker's wait list or a request ring, to the I/O
+ * thread (inflight), to a lane's overflow list or completion ring, and is done once its worker ran
+ * its final callback. Each step enters the next place before it leaves the last (with release
+ * stores); these acquire loads look in the same order, so an operation not done is always seen
+ * somewhere. The I/O thread is woken first, to see the runtime stop and cancel everything.
+ */
+static bool
+ded_busy(struct pel_io *io)
+{
+	struct io_worker *iw = io->w[0];
+	uint64_t heads[64];
+
+	ded_wake(io);
+	/* a callback may submit (into a request ring already looked at) before its own result
+	 * leaves the completion ring: a result taken during the look may have made a request */
+	for (unsigned w = 0; w < io->nworkers && w < 64; w++)
+		heads[w] = atomic_load_explicit(&io->lanes[w]->cpl->cons.head,
+						memory_order_acquire);
+	for (unsigned w = 0; w < io->nworkers; w++)
+		if (atomic_load_explicit(&io->lanes[w]->waiting, memory_order_acquire) ||
+		    pel_ring_count(io->lanes[w]->req))
+			return true;
+	for (unsigned p = 0; p < io->npreq; p++)
+		if (pel_ring_count(io->preq[p]))
+			return true;
+	if (atomic_load_explicit(&iw->inflight, memory_order_acquire))
+		return true;
+	for (unsigned w = 0; w < io->nworkers; w++)
+		if (pel_ring_count(io->lanes[w]->cpl) ||
+		    atomic_load_explicit(&io->lanes[w]->novf, memory_order_acquire))
+			return true;
+	for (unsigned w = 0; w < io->nworkers; w++)
+		if (w >= 64 || atomic_load_explicit(&io->lanes[w]->cpl->cons.head,
+						    memory_order_acquire) != heads[w])
+			return true;	/* results were taken meanwhile: look again */
+	return false;
+}
+
 static bool
 io_busy(struct pel_runtime *rt, void *state)
 {
 	struct pel_io *io = state;
 
 	(void)rt;
+	if (io->ded)
+		return ded_busy(io);
 	for (unsigned w = 0; w < io->nworkers; w++)
 		if (atomic_load_explicit(&io->w[w]->inflight, memory_order_relaxed))
 			return true;
@@ -1142,7 +2128,7 @@ io_busy(struct pel_runtime *rt, void *state)
 static void
 io_close(struct pel_io *io)
 {
-	for (unsigned w = 0; io->w && w < io->nworkers; w++) {
+	for (unsigned w = 0; io->w && w < io->nrings; w++) {
 		struct io_worker *iw = io->w[w];
 
 		if (!iw)
@@ -1158,8 +2144,58 @@ io_close(struct pel_io *io)
 		iw->bufs = NULL;
 		free(iw->rel_next);
 		iw->rel_next = NULL;
+		free(iw->ring_bid);
+		iw->ring_bid = NULL;
+		free(iw->inc_off);
+		free(iw->inc_refs);
+		free(iw->inc_done);
+		free((void *)iw->inc_rel);
+		iw->inc_off = iw->inc_refs = NULL;
+		iw->inc_done = NULL;
+		iw->inc_rel = NULL;
 		free(iw->file_used);
 		iw->file_used = NULL;
+	}
+}
+
+/* Dedicated mode: the I/O thread leaves its loop (everything has finished: io_busy()). */
+static void
+ded_stop(struct pel_io *io)
+{
+	if (!io->thread_up)
+		return;
+	atomic_store_explicit(&io->ded_exit, 1, memory_order_release);
+	/* full barrier: our exit store before the look at its parked word (ded_park()) */
+	pel__fence();
+	if (atomic_exchange_explicit(&io->w[0]->parked, 0, memory_order_acq_rel))
+		syscall(SYS_futex, &io->w[0]->parked, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	pthread_join(io->thread, NULL);
+	io->thread_up = false;
+}
+
+static void
+ded_free(struct pel_io *io)
+{
+	for (unsigned w = 0; io->lanes && w < io->nworkers; w++) {
+		struct io_lane *l = io->lanes[w];
+
+		if (!l)
+			continue;
+		free(l->req);
+		free(l->cpl);
+		free(l->rec);
+		free(l->ovf);
+		free(l);
+	}
+	free(io->lanes);
+	io->lanes = NULL;
+	for (unsigned p = 0; io->preq && p < io->npreq; p++)
+		free(io->preq[p]);
+	free(io->preq);
+	io->preq = NULL;
+	if (io->ded) {
+		pthread_mutex_destroy(&io->setup_lock);
+		pthread_cond_destroy(&io->setup_cond);
 	}
 }
 
@@ -1168,8 +2204,10 @@ io_release(void *state)
 {
 	struct pel_io *io = state;
 
+	ded_stop(io);
 	io_close(io);
-	for (unsigned w = 0; io->w && w < io->nworkers; w++)
+	ded_free(io);
+	for (unsigned w = 0; io->w && w < io->nrings; w++)
 		free(io->w[w]);
 	free(io->w);
 	free(io);
@@ -1186,6 +2224,7 @@ io_stop(struct pel_runtime *rt, void *state)
 	struct pel_io *io = state;
 
 	(void)rt;
+	ded_stop(io);
 	pel__pool_release_at_stop(io->ops);
 	io_close(io);
 	atomic_store_explicit(&io->stopped, 1, memory_order_relaxed);
@@ -1246,7 +2285,8 @@ check_sqpoll(struct pel_io_config *cfg)
 
 /* A pinned SQ thread spins: not on a spinning worker's CPU, nor several on one, unless shared. */
 static int
-check_sqpoll_cpu(struct pel_runtime *rt, const struct pel_io_config *cfg, unsigned nworkers)
+check_sqpoll_cpu(struct pel_runtime *rt, const struct pel_io_config *cfg, unsigned nworkers,
+		 unsigned nrings)
 {
 	if (cfg->sqpoll_cpu < 0 || (pel__rt_flags(rt) & PEL_F_SHARE_CPUS))
 		return 0;
@@ -1255,10 +2295,65 @@ check_sqpoll_cpu(struct pel_runtime *rt, const struct pel_io_config *cfg, unsign
 			return pel__fail(-EINVAL, "sqpoll_cpu %d is worker %u's CPU: two busy "
 					 "pollers on one CPU; pick another CPU, or set "
 					 "PEL_F_SHARE_CPUS", cfg->sqpoll_cpu, w);
-	if (nworkers > 1)
+	if (nrings > 1)
 		return pel__fail(-EINVAL, "sqpoll_cpu %d would pin the SQ threads of all %u "
 				 "workers to one CPU; use -1 (not pinned), or set PEL_F_SHARE_CPUS",
 				 cfg->sqpoll_cpu, nworkers);
+	return 0;
+}
+
+/* PEL_IO_DEDICATED's fields: only with that mode (a zeroed config's io_cpu 0 passes). */
+static int
+check_dedicated(struct pel_io_config *cfg)
+{
+	char online[128];
+	int on;
+
+	if (cfg->mode != PEL_IO_DEDICATED) {
+		if (cfg->io_cpu > 0 || cfg->io_cpu < -1 || cfg->steer)
+			return pel__fail(-EINVAL, "io_cpu %d, steer %u: set only with "
+					 "PEL_IO_DEDICATED (else -1 and 0)", cfg->io_cpu, cfg->steer);
+		cfg->io_cpu = -1;
+		return 0;
+	}
+	if (cfg->steer > PEL_IO_STEER_JSQ)
+		return pel__fail(-EINVAL, "steer %u is not a pel_io_steer (FIXED, HASH, RR, JSQ)",
+				 cfg->steer);
+	if (cfg->files)
+		return pel__fail(-EINVAL, "files %u: registered files are for PEL_IO_PER_WORKER "
+				 "(the I/O thread's ring would need the slots; set files 0)",
+				 cfg->files);
+	if (cfg->io_cpu < -1)
+		return pel__fail(-EINVAL, "io_cpu %d: a CPU number, or -1 for not pinned",
+				 cfg->io_cpu);
+	if (cfg->io_cpu == -1)
+		return 0;
+	on = pel__cpu_online(cfg->io_cpu, online, sizeof(online));
+	if (on < 0)
+		return on;	/* pel__fail() kept the cause */
+	if (!on)
+		return pel__fail(-EINVAL, "io_cpu %d is not online (online: %s)", cfg->io_cpu,
+				 online);
+	return 0;
+}
+
+/* The I/O thread polls while spinning workers do: not on a spinning worker's CPU, nor on the SQ
+ * thread's, unless shared. */
+static int
+check_io_cpu(struct pel_runtime *rt, const struct pel_io_config *cfg, unsigned nworkers)
+{
+	if (cfg->io_cpu < 0 || (pel__rt_flags(rt) & PEL_F_SHARE_CPUS))
+		return 0;
+	if (cfg->io_cpu == cfg->sqpoll_cpu)
+		return pel__fail(-EINVAL, "io_cpu %d is also sqpoll_cpu: two busy pollers on one "
+				 "CPU; pick another CPU, or set PEL_F_SHARE_CPUS", cfg->io_cpu);
+	if (pel__rt_idle(rt) != PEL_IDLE_SPIN)
+		return 0;
+	for (unsigned w = 0; w < nworkers; w++)
+		if (pel_worker_cpu(rt, w) == cfg->io_cpu)
+			return pel__fail(-EINVAL, "io_cpu %d is worker %u's CPU and both spin "
+					 "(PEL_IDLE_SPIN); pick another CPU, or set "
+					 "PEL_F_SHARE_CPUS", cfg->io_cpu, w);
 	return 0;
 }
 
@@ -1268,11 +2363,11 @@ check_config(const struct pel_io_config *in, struct pel_io_config *cfg)
 	int err;
 
 	*cfg = *in;
-	if (cfg->mode == PEL_IO_DEDICATED)
-		return pel__fail(-EOPNOTSUPP, "PEL_IO_DEDICATED is not in this version of pel: use "
-				 "PEL_IO_PER_WORKER");
-	if (cfg->mode != PEL_IO_PER_WORKER)
+	if (cfg->mode != PEL_IO_PER_WORKER && cfg->mode != PEL_IO_DEDICATED)
 		return pel__fail(-EINVAL, "mode %d is not a pel_io_mode", (int)cfg->mode);
+	err = check_dedicated(cfg);
+	if (err)
+		return err;
 	if (!cfg->sq_entries)
 		cfg->sq_entries = DEF_SQ;
 	if (!pow2(cfg->sq_entries) || cfg->sq_entries > MAX_SQ)
@@ -1297,13 +2392,23 @@ check_config(const struct pel_io_config *in, struct pel_io_config *cfg)
 	if (cfg->buf_size > MAX_BUF_SIZE || (cfg->buf_size && !cfg->buf_count))
 		return pel__fail(-EINVAL, "buf_size %u: 1..%u bytes, with buf_count set",
 				 cfg->buf_size, MAX_BUF_SIZE);
-	if (cfg->flags & ~(PEL_IO_CF_PLAIN | PEL_IO_CF_NO_PARK | PEL_IO_CF_SQPOLL))
+	if ((cfg->flags & PEL_IO_CF_BUF_INC) && (cfg->flags & PEL_IO_CF_RECV_BUNDLE))
+		return pel__fail(-EINVAL, "flags: PEL_IO_CF_BUF_INC and PEL_IO_CF_RECV_BUNDLE are "
+				 "one or the other");
+	if ((cfg->flags & PEL_IO_CF_BUF_INC) && !cfg->buf_count)
+		return pel__fail(-EINVAL, "flags: PEL_IO_CF_BUF_INC needs provided buffers "
+				 "(buf_count)");
+	if (cfg->flags & ~(PEL_IO_CF_PLAIN | PEL_IO_CF_NO_PARK | PEL_IO_CF_SQPOLL |
+			   PEL_IO_CF_RECV_BUNDLE | PEL_IO_CF_COOP | PEL_IO_CF_BUF_INC))
 		return pel__fail(-EINVAL, "flags 0x%x hold unknown bits", cfg->flags);
 	err = check_sqpoll(cfg);
 	if (err)
 		return err;
 	if (cfg->files > MAX_FILES)
 		return pel__fail(-EINVAL, "files %u is beyond %u", cfg->files, MAX_FILES);
+	if (cfg->napi_busy_poll_us > MAX_NAPI_US)
+		return pel__fail(-EINVAL, "napi_busy_poll_us %u is beyond %u (0: off)",
+				 cfg->napi_busy_poll_us, MAX_NAPI_US);
 	for (unsigned i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
 		if (cfg->reserved[i])
 			return pel__fail(-EINVAL, "reserved[%u] is not zero", i);
@@ -1334,7 +2439,15 @@ pel_io_create(struct pel_runtime *rt, const struct pel_io_config *cfg, struct pe
 		goto out_free;
 	io->rt = rt;
 	io->nworkers = pel_worker_count(rt);
-	err = check_sqpoll_cpu(rt, &io->cfg, io->nworkers);
+	io->ded = io->cfg.mode == PEL_IO_DEDICATED;
+	io->nrings = io->ded ? 1 : io->nworkers;
+	if (io->ded) {
+		pthread_mutex_init(&io->setup_lock, NULL);
+		pthread_cond_init(&io->setup_cond, NULL);
+	}
+	err = check_sqpoll_cpu(rt, &io->cfg, io->nworkers, io->nrings);
+	if (!err && io->ded)
+		err = check_io_cpu(rt, &io->cfg, io->nworkers);
 	if (err)
 		goto out_free;
 	/* the operations' pool first: pel_pool_create() takes the layer lock itself */
@@ -1342,8 +2455,8 @@ pel_io_create(struct pel_runtime *rt, const struct pel_io_config *cfg, struct pe
 			      &io->ops);
 	if (err)
 		goto out_free;
-	io->w = calloc(io->nworkers, sizeof(*io->w));
-	for (unsigned w = 0; io->w && w < io->nworkers; w++) {
+	io->w = calloc(io->nrings, sizeof(*io->w));
+	for (unsigned w = 0; io->w && w < io->nrings; w++) {
 		io->w[w] = aligned_alloc(PEL_CACHE_GUARD, (sizeof(struct io_worker) +
 							   PEL_CACHE_GUARD - 1) &
 					 ~(size_t)(PEL_CACHE_GUARD - 1));
@@ -1351,9 +2464,14 @@ pel_io_create(struct pel_runtime *rt, const struct pel_io_config *cfg, struct pe
 			break;
 		memset(io->w[w], 0, sizeof(struct io_worker));
 		io->w[w]->io = io;
-		io->w[w]->id = w;
+		io->w[w]->id = io->ded ? io->nworkers : w;
+		io->w[w]->ded = io->ded;
+		if (io->ded)
+			snprintf(io->w[w]->name, sizeof(io->w[w]->name), "the I/O thread");
+		else
+			snprintf(io->w[w]->name, sizeof(io->w[w]->name), "worker %u", w);
 	}
-	if (!io->w || !io->w[io->nworkers - 1]) {
+	if (!io->w || !io->w[io->nrings - 1] || (io->ded && ded_alloc(io))) {
 		err = pel__fail(-ENOMEM, "out of memory for the I/O layer");
 		goto out_pool;
 	}
@@ -1364,16 +2482,28 @@ pel_io_create(struct pel_runtime *rt, const struct pel_io_config *cfg, struct pe
 		err = pel__fail(-EEXIST, "this runtime has its I/O layer already");
 		goto out_leave;
 	}
-	err = pel__run_on_each_worker(rt, setup_on_worker, io);
-	for (unsigned w = 0; !err && w < io->nworkers; w++)
-		if (io->w[w]->setup_err)
-			err = pel__fail(io->w[w]->setup_err, "%s", io->w[w]->setup_msg);
+	if (io->ded) {
+		err = ded_start(io);
+		if (err)
+			goto out_leave;
+		err = pel__run_on_each_worker(rt, lane_setup, io);
+		for (unsigned w = 0; !err && w < io->nworkers; w++)
+			if (io->lanes[w]->setup_err)
+				err = pel__fail(io->lanes[w]->setup_err, "worker %u: no poller slot "
+						"left for the I/O layer", w);
+	} else {
+		err = pel__run_on_each_worker(rt, setup_on_worker, io);
+		for (unsigned w = 0; !err && w < io->nworkers; w++)
+			if (io->w[w]->setup_err)
+				err = pel__fail(io->w[w]->setup_err, "%s", io->w[w]->setup_msg);
+	}
 	if (err) {
 		/* pollers may be in place on some workers: keep the state alive until stop */
 		bool polled = false;
 
 		for (unsigned w = 0; w < io->nworkers; w++)
-			polled |= io->w[w]->ring_ok && !io->w[w]->setup_err;
+			polled |= io->ded ? !io->lanes[w]->setup_err :
+				  io->w[w]->ring_ok && !io->w[w]->setup_err;
 		if (polled && pel__layer_add(rt, &io_ops, io) == 0) {
 			pel__layer_leave(rt);
 			return err;
@@ -1407,8 +2537,13 @@ pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
 		return pel__fail_lazy(-EINVAL, PEL__LAZY_BAD_WORKER, worker, io->nworkers);
 	if (atomic_load_explicit(&io->stopped, memory_order_relaxed))
 		return pel__fail_lazy(-ESHUTDOWN, PEL__LAZY_SHUTDOWN, 0, 0);
-	iw = io->w[worker];
+	iw = io->w[io->ded ? 0 : worker];
 	memset(out, 0, sizeof(*out));
+	out->io_cpu = io->ded ? io->cfg.io_cpu : -1;
+	out->delivered = io->ded ? atomic_load_explicit(&io->lanes[worker]->delivered,
+							memory_order_relaxed) : 0;
+	out->napi_busy_poll_us = iw->napi_us;
+	out->fixed_bufs = atomic_load_explicit(&iw->fixed_bufs, memory_order_relaxed);
 	out->setup_flags = iw->setup_flags;
 	out->features = iw->features;
 	out->submitted = atomic_load_explicit(&iw->submitted, memory_order_relaxed);
@@ -1420,6 +2555,8 @@ pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
 	out->nobufs = atomic_load_explicit(&iw->nobufs, memory_order_relaxed);
 	out->inflight = atomic_load_explicit(&iw->inflight, memory_order_relaxed);
 	out->parks_in_ring = iw->can_park;
+	out->uses = (iw->bundle ? PEL_IO_USES_RECV_BUNDLE : 0) |
+		    (iw->inc ? PEL_IO_USES_BUF_INC : 0);
 	out->sq_wakeups = atomic_load_explicit(&iw->sq_wakeups, memory_order_relaxed);
 	out->sqpoll_cpu = iw->sqpoll && io->cfg.sqpoll_cpu >= 0 ? io->cfg.sqpoll_cpu : -1;
 	out->files = iw->nfiles;

@@ -64,6 +64,24 @@ pel_io_file_unregister(struct pel_io *io, unsigned worker, unsigned index)
 }
 
 int
+pel_io_buffers_register(struct pel_io *io, unsigned worker, const struct iovec *iov, unsigned n)
+{
+	(void)io;
+	(void)worker;
+	(void)iov;
+	(void)n;
+	return pel__fail(-ENOSYS, "this libpel was built without liburing");
+}
+
+int
+pel_io_buffers_unregister(struct pel_io *io, unsigned worker)
+{
+	(void)io;
+	(void)worker;
+	return pel__fail(-ENOSYS, "this libpel was built without liburing");
+}
+
+int
 pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
 {
 	(void)io;

@@ -207,21 +207,6 @@ pel__barrier_light(void)
 		atomic_signal_fence(memory_order_seq_cst);
 }
 
-/*
- * A full barrier, store-load order included, on this CPU only: both sides of the park/wake pair.
- * On x86-64 a locked no-op RMW on the stack's top line, as gcc emits for a seq_cst fence and Linux
- * for smp_mb(): clang emits mfence, 17 ns against 2 ns on Zen 4 (bench/README.md). Elsewhere the
- * C11 fence.
- */
-static inline void
-pel__fence(void)
-{
-#if defined(__x86_64__)
-	__asm__ __volatile__("lock orq $0, (%%rsp)" ::: "memory", "cc");
-#else
-	atomic_thread_fence(memory_order_seq_cst);
-#endif
-}
 
 /* ---- runtime ---- */
 

@@ -98,6 +98,22 @@ pel__cpu_relax(void)
 #endif
 }
 
+/*
+ * A full barrier, store-load order included, on this CPU only: both sides of the park/wake pair.
+ * On x86-64 a locked no-op RMW on the stack's top line, as gcc emits for a seq_cst fence and Linux
+ * for smp_mb(): clang emits mfence, 17 ns against 2 ns on Zen 4 (bench/README.md). Elsewhere the
+ * C11 fence.
+ */
+static inline void
+pel__fence(void)
+{
+#if defined(__x86_64__)
+	__asm__ __volatile__("lock orq $0, (%%rsp)" ::: "memory", "cc");
+#else
+	atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
 /**
  * A cold wait's back-off: sleeps 1 us, doubling up to 1 ms, never past @p deadline_ns
  * (pel__mono_ns(); 0: none). Start with nap = 0.
@@ -133,6 +149,16 @@ pel__self_id(const struct pel_runtime *rt)
 
 /** pel_config.flags of @p rt (PEL_F_MLOCK, PEL_F_HUGEPAGES, ...). */
 unsigned pel__rt_flags(const struct pel_runtime *rt);
+
+/** pel_config.idle of @p rt: how a layer's own thread (the dedicated I/O thread) idles. */
+enum pel_idle pel__rt_idle(const struct pel_runtime *rt);
+
+/** Producer slots of @p rt (slot 0 the runtime's own, then max_producers): a layer's per-producer
+ * rings are indexed by pel__producer_slot(), below this. */
+unsigned pel__rt_producer_slots(const struct pel_runtime *rt);
+
+/** @p p's slot, 1 .. pel__rt_producer_slots() - 1; stable while @p p is open. */
+unsigned pel__producer_slot(const struct pel_producer *p);
 
 /** NUMA node of worker @p w's CPU, -1 when unknown: layers place its memory there. */
 int pel__worker_node(const struct pel_runtime *rt, unsigned w);

@@ -754,6 +754,24 @@ pel__rt_flags(const struct pel_runtime *rt)
 	return rt->plan->cfg.flags;
 }
 
+enum pel_idle
+pel__rt_idle(const struct pel_runtime *rt)
+{
+	return rt->idle;
+}
+
+unsigned
+pel__rt_producer_slots(const struct pel_runtime *rt)
+{
+	return rt->nslots;
+}
+
+unsigned
+pel__producer_slot(const struct pel_producer *p)
+{
+	return p->id;
+}
+
 int
 pel__worker_node(const struct pel_runtime *rt, unsigned w)
 {

@@ -3,6 +3,7 @@
 #ifndef PEL_TESTS_ON_WORKER_H
 #define PEL_TESTS_ON_WORKER_H
 
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "helpers.h"
@@ -45,6 +46,38 @@ on_worker(struct pel_runtime *rt, unsigned w, void (*fn)(void *), void *arg)
 	assert_int_equal(pel_submit(p, w, call_task, &c), 0);
 	assert_true(WAIT_UNTIL(atomic_load(&c.done), 10000));
 	pel_producer_close(p);
+}
+
+/* Hold worker @p w busy in a task until spin_release(): what waits for it queues up. */
+struct spin_arg {
+	_Atomic int started, stop;
+};
+
+static inline void
+spin_task(void *arg)
+{
+	struct spin_arg *a = arg;
+
+	atomic_store(&a->started, 1);
+	while (!atomic_load(&a->stop))
+		sched_yield();
+}
+
+static inline void
+spin_on_worker(struct pel_runtime *rt, unsigned w, struct spin_arg *a)
+{
+	struct pel_producer *p;
+
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	assert_int_equal(pel_submit(p, w, spin_task, a), 0);
+	assert_true(WAIT_UNTIL(atomic_load(&a->started), 10000));
+	pel_producer_close(p);
+}
+
+static inline void
+spin_release(struct spin_arg *a)
+{
+	atomic_store(&a->stop, 1);
 }
 
 #endif

@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -45,8 +46,21 @@ struct pel_producer;
 struct pel_io;		/* opaque: the runtime's I/O layer */
 
 enum pel_io_mode {
-	PEL_IO_PER_WORKER,	/* each worker owns a ring (the only mode of this version) */
-	PEL_IO_DEDICATED,	/* one I/O thread owns the ring: not in this version (-EOPNOTSUPP) */
+	PEL_IO_PER_WORKER,	/* each worker owns a ring, polled in its loop */
+	PEL_IO_DEDICATED,	/* one I/O thread (io_cpu) owns the ring: workers hand it requests
+				 * over SPSC rings, it hands completions back over SPSC rings,
+				 * steering multishot ones (steer) */
+};
+
+/** PEL_IO_DEDICATED: which worker a multishot operation's completions go to. Single-shot
+ * operations always complete on the worker pel_io_submit() named. */
+enum pel_io_steer {
+	PEL_IO_STEER_FIXED,	/* the worker named at submit: callbacks in order, on one worker */
+	PEL_IO_STEER_HASH,	/* a flow hash: the peer's address (multishot recvmsg), the new
+				 * fd (multishot accept), else the fd: one flow, one worker */
+	PEL_IO_STEER_RR,	/* round robin, completion by completion */
+	PEL_IO_STEER_JSQ,	/* join the shortest queue: the worker with the fewest completions
+				 * waiting for it */
 };
 
 /** Config flags. */
@@ -60,6 +74,23 @@ enum pel_io_mode {
 						 * to submit. That thread is one more busy poller:
 						 * give it a CPU (sqpoll_cpu). No DEFER_TASKRUN with
 						 * it (the kernel refuses the pair) */
+#define PEL_IO_CF_RECV_BUNDLE	(1u << 3)	/* multishot recv takes a run of provided buffers
+						 * per completion (IORING_RECVSEND_BUNDLE, Linux
+						 * 6.10; probed: pel_io_stats().recv_bundle says
+						 * if on): fewer CQEs for a TCP stream; pel still
+						 * calls back once per buffer. Per-worker mode with
+						 * DEFER_TASKRUN only */
+#define PEL_IO_CF_BUF_INC	(1u << 5)	/* provided buffers consumed piece by piece
+						 * (IOU_PBUF_RING_INC, Linux 6.12; probed): a recv
+						 * fills the rest of the buffer the last one left,
+						 * the callback gets the piece (buf inside the
+						 * buffer), and the buffer goes back to the kernel
+						 * once it is full and every piece is released.
+						 * For streams: recvmsg into it is refused. Not
+						 * with PEL_IO_CF_RECV_BUNDLE */
+#define PEL_IO_CF_COOP		(1u << 4)	/* COOP_TASKRUN | TASKRUN_FLAG instead of
+						 * SINGLE_ISSUER | DEFER_TASKRUN (for comparison;
+						 * docs/io.md has the figures) */
 
 struct pel_io_config {
 	enum pel_io_mode mode;
@@ -76,8 +107,17 @@ struct pel_io_config {
 	unsigned sqpoll_idle_ms;/* PEL_IO_CF_SQPOLL: ms that thread spins without work before it
 				 * sleeps (then one enter wakes it), 1..60000; 0: 100 */
 	unsigned files;		/* registered file slots per worker, up to 32768; 0: none
-				 * (pel_io_file_register(), PEL_IO_REQ_FIXED_FILE) */
-	unsigned reserved[5];	/* zero */
+				 * (pel_io_file_register(), PEL_IO_REQ_FIXED_FILE); per-worker
+				 * mode only */
+	int io_cpu;		/* PEL_IO_DEDICATED: the online CPU the I/O thread is pinned to;
+				 * -1: not pinned (the default). It polls while the runtime's
+				 * idle strategy says workers poll (spin, backoff's spin) */
+	unsigned steer;		/* PEL_IO_DEDICATED: enum pel_io_steer (0: FIXED) */
+	unsigned napi_busy_poll_us; /* NAPI busy poll (IORING_REGISTER_NAPI, Linux 6.9): a waiting
+				 * enter busy-polls the sockets' NIC queues this long, 1..1000000;
+				 * 0: off. Probed: a kernel without it fails pel_io_create() with
+				 * -EOPNOTSUPP */
+	unsigned reserved[2];	/* zero */
 };
 
 /** Operations. */
@@ -106,10 +146,20 @@ enum pel_io_opcode {
 #define PEL_IO_REQ_BUFSEL	(1u << 1)	/* RECV, RECVMSG: the data lands in a provided buffer
 						 * of the worker (pel_io_result.buf) */
 #define PEL_IO_REQ_ABS		(1u << 2)	/* TIMEOUT: off is an absolute CLOCK_MONOTONIC time */
+#define PEL_IO_REQ_FIXED_BUF	(1u << 5)	/* READ, WRITE: addr..addr+len lies in buffer
+						 * buf_index that pel_io_buffers_register() gave
+						 * this worker's ring (no page pinning per I/O) */
+#define PEL_IO_REQ_NO_STEER	(1u << 4)	/* PEL_IO_DEDICATED: this multishot operation's
+						 * results stay on the worker named, whatever
+						 * pel_io_config.steer says (a TCP stream) */
 #define PEL_IO_REQ_FIXED_FILE	(1u << 3)	/* fd is an index that pel_io_file_register() gave
 						 * on this worker (IOSQE_FIXED_FILE): no fd lookup.
 						 * READ, WRITE, RECV, SEND, RECVMSG, SENDMSG,
 						 * ACCEPT, CONNECT, POLL */
+
+/** pel_io_stats().uses: the probed options in use. */
+#define PEL_IO_USES_RECV_BUNDLE	(1u << 0)
+#define PEL_IO_USES_BUF_INC	(1u << 1)
 
 /** Result flags. */
 #define PEL_IO_F_MORE		(1u << 0)	/* the multishot operation stays armed: more to come */
@@ -132,6 +182,7 @@ typedef void (*pel_io_cb)(const struct pel_io_result *r, void *arg);
 struct pel_io_req {
 	uint8_t opcode;		/* enum pel_io_opcode */
 	uint8_t flags;		/* PEL_IO_REQ_* */
+	uint16_t buf_index;	/* PEL_IO_REQ_FIXED_BUF: the registered buffer addr lies in */
 	int fd;
 	void *addr;
 	uint32_t len;
@@ -145,12 +196,13 @@ struct pel_io_req {
 void pel_io_config_default(struct pel_io_config *cfg);
 
 /**
- * Set up the I/O layer of @p rt: a ring on every worker, created on the worker's own thread.
+ * Set up the I/O layer of @p rt: a ring on every worker, created on the worker's own thread
+ * (PEL_IO_DEDICATED: one ring, on the I/O thread pel starts).
  * @param cfg  NULL: the defaults
  * @return 0; -EINVAL a bad field (pel_last_error() names it; with PEL_IO_CF_SQPOLL: sqpoll_cpu
  *         not online, a worker's CPU, or one CPU for several workers' SQ threads, the last two
  *         unless PEL_F_SHARE_CPUS); -EEXIST the runtime has one;
- *         -EOPNOTSUPP PEL_IO_DEDICATED; -ENOSYS, -EPERM, -ENOMEM io_uring cannot be used here
+ *         -ENOSYS, -EPERM, -ENOMEM io_uring cannot be used here
  *         (the message names the cause and the fix: kernel.io_uring_disabled, a seccomp filter,
  *         RLIMIT_MEMLOCK; for SQPOLL, EPERM before Linux 5.11 without CAP_SYS_ADMIN);
  *         -EDEADLK from a task; -ESHUTDOWN the runtime is stopping.
@@ -196,6 +248,23 @@ int pel_io_buf_release(struct pel_io *io, void *buf);
 int pel_io_file_register(struct pel_io *io, unsigned worker, int fd);
 
 /**
+ * Register @p n buffers (@p iov) with @p worker's ring (io_uring_register_buffers()): the kernel
+ * pins their pages once, and READ/WRITE requests on that worker with PEL_IO_REQ_FIXED_BUF and
+ * buf_index i then use buffer i without pinning per I/O. The memory must stay valid until
+ * pel_io_buffers_unregister() or pel_destroy().
+ * @return 0; -EINVAL NULL @p io or @p iov, bad worker, @p n 0 or beyond 16384, or dedicated mode;
+ *         -EPERM not from a task on @p worker; -EBUSY it has registered buffers already;
+ *         -ENOMEM the pages cannot be pinned (RLIMIT_MEMLOCK); -ESHUTDOWN; other -errno from the
+ *         kernel (-EFAULT an unmapped range).
+ * Threads: a task on @p worker only.
+ */
+int pel_io_buffers_register(struct pel_io *io, unsigned worker, const struct iovec *iov,
+			    unsigned n);
+
+/** Drop @p worker's registered buffers. @return 0; -EINVAL none registered, else as above. */
+int pel_io_buffers_unregister(struct pel_io *io, unsigned worker);
+
+/**
  * Empty slot @p index of @p worker's ring; requests already in the kernel keep their file.
  * @return 0; -EINVAL as pel_io_file_register(), or @p index not a slot in use; -EPERM not from a
  *         task on @p worker; -ESHUTDOWN stopping; other -errno from the kernel.
@@ -216,14 +285,19 @@ struct pel_io_stats {
 	uint64_t inflight;	/* operations accepted and not finished now */
 	uint32_t parks_in_ring;	/* 1: the worker parks in io_uring_enter() (a futex wait on its
 				 * parked flag in the ring); 0: it never parks (yields) */
-	uint32_t pad;
+	uint32_t uses;		/* PEL_IO_USES_*: the probed options asked for that this ring
+				 * has (the kernel had them) */
 	uint64_t sq_wakeups;	/* PEL_IO_CF_SQPOLL: of the enters, those that woke the SQ thread */
 	int32_t sqpoll_cpu;	/* the CPU the SQ thread is pinned to; -1 not pinned or no SQPOLL
 				 * (setup_flags has IORING_SETUP_SQPOLL when it is on) */
 	uint32_t files;		/* registered file slots of this worker (0: none) */
 	uint32_t files_used;	/* of those, holding a file now */
-	uint32_t pad2;
-	uint64_t reserved[2];
+	int32_t io_cpu;		/* PEL_IO_DEDICATED: the I/O thread's CPU, -1 not pinned; per-worker
+				 * mode: -1. The ring's counters above are then the one ring's,
+				 * the same for every worker */
+	uint64_t delivered;	/* PEL_IO_DEDICATED: completions handed to this worker */
+	uint32_t napi_busy_poll_us; /* NAPI busy poll registered on the ring (0: off) */
+	uint32_t fixed_bufs;	/* registered buffers of this worker's ring (0: none) */
 };
 
 /** @return 0; -EINVAL bad worker or NULL. Any thread, any time, no lock. */
@@ -234,7 +308,7 @@ int pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *
 static inline struct pel_io_req
 pel_io_req_nop(pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_NOP, 0, -1, NULL, 0, 0, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_NOP, 0, 0, -1, NULL, 0, 0, 0, cb, arg };
 
 	return r;
 }
@@ -242,7 +316,7 @@ pel_io_req_nop(pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_read(int fd, void *buf, uint32_t len, uint64_t off, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_READ, 0, fd, buf, len, 0, off, cb, arg };
+	struct pel_io_req r = { PEL_IO_READ, 0, 0, fd, buf, len, 0, off, cb, arg };
 
 	return r;
 }
@@ -250,7 +324,7 @@ pel_io_req_read(int fd, void *buf, uint32_t len, uint64_t off, pel_io_cb cb, voi
 static inline struct pel_io_req
 pel_io_req_write(int fd, const void *buf, uint32_t len, uint64_t off, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_WRITE, 0, fd, (void *)buf, len, 0, off, cb, arg };
+	struct pel_io_req r = { PEL_IO_WRITE, 0, 0, fd, (void *)buf, len, 0, off, cb, arg };
 
 	return r;
 }
@@ -258,7 +332,7 @@ pel_io_req_write(int fd, const void *buf, uint32_t len, uint64_t off, pel_io_cb 
 static inline struct pel_io_req
 pel_io_req_recv(int fd, void *buf, uint32_t len, int msg_flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_RECV, 0, fd, buf, len, msg_flags, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_RECV, 0, 0, fd, buf, len, msg_flags, 0, cb, arg };
 
 	return r;
 }
@@ -267,7 +341,7 @@ pel_io_req_recv(int fd, void *buf, uint32_t len, int msg_flags, pel_io_cb cb, vo
 static inline struct pel_io_req
 pel_io_req_recv_multishot(int fd, int msg_flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_RECV, PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL, fd, NULL, 0,
+	struct pel_io_req r = { PEL_IO_RECV, PEL_IO_REQ_MULTISHOT | PEL_IO_REQ_BUFSEL, 0, fd, NULL, 0,
 				msg_flags, 0, cb, arg };
 
 	return r;
@@ -276,7 +350,7 @@ pel_io_req_recv_multishot(int fd, int msg_flags, pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_send(int fd, const void *buf, uint32_t len, int msg_flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_SEND, 0, fd, (void *)buf, len, msg_flags, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_SEND, 0, 0, fd, (void *)buf, len, msg_flags, 0, cb, arg };
 
 	return r;
 }
@@ -284,7 +358,7 @@ pel_io_req_send(int fd, const void *buf, uint32_t len, int msg_flags, pel_io_cb 
 static inline struct pel_io_req
 pel_io_req_recvmsg(int fd, struct msghdr *msg, int msg_flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_RECVMSG, 0, fd, msg, 0, msg_flags, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_RECVMSG, 0, 0, fd, msg, 0, msg_flags, 0, cb, arg };
 
 	return r;
 }
@@ -292,7 +366,7 @@ pel_io_req_recvmsg(int fd, struct msghdr *msg, int msg_flags, pel_io_cb cb, void
 static inline struct pel_io_req
 pel_io_req_sendmsg(int fd, const struct msghdr *msg, int msg_flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_SENDMSG, 0, fd, (void *)msg, 0, msg_flags, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_SENDMSG, 0, 0, fd, (void *)msg, 0, msg_flags, 0, cb, arg };
 
 	return r;
 }
@@ -300,7 +374,7 @@ pel_io_req_sendmsg(int fd, const struct msghdr *msg, int msg_flags, pel_io_cb cb
 static inline struct pel_io_req
 pel_io_req_accept(int fd, unsigned flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_ACCEPT, (uint8_t)flags, fd, NULL, 0, 0, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_ACCEPT, (uint8_t)flags, 0, fd, NULL, 0, 0, 0, cb, arg };
 
 	return r;
 }
@@ -308,7 +382,7 @@ pel_io_req_accept(int fd, unsigned flags, pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_connect(int fd, const struct sockaddr *sa, socklen_t len, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_CONNECT, 0, fd, (void *)sa, (uint32_t)len, 0, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_CONNECT, 0, 0, fd, (void *)sa, (uint32_t)len, 0, 0, cb, arg };
 
 	return r;
 }
@@ -316,7 +390,7 @@ pel_io_req_connect(int fd, const struct sockaddr *sa, socklen_t len, pel_io_cb c
 static inline struct pel_io_req
 pel_io_req_close(int fd, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_CLOSE, 0, fd, NULL, 0, 0, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_CLOSE, 0, 0, fd, NULL, 0, 0, 0, cb, arg };
 
 	return r;
 }
@@ -325,7 +399,7 @@ pel_io_req_close(int fd, pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_timeout(uint64_t ns, unsigned flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_TIMEOUT, (uint8_t)flags, -1, NULL, 0, 0, ns, cb, arg };
+	struct pel_io_req r = { PEL_IO_TIMEOUT, (uint8_t)flags, 0, -1, NULL, 0, 0, ns, cb, arg };
 
 	return r;
 }
@@ -333,7 +407,7 @@ pel_io_req_timeout(uint64_t ns, unsigned flags, pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_cancel(uint64_t handle, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_CANCEL, 0, -1, NULL, 0, 0, handle, cb, arg };
+	struct pel_io_req r = { PEL_IO_CANCEL, 0, 0, -1, NULL, 0, 0, handle, cb, arg };
 
 	return r;
 }
@@ -341,7 +415,7 @@ pel_io_req_cancel(uint64_t handle, pel_io_cb cb, void *arg)
 static inline struct pel_io_req
 pel_io_req_poll(int fd, unsigned events, unsigned flags, pel_io_cb cb, void *arg)
 {
-	struct pel_io_req r = { PEL_IO_POLL, (uint8_t)flags, fd, NULL, events, 0, 0, cb, arg };
+	struct pel_io_req r = { PEL_IO_POLL, (uint8_t)flags, 0, fd, NULL, events, 0, 0, cb, arg };
 
 	return r;
 }

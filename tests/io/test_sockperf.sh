@@ -18,8 +18,9 @@ T=3		# seconds of each ping-pong run
 
 # Bad command lines: usage and exit 2, before anything starts (no sockperf needed).
 for bin in "$UDP_ECHO" ${TCP_ECHO:+"$TCP_ECHO"}; do
-	for args in "--port 1 --io dedicated" "--port 1 --bogus" "--cpus 0" "--port 70000" \
-		"--port 1 --idle fast"; do
+	for args in "--port 1 --io shared" "--port 1 --bogus" "--cpus 0" "--port 70000" \
+		"--port 1 --idle fast" "--port 1 --steer rr" "--port 1 --io dedicated --steer up" \
+		"--port 1 --io dedicated --io-cpu -1"; do
 		# shellcheck disable=SC2086
 		"$bin" $args >/dev/null 2>&1
 		rc=$?
@@ -28,8 +29,8 @@ for bin in "$UDP_ECHO" ${TCP_ECHO:+"$TCP_ECHO"}; do
 			exit 1
 		fi
 	done
-	"$bin" --port 1 --io dedicated 2>&1 | grep -q 'not in this version' ||
-		{ echo "FAIL: $bin --io dedicated does not say why"; exit 1; }
+	"$bin" --port 1 --steer rr 2>&1 | grep -q 'go with --io dedicated' ||
+		{ echo "FAIL: $bin --steer without --io dedicated does not say why"; exit 1; }
 done
 
 if ! command -v sockperf >/dev/null; then
@@ -70,7 +71,8 @@ start_server()
 {
 	local name=$1 bin=$2 i
 
-	"$bin" --port 0 --cpus "$SRV_CPU" --idle backoff >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	"$bin" --port 0 --cpus "$SRV_CPU" --idle backoff "${MODE[@]}" >"$tmp/$name.out" \
+		2>"$tmp/$name.err" &
 	SRV_PID=$!
 	pids+=("$SRV_PID")
 	for ((i = 0; i < 100; i++)); do
@@ -152,6 +154,13 @@ field()
 	echo "$1" | sed -n "s/.*[: ]$2 \([0-9]*\).*/\1/p"
 }
 
+# Everything below once per I/O mode: each worker owns a ring; then the dedicated I/O thread
+# (pinned to the server's CPU: the client's stays free) owns the one ring.
+for mode in per-worker dedicated; do
+MODE=(--io "$mode")
+[ "$mode" = dedicated ] && MODE+=(--io-cpu "$SRV_CPU")
+echo "==== --io $mode"
+
 # ---- udp-echo ----
 start_server udp-echo "$UDP_ECHO"
 # two malformed datagrams first: 5 bytes, and 64 bytes whose header says 100
@@ -203,6 +212,7 @@ PY
 	[ "$(field "$SUMMARY" connections)" = 4 ] && [ "$(field "$SUMMARY" closed)" = 4 ] ||
 		fail "tcp-echo: expected 4 connections, all closed: $SUMMARY"
 fi
+done
 
 if [ "$failed" -ne 0 ]; then
 	echo "tests/io/test_sockperf.sh: FAILED"
