@@ -153,10 +153,14 @@ never_early_on(unsigned workers, unsigned target)
 				 (unsigned long long)(due_at[i] - atomic_load(&fired_at[i])));
 		assert_int_equal(atomic_load(&fired_worker[i]), (int)target);
 	}
-	/* due order, except within one tick (1 us) */
-	for (int k = 1; k < N_DUE; k++)
+	/*
+	 * Due order, except within one tick (1 us). Only when the arming task ran on the owner: all
+	 * timers are in its wheel before any fires. Armed from another worker, each arrives by a
+	 * mesh message, and one due at once may arrive after a later one has fired (under TSan).
+	 */
+	for (int k = 1; target == 0 && k < N_DUE; k++)
 		if (due_at[fire_seq[k]] / 1000 + 1 < due_at[fire_seq[k - 1]] / 1000)
-			fail_msg("timer %d (+%llu) fired after timer %d (+%llu)", fire_seq[k - 1],
+			fail_msg("timer %d (+%llu) fired before timer %d (+%llu)", fire_seq[k - 1],
 				 (unsigned long long)due_after[fire_seq[k - 1]], fire_seq[k],
 				 (unsigned long long)due_after[fire_seq[k]]);
 	assert_int_equal(pel_rt_stats(rt, target, &st), 0);
