@@ -87,6 +87,7 @@ int pel_bench_pool(const struct pel_bench_opts *o, struct pel_bench_report *rep)
 int pel_bench_jitter(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_io(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 int pel_bench_parallel(const struct pel_bench_opts *o, struct pel_bench_report *rep);
+int pel_bench_rt(const struct pel_bench_opts *o, struct pel_bench_report *rep);
 
 /** The CPU's "model name" from /proc/cpuinfo into @p buf ("unknown" if there is none). */
 void pel_bench_cpu_model(char *buf, size_t len);

@@ -40,6 +40,10 @@ static const char usage_text[] =
 	"            DEFER_TASKRUN and PEL_IO_CF_PLAIN beside an epoll busy-poll server\n"
 	"  parallel  fork/join of 1..64 members (pel groups, a mutex+condvar pool, OpenMP) and\n"
 	"            p99 sojourn under a skewed load: fixed hash, P2C, stealing (--reps N)\n"
+	"  rt        a stream of short urgent tasks on a worker loaded with bimodal background\n"
+	"            tasks (0.5 us, 0.5% 500 us with yield points): p99 latency as class-0\n"
+	"            real-time tasks against the same load in plain FIFO, same run; timer\n"
+	"            lateness; ns per pel_should_yield()\n"
 	"\n"
 	"common options:\n"
 	"  --json FILE         also write the figures as JSON to FILE\n"
@@ -60,6 +64,10 @@ static const char usage_text[] =
 	"  --seconds N         spinning time of each run (default 1)\n"
 	"  --reps N            runs of each variant, interleaved; prints the median (default 5)\n"
 	"  --items N           tasks per submit-cost run (default 2M)\n"
+	"rt options:\n"
+	"  --samples N         stream tasks per mode (default 20000)\n"
+	"  --interval-ns N     time between two background tasks (default 6000)\n"
+	"  --rounds N          the modes take turns, N rounds each (default 10)\n"
 	"io options:\n"
 	"  --items N           nop round trips per run (default 1M; A->B rows N/4)\n"
 	"  --samples N         UDP echoes per run (default 20000)\n"
@@ -421,7 +429,7 @@ main(int argc, char **argv)
 	static struct pel_bench_report rep;
 	static char model[256];
 	struct pel_bench_opts o = { 0 };
-	bool ring, handoff, jitter, io, par, cpus_given = false;
+	bool ring, handoff, jitter, io, par, rtb, cpus_given = false;
 	int c, err;
 
 	if (argc < 2)
@@ -436,7 +444,8 @@ main(int argc, char **argv)
 	jitter = !strcmp(o.suite, "jitter");
 	io = !strcmp(o.suite, "io");
 	par = !strcmp(o.suite, "parallel");
-	if (!ring && !handoff && !jitter && !io && !par && strcmp(o.suite, "pool") &&
+	rtb = !strcmp(o.suite, "rt");
+	if (!ring && !handoff && !jitter && !io && !par && !rtb && strcmp(o.suite, "pool") &&
 	    strcmp(o.suite, "trace"))
 		usage_exit("unknown SUITE \"%s\"", o.suite);
 
@@ -474,24 +483,24 @@ main(int argc, char **argv)
 				usage_exit("--reps wants a count in 1 .. 1000, got \"%s\"", optarg);
 			break;
 		case OPT_SAMPLES:
-			if (!handoff && !io)
-				usage_exit("--samples is a handoff and io option");
+			if (!handoff && !io && !rtb)
+				usage_exit("--samples is a handoff, io and rt option");
 			o.samples = parse_count(optarg, UINT64_C(100000000));
 			if (o.samples < 100)
 				usage_exit("--samples wants a count in 100 .. 100M, got \"%s\"",
 					   optarg);
 			break;
 		case OPT_INTERVAL:
-			if (!handoff)
-				usage_exit("--interval-ns is a handoff option");
+			if (!handoff && !rtb)
+				usage_exit("--interval-ns is a handoff and rt option");
 			o.interval_ns = parse_count(optarg, 1000000000ull);
 			if (o.interval_ns < 100)
 				usage_exit("--interval-ns wants 100 .. 1000000000, got \"%s\"",
 					   optarg);
 			break;
 		case OPT_ROUNDS:
-			if (!handoff)
-				usage_exit("--rounds is a handoff option");
+			if (!handoff && !rtb)
+				usage_exit("--rounds is a handoff and rt option");
 			o.rounds = (unsigned)parse_count(optarg, 1000);
 			if (!o.rounds)
 				usage_exit("--rounds wants a count in 1 .. 1000, got \"%s\"",
@@ -535,6 +544,8 @@ main(int argc, char **argv)
 		err = pel_bench_io(&o, &rep);
 	else if (par)
 		err = pel_bench_parallel(&o, &rep);
+	else if (rtb)
+		err = pel_bench_rt(&o, &rep);
 	else if (!strcmp(o.suite, "trace"))
 		err = pel_bench_trace(&o, &rep);
 	else

@@ -452,8 +452,8 @@ par_accepted(void *state)
 	uint64_t sum = 0;
 
 	for (unsigned i = 0; i < par->n; i++)
-		/* acquire: pairs with nothing stronger than the pusher's CAS; the count is read
-		 * before the returned counts (sched/drain.c) */
+		/* acquire: pairs with nothing stronger than the pusher's CAS; read after the
+		 * returned counts (par_quiet()) */
 		sum += atomic_load_explicit(&par->w[i]->pub.enq, memory_order_acquire) +
 		       atomic_load_explicit(&par->w[i]->own.enq, memory_order_acquire);
 	return sum;
@@ -469,6 +469,22 @@ par_returned(void *state)
 		/* acquire: pairs with the release in run_entry() */
 		sum += atomic_load_explicit(&par->w[i]->ran, memory_order_acquire);
 	return sum;
+}
+
+/*
+ * pel_drain(): no stealable task waits or runs. Returned is read before accepted and every task is
+ * counted accepted before it can run, so returned <= accepted at each instant: equal sums read in
+ * this order mean none was pending when the first accepted count was read. The stamp grows with
+ * every accept and every return (sched/drain.c compares it around the rings' check).
+ */
+static bool
+par_quiet(struct pel_runtime *rt, void *state, uint64_t *stamp)
+{
+	uint64_t r = par_returned(state), a = par_accepted(state);
+
+	(void)rt;
+	*stamp = a + r;
+	return a == r;
 }
 
 static void
@@ -511,8 +527,7 @@ par_stop(struct pel_runtime *rt, void *state)
 static const struct pel__layer_ops par_ops = {
 	.name = "par",
 	.stop = par_stop,
-	.accepted = par_accepted,
-	.returned = par_returned,
+	.quiet = par_quiet,
 };
 
 static void

@@ -63,6 +63,15 @@ pel_last_error(void)
 			 "producer handle is closed: open one with pel_producer_open()" :
 			 "producer handle is NULL: open one with pel_producer_open()");
 		break;
+	case PEL__LAZY_STORE_FULL:
+		snprintf(err_text, sizeof(err_text),
+			 "worker %u's store of %u task records is full: nothing was queued; retry "
+			 "after the worker catches up, or give the layer a larger store", err_a, err_b);
+		break;
+	case PEL__LAZY_PAST_DEADLINE:
+		snprintf(err_text, sizeof(err_text),
+			 "deadline %u us in the past: nothing was queued", err_a);
+		break;
 	default:
 		break;
 	}

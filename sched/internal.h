@@ -24,6 +24,8 @@
 #define PEL__DEFAULT_PRODUCERS	16
 #define PEL__DEFAULT_SPIN_NS	(20 * PEL_NS_PER_US)
 #define PEL__DEFAULT_PARK_NS	(200 * PEL_NS_PER_US)
+#define PEL__STACK_TOUCH	(64 * 1024)	/* worker stack touched at start */
+#define PEL__STACK_LOCK		(256 * 1024)	/* and locked, under PEL_F_MLOCK */
 
 /* ---- topology (sched/topology.c) ---- */
 
@@ -230,6 +232,8 @@ struct pel_worker {
 	alignas(PEL_CACHE_GUARD) _Atomic uint64_t wakeups;
 	/* Written by the worker after each burst; read by pel_stats(). */
 	alignas(PEL_CACHE_GUARD) struct pel__worker_stats stats;
+	/* The gate read before each ring task, the heartbeat (sched/layer.h). */
+	struct pel__beat beat;
 	/* The worker's own state. */
 	alignas(PEL_CACHE_GUARD) struct pel_runtime *rt;
 	unsigned id;
@@ -242,8 +246,11 @@ struct pel_worker {
 	unsigned npollers_wake;		/* pollers without PEL__POLL_PARK_OK: no parking */
 	void (*park_fn)(void *ctx, _Atomic uint32_t *word);	/* a layer's sleep, or NULL */
 	void *park_ctx;
+	uint64_t wake_ns;		/* pel__park_until() of this pass's pollers; 0 none */
 	struct pel__poller pollers[PEL__MAX_POLLERS];
 	void *mem;			/* the inbound rings, allocated by this worker's thread */
+	void *stack_locked;		/* the part of its stack locked under PEL_F_MLOCK */
+	size_t stack_locked_len;
 	size_t mem_len;
 	pthread_t thread;
 	int start_err;
@@ -296,6 +303,7 @@ struct pel_runtime {
 	pthread_mutex_t layer_lock;
 	bool layers_stopped;		/* pel_destroy() ran every layer's stop */
 	unsigned nlayers;
+	_Atomic unsigned nlayers_pub;	/* nlayers for lock-free readers (pel__layer_find()) */
 	struct {
 		const struct pel__layer_ops *ops;
 		void *state;		/* sched/ never reads it */

@@ -10,7 +10,9 @@
 #ifndef PEL_SCHED_LAYER_H
 #define PEL_SCHED_LAYER_H
 
+#include <stdalign.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +44,8 @@ enum pel__lazy {
 	PEL__LAZY_SHUTDOWN,
 	PEL__LAZY_NOT_TASK,		/* a = call: 0 spawn */
 	PEL__LAZY_BAD_PRODUCER,		/* a = 0 NULL, 1 closed */
+	PEL__LAZY_STORE_FULL,		/* a = worker, b = records: a layer's fixed store */
+	PEL__LAZY_PAST_DEADLINE,	/* a = us past (capped) */
 };
 int pel__fail_lazy(int err, enum pel__lazy what, unsigned a, unsigned b);
 
@@ -178,6 +182,9 @@ bool pel__rt_stopping(const struct pel_runtime *rt);
 void pel__rt_ref(struct pel_runtime *rt);
 void pel__rt_unref(struct pel_runtime *rt);
 
+/** The runtime @p p belongs to (p not NULL). */
+struct pel_runtime *pel__producer_rt(const struct pel_producer *p);
+
 /* ---- pollers: the one door into the worker loop (sched/worker.c) ---- */
 
 /** A poller: called by its worker on every pass; returns how much work it found (0: none). */
@@ -208,6 +215,82 @@ int pel__poller_add(pel__poll_fn fn, void *ctx, unsigned flags);
 int pel__park_hook_set(void (*fn)(void *ctx, _Atomic uint32_t *word), void *ctx);
 
 /**
+ * From a poller, on its worker: the worker must be running again by @p ns (pel_now_ns() time), so
+ * it may park only until then. Asked afresh on every pass: park() clears it and runs the pollers
+ * once more before it sleeps, and the earliest time asked then bounds the futex wait. With a park
+ * hook (pel__park_hook_set()) the worker cannot bound its sleep: it then yields instead of parking.
+ */
+void pel__park_until(uint64_t ns);
+
+/* ---- the running task: the gate and the heartbeat (sched/worker.c) ---- */
+
+/** A layer has work that outranks ring tasks: the burst stops before the next task whose fn is
+ * not the intake fn (struct pel__beat), so the layer's poller runs first. */
+#define PEL__GATE_URGENT	(1u << 0)
+/** Publish each ring task's start and fn (the heartbeat) and its yield time. */
+#define PEL__GATE_BEAT		(1u << 1)
+
+/*
+ * What the worker loop shares about the task it runs. The gate is read (relaxed, one load) before
+ * each ring task; while it is 0 nothing else here is touched, so a runtime whose layers never set
+ * it pays that one load. Layers set gate, intake and budget from tasks on the worker (single
+ * writer); a monitor thread reads start and fn.
+ */
+struct pel__beat {
+	alignas(PEL_CACHE_GUARD) _Atomic uint32_t gate;	/* PEL__GATE_* */
+	pel_task_fn intake;		/* a task that only moves work into a layer's queue */
+	uint64_t budget;		/* cycles before pel_should_yield() turns true; 0 none */
+	_Atomic uint64_t *yield_at;	/* the worker thread's pel__yield_at */
+	/* Written at each task's start (PEL__GATE_BEAT), cleared after; read by a monitor. */
+	alignas(PEL_CACHE_GUARD) _Atomic uint64_t start;	/* TSC at the start, 0 between */
+	_Atomic uintptr_t fn;		/* the running task's fn */
+};
+
+/** Worker @p w's beat. */
+struct pel__beat *pel__worker_beat(struct pel_runtime *rt, unsigned w);
+
+/** On the beat's worker: task @p fn starts at TSC @p now; publish it and its yield time. */
+static inline void
+pel__beat_begin(struct pel__beat *b, const void *fn, uint64_t now)
+{
+	atomic_store_explicit(b->yield_at, b->budget ? now + b->budget : UINT64_MAX,
+			      memory_order_relaxed);
+	/* the seqlock's write side: start = 0, fn, start = now. The release fence pairs with the
+	 * acquire fence in a reader (pel__beat_read()): a reader that sees this fn sees start
+	 * changed from the value it read first. */
+	atomic_store_explicit(&b->start, 0, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&b->fn, (uintptr_t)fn, memory_order_relaxed);
+	/* release: pairs with the acquire in pel__beat_read(); fn is visible with start */
+	atomic_store_explicit(&b->start, now, memory_order_release);
+}
+
+/** On the beat's worker: the task has returned. */
+static inline void
+pel__beat_end(struct pel__beat *b)
+{
+	atomic_store_explicit(&b->start, 0, memory_order_relaxed);
+	atomic_store_explicit(b->yield_at, UINT64_MAX, memory_order_relaxed);
+}
+
+/**
+ * Any thread: the task running on the beat's worker, if any: its start TSC (0 none) and fn.
+ * @return true with a consistent pair; false when the worker moved on while we read (retry).
+ */
+static inline bool
+pel__beat_read(struct pel__beat *b, uint64_t *start, uintptr_t *fn)
+{
+	/* acquire: pairs with the release store of start in pel__beat_begin() */
+	uint64_t s1 = atomic_load_explicit(&b->start, memory_order_acquire);
+
+	*fn = atomic_load_explicit(&b->fn, memory_order_relaxed);
+	/* acquire fence: pairs with the release fence in pel__beat_begin() */
+	atomic_thread_fence(memory_order_acquire);
+	*start = s1;
+	return atomic_load_explicit(&b->start, memory_order_relaxed) == s1;
+}
+
+/**
  * Run fn(worker id, arg) once on every worker, through the runtime's own producer slot, and wait
  * until all have returned. For layers' set-up and tear-down (cold: takes a mutex, may sleep).
  * @return 0; -EDEADLK called from a task; -ESHUTDOWN runtime stopping (fn then ran on none or
@@ -231,9 +314,6 @@ void pel__producer_leave(struct pel_producer *p);
  * @return 0; -EAGAIN ring full (nothing pushed).
  */
 int pel__producer_push(struct pel_producer *p, unsigned worker, pel_task_fn fn, void *arg);
-
-/** The runtime @p p belongs to (any time while @p p is open). */
-struct pel_runtime *pel__producer_rt(const struct pel_producer *p);
 
 /**
  * Tasks queued in @p p's ring to @p worker and not yet returned: a load-aware placement's view of
@@ -282,13 +362,13 @@ struct pel__layer_ops {
 	 */
 	void (*release)(void *state);
 	/*
-	 * Tasks the layer keeps outside the rings (its own queues): how many it has ever accepted,
-	 * and how many of those have returned. Both only grow; accepted counts a task before it
-	 * can run. pel_drain() and pel_destroy() count them with the rings' tails and heads, so a
-	 * task in such a queue is waited for like one in a ring. Any thread, no lock. May be NULL.
+	 * pel_drain() (and pel_destroy()'s drain): false while a task the layer accepted waits in
+	 * the layer rather than in a ring (a real-time queue); *stamp gets a count that grows each
+	 * time such a task is accepted or returns. The drain asks before and after its check of the
+	 * rings and trusts them only with both quiet and equal stamps. Any thread, no lock. May be
+	 * NULL (the layer holds no tasks).
 	 */
-	uint64_t (*accepted)(void *state);
-	uint64_t (*returned)(void *state);
+	bool (*quiet)(struct pel_runtime *rt, void *state, uint64_t *stamp);
 };
 
 /**
@@ -307,6 +387,13 @@ void pel__layer_leave(struct pel_runtime *rt);
 
 /** Under the layer lock: the state registered for @p ops, or NULL. */
 void *pel__layer_get(struct pel_runtime *rt, const struct pel__layer_ops *ops);
+
+/**
+ * Without the lock, from any thread that keeps @p rt's layers alive (a task, a producer inside
+ * its section): the state registered for @p ops, or NULL. Layers are only added until the stop;
+ * once pel_destroy() stops them it finds none.
+ */
+void *pel__layer_find(const struct pel_runtime *rt, const struct pel__layer_ops *ops);
 
 /**
  * Under the layer lock (pel__layer_enter()): register @p state for @p ops.

@@ -667,6 +667,8 @@ static void
 stop_layers(struct pel_runtime *rt)
 {
 	pthread_mutex_lock(&rt->layer_lock);
+	/* lock-free lookups (pel__layer_find()) find nothing from here: the states go */
+	atomic_store_explicit(&rt->nlayers_pub, 0, memory_order_release);
 	for (unsigned i = rt->nlayers; i-- > 0;)
 		if (rt->layer[i].ops->stop)
 			rt->layer[i].ops->stop(rt, rt->layer[i].state);
@@ -878,7 +880,33 @@ pel__layer_add(struct pel_runtime *rt, const struct pel__layer_ops *ops, void *s
 	rt->layer[rt->nlayers].ops = ops;
 	rt->layer[rt->nlayers].state = state;
 	rt->nlayers++;
+	/* release: pairs with the acquire in pel__layer_find(); the entry is written */
+	atomic_store_explicit(&rt->nlayers_pub, rt->nlayers, memory_order_release);
 	return 0;
+}
+
+void *
+pel__layer_find(const struct pel_runtime *rt, const struct pel__layer_ops *ops)
+{
+	/* acquire: pairs with the release in pel__layer_add(); entries below n are written */
+	unsigned n = atomic_load_explicit(&rt->nlayers_pub, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++)
+		if (rt->layer[i].ops == ops)
+			return rt->layer[i].state;
+	return NULL;
+}
+
+struct pel_runtime *
+pel__producer_rt(const struct pel_producer *p)
+{
+	return p->rt;
+}
+
+struct pel__beat *
+pel__worker_beat(struct pel_runtime *rt, unsigned w)
+{
+	return &rt->workers[w]->beat;
 }
 
 int
@@ -912,12 +940,6 @@ pel__producer_push(struct pel_producer *p, unsigned worker, pel_task_fn fn, void
 	if (p->rt->may_park)
 		pel__wake(p->rt->workers[worker]);
 	return 0;
-}
-
-struct pel_runtime *
-pel__producer_rt(const struct pel_producer *p)
-{
-	return p->rt;
 }
 
 unsigned

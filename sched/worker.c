@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -23,11 +24,21 @@
 
 /* Which worker the calling thread is (pel/self.h): the runtime's one thread-local. */
 __thread struct pel__tls pel__tls_worker;
+/* When the task this thread runs should yield (pel/self.h); never, until a layer asks. */
+__thread _Atomic uint64_t pel__yield_at = UINT64_MAX;
 
 static long
 futex(_Atomic uint32_t *uaddr, int op, uint32_t val)
 {
 	return syscall(SYS_futex, uaddr, op, val, NULL, NULL, 0);
+}
+
+static long
+futex_wait_ns(_Atomic uint32_t *uaddr, uint32_t val, uint64_t ns)
+{
+	struct timespec ts = { (time_t)(ns / PEL_NS_PER_S), (long)(ns % PEL_NS_PER_S) };
+
+	return syscall(SYS_futex, uaddr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
 }
 
 static int
@@ -90,12 +101,61 @@ pel__worker_rings_alloc(struct pel_worker *w)
 	return 0;
 }
 
+/* Touch the top PEL__STACK_TOUCH bytes of the stack: the loop and its tasks do not fault there. */
+static __attribute__((noinline)) void
+stack_prefault(void)
+{
+	char buf[PEL__STACK_TOUCH];
+
+	memset(buf, 0, sizeof(buf));
+	/* buf escapes: the compiler must lay it out whole and keep the writes */
+	__asm__ __volatile__("" : : "r"(buf) : "memory");
+}
+
+/*
+ * The worker's stack, before it runs a task: its top PEL__STACK_TOUCH bytes touched, and under
+ * PEL_F_MLOCK its top PEL__STACK_LOCK bytes locked (which faults them in too).
+ */
+static int
+stack_ready(struct pel_worker *w)
+{
+	pthread_attr_t a;
+	size_t size, len;
+	void *addr;
+	char *top;
+
+	stack_prefault();
+	if (!(w->rt->plan->cfg.flags & PEL_F_MLOCK) || pthread_getattr_np(pthread_self(), &a))
+		return 0;
+	if (pthread_attr_getstack(&a, &addr, &size)) {
+		pthread_attr_destroy(&a);
+		return 0;
+	}
+	pthread_attr_destroy(&a);
+	top = (char *)addr + size;
+	len = size < PEL__STACK_LOCK ? size : PEL__STACK_LOCK;
+	if (mlock(top - len, len)) {
+		struct rlimit rl = { 0, 0 };
+		int err = errno == EPERM ? -EPERM : -ENOMEM;
+
+		getrlimit(RLIMIT_MEMLOCK, &rl);
+		return start_fail(w, err, "worker %u: mlock of the top %zu bytes of its stack "
+				  "refused (%s); RLIMIT_MEMLOCK is %llu bytes: raise it (ulimit -l) or "
+				  "grant CAP_IPC_LOCK", w->id, len, strerror(errno),
+				  (unsigned long long)rl.rlim_cur);
+	}
+	w->stack_locked = top - len;
+	w->stack_locked_len = len;
+	return 0;
+}
+
 static int
 setup(struct pel_worker *w)
 {
 	struct pel_runtime *rt = w->rt;
 	int prio = rt->plan->cfg.rt_priority;
 	char name[16];
+	int ret;
 
 	snprintf(name, sizeof(name), "pel-w%u", w->id);
 	pthread_setname_np(pthread_self(), name);
@@ -116,7 +176,8 @@ setup(struct pel_worker *w)
 					  (unsigned long long)rl.rlim_cur);
 		}
 	}
-	return pel__worker_rings_alloc(w);
+	ret = pel__worker_rings_alloc(w);
+	return ret ? ret : stack_ready(w);
 }
 
 /* Any inbound ring with a task ready? (Used only before parking.) */
@@ -145,13 +206,34 @@ park(struct pel_worker *w, uint64_t *parks)
 	 * CPU: no membarrier, which would interrupt every CPU running a thread of ours. */
 	pel__fence();
 	nin = rt->nworkers + atomic_load_explicit(&rt->producer_hwm, memory_order_acquire);
-	/* park-safe pollers too: work asked of them just before our parked store is not lost */
+	/* park-safe pollers too: work asked of them just before our parked store is not lost;
+	 * each says again how long we may sleep (pel__park_until()) */
+	w->wake_ns = 0;
 	for (unsigned p = 0; p < w->npollers; p++)
 		if (w->pollers[p].fn(w->pollers[p].ctx) > 0)
 			nin = UINT_MAX;
 	if (nin == UINT_MAX || rings_ready(w, nin) ||
 	    atomic_load_explicit(&rt->exit, memory_order_acquire)) {
 		atomic_store_explicit(&w->parked, 0, memory_order_relaxed);
+		return;
+	}
+	if (w->wake_ns) {
+		uint64_t now = pel_now_ns();
+
+		if (w->park_fn || w->wake_ns <= now) {
+			/* a layer's sleep cannot be bounded: poll on, yielding the CPU */
+			atomic_store_explicit(&w->parked, 0, memory_order_relaxed);
+			if (w->wake_ns > now)
+				sched_yield();
+			return;
+		}
+		(*parks)++;
+		atomic_store_explicit(&w->stats.parks, *parks, memory_order_relaxed);
+		pel__trace(park, w->id);
+		futex_wait_ns(&w->parked, 1, w->wake_ns - now);
+		/* acq_rel: pairs with the exchange in pel__wake_slow(), as after a park hook */
+		atomic_exchange_explicit(&w->parked, 0, memory_order_acq_rel);
+		pel__trace(unpark, w->id);
 		return;
 	}
 	(*parks)++;
@@ -202,6 +284,15 @@ pel__park_hook_set(void (*fn)(void *ctx, _Atomic uint32_t *word), void *ctx)
 	return 0;
 }
 
+void
+pel__park_until(uint64_t ns)
+{
+	struct pel_worker *w = pel__self;
+
+	if (w && ns && (!w->wake_ns || ns < w->wake_ns))
+		w->wake_ns = ns;
+}
+
 int
 pel__poller_add(pel__poll_fn fn, void *ctx, unsigned flags)
 {
@@ -223,8 +314,11 @@ pel__poller_add(pel__poll_fn fn, void *ctx, unsigned flags)
 	return 0;
 }
 
-/* A burst with tracing on: each task's dequeue, start and end, identified by (worker, src, seq). */
-static void
+static bool gate_slow(struct pel_worker *w, const struct pel_task *t);
+
+/* A burst with tracing on: each task's dequeue, start and end, identified by (worker, src, seq).
+ * Stops where the gate says, as run_burst(). @return how many ran. */
+static unsigned
 run_traced(struct pel_worker *w, unsigned r, struct pel_ring *ring, struct pel_task *buf,
 	   unsigned n)
 {
@@ -237,10 +331,45 @@ run_traced(struct pel_worker *w, unsigned r, struct pel_ring *ring, struct pel_t
 		pel__trace(dequeue, w->id, src, head + i, n,
 			   pel__stamp_wait(ring, w->rt->slots, head + i, now));
 	for (unsigned i = 0; i < n; i++) {
+		if (atomic_load_explicit(&w->beat.gate, memory_order_relaxed) &&
+		    gate_slow(w, &buf[i]))
+			return i;
 		pel__trace(task_start, w->id, (const void *)buf[i].fn, src, head + i);
 		buf[i].fn(buf[i].arg);
 		pel__trace(task_end, w->id, (const void *)buf[i].fn, src, head + i);
 	}
+	return n;
+}
+
+/*
+ * The gate, when a layer has set it: false to run task @p t, with its heartbeat published under
+ * PEL__GATE_BEAT; true to stop the burst before it (PEL__GATE_URGENT, @p t not the intake).
+ */
+static bool
+gate_slow(struct pel_worker *w, const struct pel_task *t)
+{
+	/* relaxed: the worker's own word */
+	uint32_t g = atomic_load_explicit(&w->beat.gate, memory_order_relaxed);
+
+	if ((g & PEL__GATE_URGENT) && t->fn != w->beat.intake)
+		return true;
+	if (g & PEL__GATE_BEAT)
+		pel__beat_begin(&w->beat, (const void *)t->fn, pel__tsc());
+	return false;
+}
+
+/* Run a burst of @p n tasks, stopping where the gate says. @return how many ran. */
+static unsigned
+run_burst(struct pel_worker *w, struct pel_task *buf, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		/* relaxed: the worker's own word; one load per task, 0 unless a layer set it */
+		if (pel_unlikely(atomic_load_explicit(&w->beat.gate, memory_order_relaxed)) &&
+		    gate_slow(w, &buf[i]))
+			return i;
+		buf[i].fn(buf[i].arg);
+	}
+	return n;
 }
 
 /* What one worker's loop keeps between passes: its counters, published to w->stats. */
@@ -273,13 +402,18 @@ run_rings(struct pel_worker *w, struct loop_state *ls)
 		if (!n)
 			continue;
 		if (pel_unlikely(pel__trace_on(dequeue) || pel__trace_on(task_start)))
-			run_traced(w, r, ring, ls->buf, n);
+			n = run_traced(w, r, ring, ls->buf, n);
 		else
-			for (unsigned i = 0; i < n; i++)
-				ls->buf[i].fn(ls->buf[i].arg);
+			n = run_burst(w, ls->buf, n);
+		if (!n)
+			continue;
 		pel_ring_consume(ring, n);
 		ran += n;
 	}
+	/* relaxed: the worker's own word; the last task of the pass has returned */
+	if (pel_unlikely(atomic_load_explicit(&w->beat.gate, memory_order_relaxed) &
+			 PEL__GATE_BEAT))
+		pel__beat_end(&w->beat);
 	return ran;
 }
 
@@ -413,14 +547,20 @@ pel__worker_main(void *arg)
 		pthread_cond_wait(&rt->start_cond, &rt->start_lock);
 	run = rt->go && !err;
 	pthread_mutex_unlock(&rt->start_lock);
-	if (!run)
+	if (!run) {
+		if (w->stack_locked)
+			munlock(w->stack_locked, w->stack_locked_len);
 		return NULL;
+	}
 	pel__tls_worker.rt = rt;
 	pel__tls_worker.id = w->id;
 	pel__tls_worker.w = w;
+	w->beat.yield_at = &pel__yield_at;
 	pel__trace(worker_start, w->id, w->cpu);
 	loop(w);
 	pel__trace(worker_stop, w->id, atomic_load_explicit(&w->stats.tasks_run, memory_order_relaxed));
 	pel__tls_worker = (struct pel__tls){ NULL, 0, NULL };
+	if (w->stack_locked)	/* glibc may cache the stack for another thread */
+		munlock(w->stack_locked, w->stack_locked_len);
 	return NULL;
 }

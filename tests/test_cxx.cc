@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// tests/test_cxx.cc - pel.h and par.h compile and link from C++ (no C11 _Atomic leaks into them).
+// tests/test_cxx.cc - pel.h, par.h and rt.h compile and link from C++ (no C11 _Atomic leaks).
 #include <pel/par.h>
 #include <pel/pel.h>
+#include <pel/rt.h>
 
 #include <atomic>
 #include <cerrno>
@@ -25,9 +26,13 @@ main()
 	pel_config_default(&cfg);
 	cfg.cpus = "0";
 	cfg.idle = PEL_IDLE_PARK;
+	pel_rt_task t = { task, nullptr, PEL_NO_DEADLINE, 1 };
+
+	if (pel_should_yield())	/* false outside a task */
+		return 1;
 	if (pel_create(&cfg, &rt) || pel_producer_open(rt, &p) || pel_submit(p, 0, task, nullptr) ||
 	    pel_par_enable(rt, 0) || pel_submit_any(p, task, nullptr) ||
-	    pel_drain(rt, 5 * PEL_NS_PER_S)) {
+	    pel_submit_rt(p, 0, &t) || pel_drain(rt, 5 * PEL_NS_PER_S)) {
 		std::fprintf(stderr, "failed: %s\n", pel_last_error());
 		return 1;
 	}
@@ -37,5 +42,5 @@ main()
 		return 1;
 	pel_producer_close(p);
 	static_assert(sizeof(pel_group) == 128, "pel_group keeps its C layout");
-	return ran == 2 ? 0 : 1;
+	return ran == 3 ? 0 : 1;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/test_hotpath.c - proof that the submit / spawn / run path makes no syscall, takes no lock
- * and allocates nothing.
+ * and allocates nothing; the same for the real-time path (pel/rt.h: submits, spawns, timers,
+ * cancels, yields, with the quantum and the stall monitor on).
  *
  * Syscalls: the producer thread and the worker thread each install a seccomp filter (per thread)
  * that traps every syscall except those made from one instruction in raw_syscall() below. The
@@ -28,6 +29,7 @@
 #include <pel/io.h>
 #include <pel/par.h>
 #include <pel/pool.h>
+#include <pel/rt.h>
 
 #include "helpers.h"
 #include "internal.h"
@@ -341,6 +343,110 @@ trap_child(void)
 	return syscall(__NR_getppid) == getppid() ? 0 : 5;
 }
 
+/* ---- the real-time path ---- */
+
+static _Atomic int rt_errs;
+static _Atomic unsigned long rt_ran;
+
+static void
+rt_leaf(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add_explicit(&rt_ran, 1, memory_order_relaxed);
+}
+
+/* A real-time task: every 4th spawns a real-time leaf, arms a timer and cancels every other
+ * one, every 8th yields its rest; each asks pel_should_yield(). */
+static void
+rt_work(void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+	struct pel_rt_task t = { rt_leaf, NULL, PEL_NO_DEADLINE, 3 };
+	uint64_t id;
+
+	atomic_fetch_add_explicit(&rt_ran, 1, memory_order_relaxed);
+	(void)pel_should_yield();
+	if ((i & 3) == 0) {
+		if (pel_spawn_rt(0, &t) ||
+		    pel_timer_after(0, (i & 63) * PEL_NS_PER_US, rt_leaf, NULL, &id))
+			atomic_fetch_add(&rt_errs, 1);
+		else if ((i & 7) == 0 && pel_timer_cancel(id))
+			atomic_fetch_add(&rt_errs, 1);
+	}
+	if ((i & 7) == 4 && pel_yield_to(rt_leaf, NULL))
+		atomic_fetch_add(&rt_errs, 1);
+}
+
+/* Real-time submits, spawns, timers, yields, with the quantum and the stall monitor on. */
+static int
+rt_child(void)
+{
+	const unsigned long n = 20000;
+	/* n tasks; n/4 spawned leaves, n/4 timers of which n/8 cancelled; n/8 yielded rests */
+	const unsigned long want = n + n / 4 + n / 8 + n / 8;
+	struct pel_rt_config rc = { .tasks = 4096, .timers = 4096, .stall_ns = PEL_NS_PER_S };
+	struct pel_runtime *rt;
+	struct pel_producer *p;
+	struct pel_rt_stats st;
+	cpu_set_t zero;
+	unsigned long sent = 0;
+
+	if (spin_child_setup(&rt, &p))
+		return 2;
+	if (pel_rt_init(rt, &rc) || pel_rt_set_quantum(rt, 20 * PEL_NS_PER_US))
+		return 2;
+	CPU_ZERO(&zero);
+	CPU_SET(0, &zero);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(zero), &zero))
+		return 3;
+	for (unsigned i = 0; i < 1000; i++) {
+		struct pel_rt_task t = { leaf_task, NULL, PEL_NO_DEADLINE, 1 };
+
+		while (pel_submit_rt(p, 0, &t) == -EAGAIN)
+			;
+	}
+	if (pel_submit(p, 0, install_filter_task, NULL) || pel_drain(rt, 5 * PEL_NS_PER_S))
+		return 4;
+	if (atomic_load(&filter_err) || trap_my_syscalls())
+		return 5;
+
+	atomic_store(&armed, 1);
+	while (sent < n) {
+		struct pel_rt_task t = { rt_work, (void *)(uintptr_t)sent,
+					 (sent & 1) ? PEL_NO_DEADLINE : pel_now_ns() + PEL_NS_PER_S,
+					 (uint8_t)(sent % PEL_PRIO_CLASSES) };
+		int err = pel_submit_rt(p, 0, &t);
+
+		if (!err)
+			sent++;
+		else if (err != -EAGAIN)
+			atomic_fetch_add(&rt_errs, 1);
+		if ((sent & 7) == 3)	/* plain tasks mixed in, below every class */
+			(void)pel_submit(p, 0, leaf_task, NULL);
+		if ((sent & 4095) == 0)
+			pel_rt_stats(rt, 0, &st);
+	}
+	while (atomic_load(&rt_ran) < want && !atomic_load(&rt_errs))
+		pel__cpu_relax();
+	atomic_store(&armed, 0);
+
+	printf("%lu real-time tasks submitted, with spawns, timers, cancels and yields, on a SPIN "
+	       "worker: %u syscalls (last nr %u), %u lock calls, %u allocations\n", n,
+	       atomic_load(&trapped), atomic_load(&trapped_nr), atomic_load(&locks),
+	       atomic_load(&allocs));
+	fflush(stdout);
+	if (atomic_load(&rt_errs))
+		return 13;
+	if (atomic_load(&trapped))
+		return 10;
+	if (atomic_load(&locks))
+		return 11;
+	if (atomic_load(&allocs))
+		return 12;
+	pel_destroy(rt);
+	return 0;
+}
+
 static void run_child(int (*fn)(void));
 
 /* ---- parallel work: groups, parallel-for, pel_submit_any, from a producer and from tasks ---- */
@@ -595,6 +701,17 @@ test_submit_run_spawn_no_syscall_lock_alloc(void **state)
 }
 
 static void
+test_rt_path_no_syscall_lock_alloc(void **state)
+{
+	(void)state;
+	if (online_cpus() < 2) {
+		print_message("skip: needs 2 CPUs (a spinning worker and the producer)\n");
+		skip();
+	}
+	run_child(rt_child);
+}
+
+static void
 test_trap_catches_a_syscall(void **state)
 {
 	(void)state;
@@ -608,6 +725,7 @@ main(void)
 		cmocka_unit_test(test_trap_catches_a_syscall),
 		cmocka_unit_test(test_submit_run_spawn_no_syscall_lock_alloc),
 		cmocka_unit_test(test_parallel_work_no_syscall_lock_alloc),
+		cmocka_unit_test(test_rt_path_no_syscall_lock_alloc),
 #if PEL_HAVE_LIBURING
 		cmocka_unit_test(test_idle_io_worker_no_syscall),
 #endif

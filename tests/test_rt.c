@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -161,6 +162,65 @@ test_mlock(void **state)
 	assert_int_equal(child_create(RLIMIT_MEMLOCK, &c, "RLIMIT_MEMLOCK is 0 bytes", -EPERM), 0);
 }
 
+/* Pages resident among the top @p from .. @p to bytes of the calling thread's stack, and pages. */
+static _Atomic int stack_res_near, stack_res_far;
+
+static int
+stack_resident(size_t from, size_t to)
+{
+	unsigned char vec[512];
+	pthread_attr_t a;
+	size_t size, pg = (size_t)sysconf(_SC_PAGESIZE);
+	void *addr;
+	char *top;
+	int n = 0;
+
+	if (pthread_getattr_np(pthread_self(), &a))
+		return -1;
+	pthread_attr_getstack(&a, &addr, &size);
+	pthread_attr_destroy(&a);
+	top = (char *)addr + size;
+	if ((to - from) / pg > sizeof(vec) || mincore(top - to, to - from, vec))
+		return -1;
+	for (size_t i = 0; i < (to - from) / pg; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+static void
+stack_task(void *arg)
+{
+	(void)arg;
+	atomic_store(&stack_res_near, stack_resident(0, 64 * 1024));
+	atomic_store(&stack_res_far, stack_resident(64 * 1024, 256 * 1024));
+}
+
+/* A worker's stack is touched at start (its top 64 KiB), and locked under PEL_F_MLOCK (256 KiB). */
+static void
+test_worker_stack_ready(void **state)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	struct pel_runtime *rt;
+	struct pel_config c;
+
+	(void)state;
+	quiet_config(&c, "0", NULL);
+	assert_int_equal(pel_create(&c, &rt), 0);
+	assert_int_equal(run_one(rt, stack_task), 0);
+	assert_int_equal(atomic_load(&stack_res_near), (int)(64 * 1024 / pg));
+	destroy_and_close(rt);
+	if (geteuid() != 0 || PEL_HAS_ASAN || PEL_HAS_TSAN) {
+		print_message("skip: the locked part needs mlock() (root, no sanitizer)\n");
+		return;
+	}
+	c.flags = PEL_F_MLOCK;
+	assert_int_equal(pel_create(&c, &rt), 0);
+	assert_int_equal(run_one(rt, stack_task), 0);
+	assert_int_equal(atomic_load(&stack_res_near), (int)(64 * 1024 / pg));
+	assert_int_equal(atomic_load(&stack_res_far), (int)(192 * 1024 / pg));
+	destroy_and_close(rt);
+}
+
 static void
 test_hugepages_or_fallback(void **state)
 {
@@ -237,6 +297,7 @@ main(void)
 		cmocka_unit_test(test_sched_fifo_worker),
 		cmocka_unit_test(test_sched_fifo_refused),
 		cmocka_unit_test(test_mlock),
+		cmocka_unit_test(test_worker_stack_ready),
 		cmocka_unit_test(test_hugepages_or_fallback),
 		cmocka_unit_test(test_hugepages_reserved),
 	};

@@ -110,6 +110,25 @@ TRACEPOINT_EVENT(pel, timer_exit,
 	TP_ARGS(const char *, name, int, worker),
 	TP_FIELDS(ctf_integer_hex(uint64_t, id, (uintptr_t)name) ctf_integer(int32_t, worker, worker)))
 
+/* Real-time layer (rt/): a task past its deadline (dropped: 1 under PEL_LATE_DROP), a timer's
+ * firing and its lateness, a task the stall detector caught running past its threshold. */
+TRACEPOINT_EVENT(pel, rt_late,
+	TP_ARGS(unsigned, worker, unsigned, prio, uint64_t, lateness_ns, int, dropped),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer(uint32_t, prio, prio)
+		  ctf_integer(uint64_t, lateness_ns, lateness_ns)
+		  ctf_integer(int32_t, dropped, dropped)))
+
+TRACEPOINT_EVENT(pel, timer_fire,
+	TP_ARGS(unsigned, worker, uint64_t, id, uint64_t, lateness_ns),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker) ctf_integer_hex(uint64_t, id, id)
+		  ctf_integer(uint64_t, lateness_ns, lateness_ns)))
+
+TRACEPOINT_EVENT(pel, rt_stall,
+	TP_ARGS(unsigned, worker, const void *, fn, uint64_t, running_ns),
+	TP_FIELDS(ctf_integer(uint32_t, worker, worker)
+		  ctf_integer_hex(uint64_t, fn, (uintptr_t)fn)
+		  ctf_integer(uint64_t, running_ns, running_ns)))
+
 #endif /* PEL_TRACE_TP_H */
 
 #include <lttng/tracepoint-event.h>

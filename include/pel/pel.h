@@ -39,7 +39,10 @@ enum pel_idle {
 	PEL_IDLE_PARK,		/* park on a futex as soon as the rings are empty */
 };
 
-/** Lock the runtime's memory (rings, worker state) into RAM with mlock(2). */
+/**
+ * Lock the runtime's memory into RAM with mlock(2), which also faults it in: rings, worker state,
+ * the top 256 KiB of each worker's stack (every worker touches the top 64 KiB at start anyway).
+ */
 #define PEL_F_MLOCK		(1u << 0)
 /** Back ring memory with 2 MiB hugepages; falls back to normal pages with a logged reason. */
 #define PEL_F_HUGEPAGES		(1u << 1)
