@@ -494,16 +494,164 @@ setup(struct pel_runtime *rt, const struct pel_rt_config *cfg, struct rt_layer *
 	return err;
 }
 
+static bool rt_quiet(struct pel_runtime *rt, void *state, uint64_t *stamp);
+
+/* On each worker, for pel_rt_init() on a layer that runs: new stores of the sizes asked, when
+ * none of the old ones' records is in use (no task queued, no timer pending). */
+struct resize {
+	struct rt_layer *L;
+	unsigned tasks, timers;
+	bool mlock;
+	_Atomic int err;
+};
+
+static void
+resize_on(unsigned id, void *arg)
+{
+	struct resize *rz = arg;
+	struct rt_worker *w = rz->L->w[id];
+	struct rt_rec *rec;
+	struct rt_timer *tm;
+	uint32_t *heap;
+	_Atomic uint32_t *next, *tnext;
+
+	/* relaxed: this worker's own counters, and submitters' counts it must not race */
+	if (w->wheel.count || w->nheap || w->yq_head >= 0 ||
+	    atomic_load_explicit(&w->accepted, memory_order_acquire) !=
+	    atomic_load_explicit(&w->done, memory_order_relaxed)) {
+		atomic_store_explicit(&rz->err, -EBUSY, memory_order_relaxed);
+		return;
+	}
+	rec = calloc(rz->tasks, sizeof(*rec));
+	heap = calloc(rz->tasks, sizeof(*heap));
+	tm = calloc(rz->timers, sizeof(*tm));
+	next = malloc(sizeof(*next) * rz->tasks);
+	tnext = malloc(sizeof(*tnext) * rz->timers);
+	if (!rec || !heap || !tm || !next || !tnext) {
+		free(rec);
+		free(heap);
+		free(tm);
+		free((void *)next);
+		free((void *)tnext);
+		atomic_store_explicit(&rz->err, -ENOMEM, memory_order_relaxed);
+		return;
+	}
+	for (unsigned i = 0; i < rz->tasks; i++) {
+		rec[i].owner = w;
+		rec[i].idx = i;
+	}
+	for (unsigned i = 0; i < rz->timers; i++) {
+		tm[i].owner = w;
+		tm[i].idx = i;
+		tm[i].prev = tm[i].next = -1;
+	}
+	if (rz->mlock)
+		munlock(w->rec, sizeof(*w->rec) * w->store.cap);
+	free(w->rec);
+	free(w->heap);
+	free(w->tm);
+	free((void *)w->store.next);
+	free((void *)w->tstore.next);
+	w->rec = rec;
+	w->heap = heap;
+	w->tm = tm;
+	w->store.next = next;
+	w->tstore.next = tnext;
+	store_init(&w->store, rz->tasks);
+	store_init(&w->tstore, rz->timers);
+	if (rz->mlock && (mlock(rec, sizeof(*rec) * rz->tasks) ||
+			  mlock(tm, sizeof(*tm) * rz->timers) ||
+			  mlock(heap, sizeof(*heap) * rz->tasks)))
+		pel__rt_log(rz->L->rt, PEL_LOG_WARNING, "real-time layer: mlock of worker %u's "
+			    "stores refused; they may fault on first use (raise ulimit -l)", id);
+}
+
+static void
+stall_gate_on(unsigned id, void *arg)
+{
+	struct rt_layer *L = arg;
+	struct rt_worker *w = L->w[id];
+
+	gate_set(w, PEL__GATE_BEAT, beat_gate(L, w->beat));
+}
+
+/* pel_rt_init() on a layer that runs (every runtime has one from pel_create()): new sizes while
+ * nothing is in use, and the stall threshold at any time. Under the layer lock. */
+static int
+reconfigure(struct pel_runtime *rt, struct rt_layer *L, const struct pel_rt_config *cfg)
+{
+	unsigned tasks = cfg->tasks ? cfg->tasks : RT_DEFAULT_TASKS;
+	unsigned timers = cfg->timers ? cfg->timers : RT_DEFAULT_TIMERS;
+	int err;
+
+	if (tasks != L->tasks || timers != L->timers) {
+		struct resize rz = { L, tasks, timers, pel__rt_flags(rt) & PEL_F_MLOCK, 0 };
+		uint64_t stamp;
+
+		/* tasks queued or running: refused here, without waiting for a busy worker (each
+		 * worker looks again, at its timers too, before it swaps its stores) */
+		err = rt_quiet(rt, L, &stamp) ? pel__run_on_each_worker(rt, resize_on, &rz) : -EBUSY;
+		if (!err)
+			err = atomic_load_explicit(&rz.err, memory_order_relaxed);
+		if (err == -EBUSY)
+			return pel__fail(-EBUSY, "pel_rt_init(): real-time tasks are queued or timers "
+					 "pending: the stores (%u tasks, %u timers a worker) change "
+					 "only while none is", L->tasks, L->timers);
+		if (err == -ENOMEM)
+			return pel__fail(-ENOMEM, "pel_rt_init(): out of memory for %u tasks and %u "
+					 "timers a worker (some workers may have the new sizes)",
+					 tasks, timers);
+		if (err)
+			return err;
+		L->tasks = tasks;
+		L->timers = timers;
+	}
+	if (cfg->stall_ns != L->stall_ns) {
+		monitor_stop(L);
+		atomic_store_explicit(&L->monitor_stop, false, memory_order_relaxed);
+		L->stall_ns = cfg->stall_ns;
+		err = pel__run_on_each_worker(rt, stall_gate_on, L);
+		if (!err && L->stall_ns)
+			err = monitor_start(L);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int
 pel_rt_init(struct pel_runtime *rt, const struct pel_rt_config *cfg)
 {
+	static const struct pel_rt_config defaults;
 	struct rt_layer *L;
 	int err = setup(rt, cfg, &L);
 
-	if (err == -EEXIST)
-		return pel__fail(-EEXIST, "the real-time layer is set up already (pel_rt_init() "
-				 "comes before any other real-time call)");
+	if (err != -EEXIST)
+		return err;
+	/* it runs (from pel_create()): change what may change */
+	err = pel__layer_enter(rt);
+	if (err)
+		return err;
+	L = pel__layer_get(rt, &rt_ops);
+	err = L ? reconfigure(rt, L, cfg ? cfg : &defaults) : -ENODEV;
+	pel__layer_leave(rt);
 	return err;
+}
+
+/* Every runtime has the real-time layer from pel_create(), with the defaults: timers and
+ * pel_spawn_rt() work from tasks without a set-up call. */
+static int
+rt_autostart(struct pel_runtime *rt)
+{
+	return pel_rt_init(rt, NULL);
+}
+
+static struct pel__autostart rt_start = { .name = "real-time", .start = rt_autostart };
+
+__attribute__((constructor)) static void
+rt_register(void)
+{
+	pel__autostart_register(&rt_start);
 }
 
 /* The layer of @p rt, set up with the defaults when missing. From a non-worker thread. */
@@ -769,8 +917,8 @@ pel_spawn_rt(unsigned worker, const struct pel_rt_task *t)
 		return err;
 	L = pel__rt_self_layer(&self);
 	if (!L)
-		return pel__fail(-ENODEV, "the real-time layer is not set up: call pel_rt_init() "
-				 "(or submit a real-time task) before pel_spawn_rt()");
+		return pel__fail(-ENODEV, "the real-time layer did not start on this runtime (logged at "
+				 "pel_create()); pel_rt_init() sets it up");
 	return spawn_rt(L, self, worker, t, true);
 }
 
@@ -893,7 +1041,8 @@ pel_rt_stats(struct pel_runtime *rt, unsigned worker, struct pel_rt_stats *out)
 		return pel__fail(-EINVAL, "pel_rt_stats(): NULL argument");
 	L = pel__layer_find(rt, &rt_ops);
 	if (!L)
-		return pel__fail(-ENODEV, "the real-time layer is not set up on this runtime");
+		return pel__fail(-ENODEV, "the real-time layer did not start on this runtime "
+				 "(logged at pel_create())");
 	if (worker >= L->nworkers)
 		return pel__fail(-EINVAL, "worker %u does not exist (%u workers)", worker,
 				 L->nworkers);

@@ -424,8 +424,8 @@ arm(unsigned worker, uint64_t at_ns, uint64_t period_ns, pel_task_fn fn, void *a
 		return pel__fail(-EPERM, "timers are armed from inside a task");
 	L = pel__rt_self_layer(&self);
 	if (!L)
-		return pel__fail(-ENODEV, "the real-time layer is not set up: call pel_rt_init() "
-				 "before arming timers");
+		return pel__fail(-ENODEV, "the real-time layer did not start on this runtime (logged at "
+				 "pel_create()); pel_rt_init() sets it up");
 	err = pel__rt_worker_check(L, worker);
 	if (err)
 		return err;

@@ -42,14 +42,15 @@ struct pel_rt_config {
 };
 
 /**
- * Set up the real-time layer on @p rt: a task store, a ready queue and a timer wheel per worker,
- * preallocated on the worker's node, and the stall monitor thread when cfg->stall_ns > 0.
- * Optional: the first pel_submit_rt(), pel_rt_set_late_policy() or pel_rt_set_quantum() sets it
- * up with the defaults; pel_spawn_rt() and the timer calls, made from tasks, need it set up.
+ * Configure the real-time layer of @p rt. Optional: every runtime has it from pel_create(), with
+ * the defaults (per worker a task store, a ready queue and a timer wheel, preallocated on the
+ * worker's node; no stall monitor). New store sizes apply while no real-time task is queued and
+ * no timer pending; cfg->stall_ns starts (> 0), changes or stops (0) the stall monitor at any time.
+ * Where the layer could not start at pel_create() (logged), this sets it up.
  * @param cfg  NULL: the defaults
- * @return 0; -EEXIST set up already; -EINVAL a bad field; -ENOMEM; -ENOSPC a worker has no
- *         poller slot left (its real-time calls then answer -ENODEV); -ESHUTDOWN stopping;
- *         -EDEADLK called from a task.
+ * @return 0; -EBUSY new sizes while tasks or timers are in use; -EINVAL a bad field; -ENOMEM;
+ *         -ENOSPC a worker has no poller slot left (its real-time calls then answer -ENODEV);
+ *         -ESHUTDOWN stopping; -EDEADLK called from a task.
  * Threads: any but a worker's. Cold (allocates, waits for every worker).
  */
 int pel_rt_init(struct pel_runtime *rt, const struct pel_rt_config *cfg);
@@ -73,7 +74,7 @@ int pel_submit_rt(struct pel_producer *p, unsigned worker, const struct pel_rt_t
  * From inside a task: queue a real-time task on @p worker (itself included), through the worker
  * mesh. Accepted also while the runtime shuts down: pel_destroy() runs it.
  * @return 0; -ETIME; -EAGAIN; -EINVAL as pel_submit_rt(); -EPERM not called from a task;
- *         -ENODEV the real-time layer is not set up (pel_rt_init()).
+ *         -ENODEV the real-time layer did not start (pel_rt_init()).
  */
 int pel_spawn_rt(unsigned worker, const struct pel_rt_task *t);
 
@@ -151,7 +152,7 @@ int pel_yield_to(pel_task_fn fn, void *arg);
  * reached the due time, never before (about 1 us resolution).
  * @param id  receives the timer's id for pel_timer_cancel(); may be NULL
  * @return 0; -EINVAL bad worker or NULL fn; -EAGAIN the worker's timer store or the mesh ring is
- *         full; -EPERM not called from a task; -ENODEV real-time layer not set up.
+ *         full; -EPERM not called from a task; -ENODEV the real-time layer did not start on this runtime (logged).
  * From a task only (any worker may arm a timer on any worker; another worker's wheel is armed
  * through the worker mesh). O(1).
  */
@@ -191,7 +192,7 @@ struct pel_rt_stats {
 
 /**
  * Copy @p worker's real-time counters.
- * @return 0; -EINVAL bad worker or NULL; -ENODEV real-time layer not set up.
+ * @return 0; -EINVAL bad worker or NULL; -ENODEV the real-time layer did not start on this runtime (logged).
  * Threads: any but a worker's, not racing pel_destroy() (after it: -ENODEV); no lock.
  */
 int pel_rt_stats(struct pel_runtime *rt, unsigned worker, struct pel_rt_stats *out);
