@@ -187,8 +187,8 @@ run_one(struct rt_worker *w)
 								      memory_order_relaxed);
 
 				bump(&w->dropped[t.prio]);
-				rec_done(w, rec);
 				fn(&t, now - t.deadline_ns);
+				rec_done(w, rec);
 				goto out;
 			}
 		}
@@ -249,6 +249,11 @@ rt_poll(void *ctx)
 	} else if (w->yq_head >= 0) {
 		found++;	/* a remainder waiting for its pass counts as work: no parking */
 		yq_run(w);
+	} else if (pel_unlikely(!atomic_load_explicit(w->yield_at, memory_order_relaxed)) &&
+		   atomic_load_explicit(&w->accepted, memory_order_acquire) ==
+		   atomic_load_explicit(&w->done, memory_order_relaxed)) {
+		/* an urge that landed after its task ran: nothing outranks plain work now */
+		atomic_store_explicit(w->yield_at, UINT64_MAX, memory_order_relaxed);
 	}
 	return (int)found;
 }
@@ -588,15 +593,17 @@ reconfigure(struct pel_runtime *rt, struct rt_layer *L, const struct pel_rt_conf
 		struct resize rz = { L, tasks, timers, pel__rt_flags(rt) & PEL_F_MLOCK, 0 };
 		uint64_t stamp;
 
-		/* tasks queued or running: refused here, without waiting for a busy worker (each
-		 * worker looks again, at its timers too, before it swaps its stores) */
-		err = rt_quiet(rt, L, &stamp) ? pel__run_on_each_worker(rt, resize_on, &rz) : -EBUSY;
+		/* records or timers ever taken (some may still travel in rings): refused here,
+		 * without waiting for a busy worker (each worker looks again before it swaps) */
+		err = rt_quiet(rt, L, &stamp) &&
+		      !atomic_load_explicit(&L->used, memory_order_relaxed) ?
+		      pel__run_on_each_worker(rt, resize_on, &rz) : -EBUSY;
 		if (!err)
 			err = atomic_load_explicit(&rz.err, memory_order_relaxed);
 		if (err == -EBUSY)
-			return pel__fail(-EBUSY, "pel_rt_init(): real-time tasks are queued or timers "
-					 "pending: the stores (%u tasks, %u timers a worker) change "
-					 "only while none is", L->tasks, L->timers);
+			return pel__fail(-EBUSY, "pel_rt_init(): real-time tasks or timers have been "
+					 "used: the stores (%u tasks, %u timers a worker) change only "
+					 "before the first", L->tasks, L->timers);
 		if (err == -ENOMEM)
 			return pel__fail(-ENOMEM, "pel_rt_init(): out of memory for %u tasks and %u "
 					 "timers a worker (some workers may have the new sizes)",
@@ -772,6 +779,7 @@ rec_take(struct rt_worker *w, const struct pel_rt_task *t)
 	int64_t i = rt_store_get(&w->store);
 	struct rt_rec *rec;
 
+	pel__rt_mark_used(w->layer);
 	if (pel_unlikely(i < 0)) {
 		/* lazy, as a full ring: worded when asked (raise pel_rt_config.tasks) */
 		pel__fail_lazy(-EAGAIN, PEL__LAZY_STORE_FULL, w->id, w->store.cap);
@@ -846,12 +854,12 @@ pel_submit_rt(struct pel_producer *p, unsigned worker, const struct pel_rt_task 
 		err = -EAGAIN;
 		goto out;
 	}
+	urge(w, t);	/* before the push: the worker's reset at the task's start comes after */
 	err = pel__producer_push(p, worker, intake, rec);
 	if (err) {
 		rec_abandon(w, rec);
 		goto out;
 	}
-	urge(w, t);
 out:
 	pel__producer_leave(p);
 	return err;
@@ -893,12 +901,12 @@ spawn_rt(struct rt_layer *L, unsigned self, unsigned worker, const struct pel_rt
 		ready(w, rec);
 		return 0;
 	}
+	urge(w, t);
 	err = pel_spawn(worker, intake, rec);
 	if (err) {
 		rec_abandon(w, rec);
 		return err;
 	}
-	urge(w, t);
 	return 0;
 }
 

@@ -81,7 +81,8 @@ struct rt_rec {
 };
 
 /* Timer states, in the low byte of rt_timer.state (the generation above). */
-enum { RT_TM_FREE, RT_TM_PENDING, RT_TM_FIRED, RT_TM_CANCELLED };
+/* RUNNING: a periodic timer's callback runs (a cancel then stops the next firings). */
+enum { RT_TM_FREE, RT_TM_PENDING, RT_TM_FIRED, RT_TM_CANCELLED, RT_TM_RUNNING };
 
 struct rt_timer {
 	/* Read by any worker that cancels: the generation and the state. */
@@ -163,6 +164,7 @@ struct rt_layer {
 	_Atomic(pel_late_fn) on_late;
 	uint64_t quantum_ns;
 	uint64_t stall_ns;
+	_Atomic bool used;		/* a record or a timer was ever taken: stores stay */
 	pthread_t monitor;
 	bool monitor_on;
 	_Atomic bool monitor_stop;
@@ -174,6 +176,15 @@ int pel__rt_worker_check(const struct rt_layer *L, unsigned worker);
 
 /** The layer of the calling task's runtime, or NULL (no task, or not set up). */
 struct rt_layer *pel__rt_self_layer(unsigned *self);
+
+/** A record or a timer of @p L is being taken: its stores may no longer be replaced. */
+static inline void
+pel__rt_mark_used(struct rt_layer *L)
+{
+	/* relaxed: a hint for pel_rt_init(); loaded first, so it is written once */
+	if (pel_unlikely(!atomic_load_explicit(&L->used, memory_order_relaxed)))
+		atomic_store_explicit(&L->used, true, memory_order_relaxed);
+}
 
 /* rt/timer.c */
 void pel__rt_wheel_init(struct rt_worker *w);

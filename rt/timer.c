@@ -160,11 +160,31 @@ expire(struct rt_worker *w, struct rt_timer *t)
 		link_in(w, t);
 		return 0;
 	}
-	/* acq_rel: against a canceller's CAS (pel_timer_cancel()): one of the two wins */
-	if (!t->period_ns &&
-	    !atomic_compare_exchange_strong_explicit(&t->state, &st, state_of(gen, RT_TM_FIRED),
+	/* the callback counts as a task in flight for pel_drain() (it may spawn); full barrier:
+	 * our count before our look at stopping, pel_destroy()'s stopping store before its drain's
+	 * look at the counts: either it waits for this callback, or we see it stop and do not run */
+	atomic_fetch_add_explicit(&w->accepted, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (pel_unlikely(pel__rt_stopping(w->layer->rt))) {
+		/* acq_rel: against a canceller's CAS: cancelled either way, counted once */
+		if (atomic_compare_exchange_strong_explicit(&t->state, &st,
+							    state_of(gen, RT_TM_CANCELLED),
+							    memory_order_acq_rel,
+							    memory_order_acquire))
+			w->timers_at_stop++;
+		timer_free(w, t);
+		atomic_fetch_add_explicit(&w->done, 1, memory_order_release);
+		return 0;
+	}
+	/* acq_rel: against a canceller's CAS (pel_timer_cancel()): one of the two wins. A periodic
+	 * timer goes RUNNING for its callback, so a cancel that returns 0 means no callback starts
+	 * after it (one under way may finish) */
+	if (!atomic_compare_exchange_strong_explicit(&t->state, &st,
+						     state_of(gen, t->period_ns ? RT_TM_RUNNING :
+							      RT_TM_FIRED),
 						     memory_order_acq_rel, memory_order_acquire)) {
 		timer_free(w, t);	/* cancelled just now */
+		atomic_fetch_add_explicit(&w->done, 1, memory_order_release);
 		return 0;
 	}
 	record_late(w, now - t->at_ns);
@@ -178,13 +198,17 @@ expire(struct rt_worker *w, struct rt_timer *t)
 	} else {
 		t->fn(t->arg);
 	}
+	atomic_fetch_add_explicit(&w->done, 1, memory_order_release);
 	if (!t->period_ns) {
 		timer_free(w, t);
 		return 1;
 	}
-	/* acquire: pairs with a canceller's CAS (release side of its acq_rel) */
-	if ((atomic_load_explicit(&t->state, memory_order_acquire) & 0xff) != RT_TM_PENDING) {
-		timer_free(w, t);	/* cancelled, maybe by its own callback */
+	/* acq_rel: against a canceller's CAS; RUNNING -> PENDING, unless it was cancelled meanwhile
+	 * (maybe by its own callback) */
+	st = state_of(gen, RT_TM_RUNNING);
+	if (!atomic_compare_exchange_strong_explicit(&t->state, &st, state_of(gen, RT_TM_PENDING),
+						     memory_order_acq_rel, memory_order_acquire)) {
+		timer_free(w, t);
 		return 1;
 	}
 	/* next due time: one period after the last due time; periods already past are skipped */
@@ -244,7 +268,8 @@ advance(struct rt_worker *w, uint64_t to)
 		/* skip to the next occupied slot of level 0, or to the next cascade */
 		m = idx == RT_WHEEL_SLOTS - 1 ? 0 : wh->bitmap[0] >> (idx + 1);
 		next = m ? wh->now + 1 + (uint64_t)__builtin_ctzll(m) : (wh->now | 63) + 1;
-		wh->now = next;
+		/* never past to + 1: a timer armed before the next poll may be due in between */
+		wh->now = next > to + 1 ? to + 1 : next;
 	}
 	if (!wh->count && wh->now <= to)
 		wh->now = to + 1;
@@ -377,6 +402,7 @@ timer_take(struct rt_worker *w, uint64_t at_ns, uint64_t period_ns, pel_task_fn 
 	struct rt_timer *t;
 	uint64_t gen;
 
+	pel__rt_mark_used(w->layer);
 	if (i < 0) {
 		pel__fail(-EAGAIN, "worker %u has all %u timers pending (raise "
 			  "pel_rt_config.timers)", w->id, w->tstore.cap);
@@ -488,6 +514,8 @@ unlink_task(void *arg)
 
 	L = pel__rt_self_layer(&self);
 	w = L->w[self];
+	if ((id & ((1u << ID_IDX_BITS) - 1)) >= w->tstore.cap)
+		return;		/* a slot of stores pel_rt_init() replaced */
 	t = &w->tm[id & ((1u << ID_IDX_BITS) - 1)];
 	/* acquire: pairs with the canceller's CAS */
 	st = atomic_load_explicit(&t->state, memory_order_acquire);
@@ -521,10 +549,11 @@ pel_timer_cancel(uint64_t id)
 		if (st >> 8 != gen)
 			return pel__fail(-ENOENT, "timer id %#llx is unknown (fired or cancelled "
 					 "long ago, its slot reused)", (unsigned long long)id);
-		if ((st & 0xff) != RT_TM_PENDING)
+		if ((st & 0xff) != RT_TM_PENDING && (st & 0xff) != RT_TM_RUNNING)
 			return pel__fail(-EALREADY, "timer id %#llx has fired or was cancelled "
 					 "already", (unsigned long long)id);
-		/* acq_rel: against the owner's CAS to FIRED in expire(): one of them wins */
+		/* acq_rel: against the owner's CAS to FIRED or RUNNING (and back) in expire():
+		 * one of them wins */
 		if (atomic_compare_exchange_weak_explicit(&t->state, &st,
 							  state_of(gen, RT_TM_CANCELLED),
 							  memory_order_acq_rel,

@@ -195,32 +195,42 @@ test_init_and_context_refusals(void **state)
 	assert_int_equal(pel_rt_init(NULL, NULL), -EINVAL);
 	assert_int_equal(pel_rt_init(rt, NULL), 0);	/* it runs: nothing to change */
 	assert_int_equal(pel_rt_init(rt, NULL), 0);
-	cfg.tasks = 8;					/* nothing in use: new stores */
+	cfg.tasks = 8;			/* a task was spawned above: the stores stay */
 	cfg.timers = 4;
-	assert_int_equal(pel_rt_init(rt, &cfg), 0);
+	assert_int_equal(pel_rt_init(rt, &cfg), -EBUSY);
+	assert_error_contains("before the first");
 	{
+		struct captured log2;
+		struct pel_runtime *rt2 = start_one(&log2);
 		struct pel_producer *p;
 		struct pel_rt_task h = rtt(hold_task, 0, PEL_NO_DEADLINE, 0);
 		unsigned queued = 0;
 		int err;
 
+		/* a fresh runtime, nothing used yet: new stores of 8 tasks and 4 timers */
+		assert_int_equal(pel_rt_init(rt2, &cfg), 0);
 		/* worker 0 held in a real-time task: 7 more queue, the 9th finds the store empty */
 		atomic_store(&held, 0);
 		atomic_store(&hold_on, 1);
-		assert_int_equal(pel_producer_open(rt, &p), 0);
+		assert_int_equal(pel_producer_open(rt2, &p), 0);
 		assert_int_equal(pel_submit_rt(p, 0, &h), 0);
 		assert_true(WAIT_UNTIL(atomic_load(&held), 10000));
 		while ((err = pel_submit_rt(p, 0, &t)) == 0)
 			queued++;
 		assert_int_equal(err, -EAGAIN);
 		assert_int_equal(queued, 7);
-		/* in use: the sizes stay */
+		/* used: the sizes stay */
 		cfg.tasks = 16;
-		assert_int_equal(pel_rt_init(rt, &cfg), -EBUSY);
-		assert_error_contains("change only while none is");
+		assert_int_equal(pel_rt_init(rt2, &cfg), -EBUSY);
 		release();
-		assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+		assert_int_equal(pel_drain(rt2, 10 * PEL_NS_PER_S), 0);
+		cfg.tasks = 8;		/* the stall threshold changes at any time */
+		cfg.stall_ns = 50 * PEL_NS_PER_MS;
+		assert_int_equal(pel_rt_init(rt2, &cfg), 0);
+		cfg.stall_ns = 0;
+		assert_int_equal(pel_rt_init(rt2, &cfg), 0);
 		pel_producer_close(p);
+		pel_destroy(rt2);
 	}
 	/* policies */
 	assert_int_equal(pel_rt_set_late_policy(rt, PEL_LATE_DROP, NULL), -EINVAL);

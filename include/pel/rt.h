@@ -44,11 +44,11 @@ struct pel_rt_config {
 /**
  * Configure the real-time layer of @p rt. Optional: every runtime has it from pel_create(), with
  * the defaults (per worker a task store, a ready queue and a timer wheel, preallocated on the
- * worker's node; no stall monitor). New store sizes apply while no real-time task is queued and
- * no timer pending; cfg->stall_ns starts (> 0), changes or stops (0) the stall monitor at any time.
+ * worker's node; no stall monitor). New store sizes apply before the runtime's first real-time
+ * task or timer; cfg->stall_ns starts (> 0), changes or stops (0) the stall monitor at any time.
  * Where the layer could not start at pel_create() (logged), this sets it up.
  * @param cfg  NULL: the defaults
- * @return 0; -EBUSY new sizes while tasks or timers are in use; -EINVAL a bad field; -ENOMEM;
+ * @return 0; -EBUSY new sizes after the first real-time task or timer; -EINVAL a bad field; -ENOMEM;
  *         -ENOSPC a worker has no poller slot left (its real-time calls then answer -ENODEV);
  *         -ESHUTDOWN stopping; -EDEADLK called from a task.
  * Threads: any but a worker's. Cold (allocates, waits for every worker).
