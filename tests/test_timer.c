@@ -388,6 +388,75 @@ test_parked_worker_wakes_for_timer(void **state)
 	pel_destroy(rt);
 }
 
+/* ---- a timer callback running as pel_destroy() begins ---- */
+
+static _Atomic int td_started, td_ran_rt, td_ran_plain, td_spawned_rt, td_spawned_plain;
+static unsigned td_target;
+
+static void
+td_rt(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&td_ran_rt, 1);
+}
+
+static void
+td_plain(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&td_ran_plain, 1);
+}
+
+static void
+td_cb(void *arg)
+{
+	struct pel_rt_task t = { td_rt, NULL, PEL_NO_DEADLINE, 0 };
+
+	(void)arg;
+	atomic_store(&td_started, 1);
+	usleep(200000);		/* a long callback: pel_destroy() begins meanwhile */
+	for (int i = 0; i < 3; i++)
+		if (pel_spawn_rt(td_target, &t) == 0)
+			atomic_fetch_add(&td_spawned_rt, 1);
+	if (pel_spawn(td_target, td_plain, NULL) == 0)
+		atomic_fetch_add(&td_spawned_plain, 1);
+}
+
+static void
+td_arm(void *arg)
+{
+	(void)arg;
+	assert_int_equal(pel_timer_after(0, 1000, td_cb, NULL, NULL), 0);
+}
+
+/* Found in review: what a timer callback spawns while pel_destroy() drains is run, on its own
+ * worker and on another (a callback counts as a task in flight). */
+static void
+test_destroy_waits_for_timer_callback(void **state)
+{
+	(void)state;
+	for (td_target = 0; td_target < (online_cpus() >= 2 ? 2u : 1u); td_target++) {
+		struct captured log;
+		struct pel_runtime *rt = start_quiet(td_target + 1, &log);
+
+		atomic_store(&td_started, 0);
+		atomic_store(&td_ran_rt, 0);
+		atomic_store(&td_ran_plain, 0);
+		atomic_store(&td_spawned_rt, 0);
+		atomic_store(&td_spawned_plain, 0);
+		on_worker(rt, 0, td_arm, NULL);
+		assert_true(WAIT_UNTIL(atomic_load(&td_started), 10000));
+		pel_destroy(rt);
+		print_message("to worker %u: rt %d of %d ran, plain %d of %d\n", td_target,
+			      atomic_load(&td_ran_rt), atomic_load(&td_spawned_rt),
+			      atomic_load(&td_ran_plain), atomic_load(&td_spawned_plain));
+		assert_int_equal(atomic_load(&td_spawned_rt), 3);
+		assert_int_equal(atomic_load(&td_ran_rt), 3);
+		assert_int_equal(atomic_load(&td_ran_plain), atomic_load(&td_spawned_plain));
+		assert_int_equal(atomic_load(&td_spawned_plain), 1);
+	}
+}
+
 /* ---- the wheel alone, on a fake clock ---- */
 
 #define WB_TIMERS	700
@@ -429,6 +498,85 @@ by_due(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* A worker's wheel alone, with a store of @p n timers, for the fake clock (free with
+ * wheel_free()). */
+static struct rt_worker *
+wheel_alone(struct rt_layer *L, unsigned n)
+{
+	struct rt_worker *w = aligned_alloc(PEL_CACHE_GUARD, sizeof(*w));
+	static struct pel__beat beat;
+	static _Atomic uint64_t yield_word;
+
+	assert_non_null(w);
+	memset(w, 0, sizeof(*w));
+	w->layer = L;
+	w->beat = &beat;
+	beat.yield_at = &yield_word;
+	w->tm = calloc(n, sizeof(*w->tm));
+	w->tstore.next = calloc(n, sizeof(*w->tstore.next));
+	assert_non_null(w->tm);
+	assert_non_null(w->tstore.next);
+	for (unsigned i = 0; i < n; i++) {
+		w->tm[i].owner = w;
+		w->tm[i].idx = i;
+		w->tm[i].prev = w->tm[i].next = -1;
+		atomic_init(&w->tstore.next[i], i + 1 < n ? i + 2 : 0);
+	}
+	w->tstore.cap = n;
+	atomic_init(&w->tstore.top, 1);
+	pel__rt_wheel_init(w);
+	return w;
+}
+
+static void
+wheel_free(struct rt_worker *w)
+{
+	free(w->tm);
+	free((void *)w->tstore.next);
+	free(w);
+}
+
+static int near_fired;
+
+static void
+near_fire(void *arg)
+{
+	(void)arg;
+	near_fired++;
+}
+
+/*
+ * Found in review: with a far timer linked, a poll moved the wheel past the tick it was polled
+ * for (to the next occupied slot or the next 64), so a timer armed right after, due a few ticks
+ * on, waited for that point (up to 63 us late). Armed 3 us on, it fires at the poll 3 us on.
+ */
+static void
+test_wheel_arm_after_poll(void **state)
+{
+	struct captured log;
+	struct pel_runtime *rt = start_quiet(1, &log);
+	struct rt_layer L = { .rt = rt, .nworkers = 1 };
+	struct rt_worker *w;
+
+	(void)state;
+	fake_now = 5 * PEL_NS_PER_S + 777;	/* tick 5000000: a multiple of 64 */
+	pel__rt_timer_clock(fake_clock);
+	w = wheel_alone(&L, 4);
+	assert_int_equal(pel__rt_timer_arm_local(w, fake_now + 10 * PEL_NS_PER_S, 0, near_fire,
+						 NULL, NULL), 0);
+	pel__rt_wheel_poll(w);
+	assert_int_equal(pel__rt_timer_arm_local(w, fake_now + 3000, 0, near_fire, NULL, NULL), 0);
+	fake_now += 2000;
+	pel__rt_wheel_poll(w);
+	assert_int_equal(near_fired, 0);	/* never early */
+	fake_now += 2000;			/* its due tick, ceil(at / 1 us), has come */
+	pel__rt_wheel_poll(w);
+	assert_int_equal(near_fired, 1);	/* on time, not at the next multiple of 64 us */
+	pel__rt_timer_clock(NULL);
+	wheel_free(w);
+	pel_destroy(rt);
+}
+
 /*
  * Every level of the wheel, cascades and skips, stepped through on a fake clock by random steps
  * of 1 ns to 50 us and jumps of a few ms: after each poll at time T, a timer has fired iff its
@@ -440,34 +588,15 @@ test_wheel_fake_clock(void **state)
 	struct captured log;
 	struct pel_runtime *rt = start_quiet(1, &log);
 	struct rt_layer L = { .rt = rt, .nworkers = 1 };
-	struct rt_worker *w = aligned_alloc(PEL_CACHE_GUARD, sizeof(*w));
-	static struct pel__beat beat;
-	static _Atomic uint64_t yield_word;
+	struct rt_worker *w;
 	static int order[WB_TIMERS];
 	uint64_t seed = 12345, start, end = 0;
 	unsigned k = 0;
 
 	(void)state;
-	assert_non_null(w);
-	memset(w, 0, sizeof(*w));
-	w->layer = &L;
-	w->beat = &beat;
-	beat.yield_at = &yield_word;
-	w->tm = calloc(WB_TIMERS, sizeof(*w->tm));
-	w->tstore.next = calloc(WB_TIMERS, sizeof(*w->tstore.next));
-	assert_non_null(w->tm);
-	assert_non_null(w->tstore.next);
-	for (unsigned i = 0; i < WB_TIMERS; i++) {
-		w->tm[i].owner = w;
-		w->tm[i].idx = i;
-		w->tm[i].prev = w->tm[i].next = -1;
-		atomic_init(&w->tstore.next[i], i + 1 < WB_TIMERS ? i + 2 : 0);
-	}
-	w->tstore.cap = WB_TIMERS;
-	atomic_init(&w->tstore.top, 1);
 	fake_now = 5 * PEL_NS_PER_S + 777;
 	pel__rt_timer_clock(fake_clock);
-	pel__rt_wheel_init(w);
+	w = wheel_alone(&L, WB_TIMERS);
 	start = fake_now;
 	for (int i = 0; i < WB_TIMERS; i++) {
 		uint64_t r = lcg(&seed), span;
@@ -515,9 +644,7 @@ test_wheel_fake_clock(void **state)
 	assert_int_equal(w->wheel.count, 0);
 	assert_int_equal(atomic_load(&w->timers_fired), WB_TIMERS);
 	pel__rt_timer_clock(NULL);
-	free(w->tm);
-	free(w->tstore.next);
-	free(w);
+	wheel_free(w);
 	pel_destroy(rt);
 }
 
@@ -704,6 +831,8 @@ main(int argc, char **argv)
 	const struct CMUnitTest unit[] = {
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_wheel_fake_clock),
+		cmocka_unit_test(test_wheel_arm_after_poll),
+		cmocka_unit_test(test_destroy_waits_for_timer_callback),
 		cmocka_unit_test(test_wheel_periodic_fake_clock),
 		cmocka_unit_test(test_never_early_in_order),
 		cmocka_unit_test(test_armed_for_another_worker),
