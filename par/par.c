@@ -15,15 +15,14 @@
  * none and the runtime has PEL_F_STEAL, it probes the other workers' pub queues, one entry each.
  *
  * Parking: whoever pushes onto worker t's queue wakes t (pel__worker_wake(): a fence and one
- * load unless t is parked). With PEL_F_STEAL, a push that leaves t's pub queue with STEAL_WAKE or
- * more entries, or with any while t runs a stealable task, also wakes one sibling (round robin),
- * which then steals while it is awake: an idle worker steals only between parks, and a task
- * that would wait rouses one thief per push.
+ * load unless t is parked). With PEL_F_STEAL, every push that leaves an entry in t's pub queue also
+ * wakes one sibling (round robin; a syscall only if it is parked), since t may be busy with any
+ * task, a plain one too, which this layer cannot see: an idle worker steals between parks, and a
+ * task that would wait rouses one thief per push.
  *
  * Nothing on these paths locks, allocates or makes a syscall but the wakes. The layer counts the
  * entries it accepted (the queues' enqueue indexes) and those that returned (per worker), so
- * pel_drain() and pel_destroy() wait for them as for ring tasks (sched/layer.h, accepted and
- * returned).
+ * pel_drain() and pel_destroy() wait for them as for ring tasks (sched/layer.h, quiet()).
  *
  * This layer depends on sched/layer.h only; sched/ knows nothing of it.
  */
@@ -41,7 +40,6 @@
 #include "trace/trace.h"
 
 #define BURST		32u	/* entries run per pass */
-#define STEAL_WAKE	2u	/* pub queue length at which a push wakes a sibling */
 #define DEF_SLOTS	4096u
 #define MAX_SLOTS	(1u << 20)
 #define NODES		4096u	/* parallel-for nodes per worker */
@@ -138,6 +136,14 @@ static PEL__TLS unsigned place_rr;
 static PEL__TLS unsigned wake_rr;	/* which sibling a deep push wakes next */
 static PEL__TLS uint64_t place_rng;
 
+/* This thread's worker when it is a worker of @p par's runtime, else NULL (a producer thread, or
+ * a task of another runtime using a producer handle of this one). */
+static inline struct par_worker *
+self_in(const struct pel__par *par)
+{
+	return par_self && par_self->par == par ? par_self : NULL;
+}
+
 static struct pel__par *
 lookup(const struct pel_runtime *rt)
 {
@@ -199,8 +205,12 @@ queue_push(struct queue *q, pel_task_fn fn, void *arg, struct pel_group *g, uint
 	c->grp = g;
 	/* release: pairs with the acquire in queue_pop(); publishes fn, arg, grp */
 	atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
-	if (len)
-		*len = pos + 1 - atomic_load_explicit(&q->deq, memory_order_relaxed);
+	if (len) {
+		/* later entries may be popped already: no wrap below 0 */
+		uint64_t deq = atomic_load_explicit(&q->deq, memory_order_relaxed);
+
+		*len = deq < pos + 1 ? pos + 1 - deq : 0;
+	}
 	return 0;
 }
 
@@ -289,10 +299,12 @@ rng_next(void)
 
 /* Where the policy puts the next stealable task; counted on that worker. */
 static unsigned
-place(struct pel__par *par, struct pel_producer *p)
+place(struct pel__par *par, struct pel_producer *p, int *used)
 {
 	/* relaxed: a setting, no data hangs on it */
 	unsigned policy = atomic_load_explicit(&par->policy, memory_order_relaxed);
+
+	*used = (int)policy;
 	unsigned n = par->n, best = 0;
 
 	if (n == 1) {
@@ -317,7 +329,6 @@ place(struct pel__par *par, struct pel_producer *p)
 	} else {
 		best = place_rr++ % n;
 	}
-	bump(&par->w[best]->placed[policy]);
 	return best;
 }
 
@@ -328,9 +339,10 @@ place(struct pel__par *par, struct pel_producer *p)
  * The caller is a task of the runtime or inside a producer section.
  */
 static int
-push_pub(struct pel__par *par, unsigned t, pel_task_fn fn, void *arg, struct pel_group *g)
+push_pub(struct pel__par *par, unsigned t, pel_task_fn fn, void *arg, struct pel_group *g,
+	 int placed)
 {
-	struct par_worker *pw = par->w[t];
+	struct par_worker *pw = par->w[t], *me = self_in(par);
 	uint64_t len;
 
 	if (pel_unlikely(queue_push(&pw->pub, fn, arg, g, &len))) {
@@ -338,16 +350,20 @@ push_pub(struct pel__par *par, unsigned t, pel_task_fn fn, void *arg, struct pel
 		return pel__fail(-EAGAIN, "worker %u's stealable queue is full (%llu entries): retry "
 				 "when it has run some", t, (unsigned long long)(pw->pub.mask + 1));
 	}
+	if (placed >= 0)	/* a placement counts once it took */
+		bump(&pw->placed[placed]);
 	if (!par->may_park)
 		return 0;	/* spinning workers need no wake, nor a fence to decide it */
-	if (!par_self || par_self->id != t)
+	if (!me || me->id != t)
 		pel__worker_wake(par->rt, t);
-	if (par->steal && par->n > 1 && (len >= STEAL_WAKE ||
-	    (len && atomic_load_explicit(&pw->running, memory_order_relaxed)))) {
+	/* stealing: the target may be busy with any task (a plain one too, which this layer
+	 * cannot see), so one parked sibling is woken to look; a syscall only if it is parked */
+	if (par->steal && par->n > 1 && len) {
 		unsigned s = wake_rr++ % (par->n - 1);
 
 		s = (t + 1 + s) % par->n;
-		pel__worker_wake(par->rt, s);
+		if (!me || me->id != s)
+			pel__worker_wake(par->rt, s);
 	}
 	return 0;
 }
@@ -360,18 +376,20 @@ static int
 deliver_home(struct pel__par *par, struct pel_producer *p, unsigned home, pel_task_fn fn,
 	     void *arg)
 {
+	struct par_worker *me = self_in(par);
+
 	for (;;) {
-		int err = par_self ? pel_spawn(home, fn, arg) : pel__producer_push(p, home, fn, arg);
+		int err = me ? pel_spawn(home, fn, arg) : pel__producer_push(p, home, fn, arg);
 
 		if (!err)
 			return 0;
 		err = queue_push(&par->w[home]->own, fn, arg, NULL, NULL);
 		if (!err) {
-			if (par->may_park && (!par_self || par_self->id != home))
+			if (par->may_park && (!me || me->id != home))
 				pel__worker_wake(par->rt, home);
 			return 0;
 		}
-		if (par_self && par_self->id == home) {
+		if (me && me->id == home) {
 			fn(arg);	/* we are home and both full: nobody else can make room */
 			return 0;
 		}
@@ -711,7 +729,10 @@ pel_submit_any(struct pel_producer *p, pel_task_fn fn, void *arg)
 		return pel__fail(-EINVAL, "pel_submit_any: task function is NULL");
 	if (par_self && !p) {
 		par = par_self->par;
-		return push_pub(par, place(par, NULL), fn, arg, NULL);
+		int pol;
+		unsigned w = place(par, NULL, &pol);
+
+		return push_pub(par, w, fn, arg, NULL, pol);
 	}
 	if (!p && pel_worker_self() >= 0)
 		return not_enabled();
@@ -719,10 +740,14 @@ pel_submit_any(struct pel_producer *p, pel_task_fn fn, void *arg)
 	if (pel_unlikely(err))
 		return err;
 	par = lookup(pel__producer_rt(p));
-	if (pel_unlikely(!par))
+	if (pel_unlikely(!par)) {
 		err = not_enabled();
-	else
-		err = push_pub(par, place(par, p), fn, arg, NULL);
+	} else {
+		int pol;
+		unsigned w = place(par, p, &pol);
+
+		err = push_pub(par, w, fn, arg, NULL, pol);
+	}
 	pel__producer_leave(p);
 	return err;
 }
@@ -782,8 +807,8 @@ group_put(struct pel__par *par, struct pel_group *g, struct pel_producer *p)
 	v = atomic_fetch_sub_explicit(&g->count, 1, memory_order_acq_rel) - 1;
 	if (v != CLOSED)
 		return;
-	bump(par_self ? &par_self->groups_done : &par->w[home]->groups_done);
-	pel__trace(group_done, par_self ? (int)par_self->id : -1, home);
+	bump(self_in(par) ? &par_self->groups_done : &par->w[home]->groups_done);
+	pel__trace(group_done, self_in(par) ? (int)par_self->id : -1, home);
 	deliver_home(par, p, home, fn, arg);
 }
 
@@ -813,7 +838,7 @@ pel_group_init(struct pel_group *g, pel_task_fn on_done, void *arg, unsigned hom
 	if (!me) {
 		if (pel_worker_self() >= 0)
 			return not_enabled();
-		return pel__fail(-EPERM, "pel_group_init() is called from a task; from a producer "
+		return pel__fail(-EPERM, "pel_group_init() must be called from a task; from a producer "
 				 "thread use pel_group_init_producer()");
 	}
 	if (home == PEL_ANY_WORKER)
@@ -881,25 +906,32 @@ pel_group_spawn(struct pel_group *g, unsigned worker, pel_task_fn fn, void *arg)
 				 "(pel_group_init()) or destroyed" : "NULL");
 	if (pel_unlikely(!fn))
 		return pel__fail(-EINVAL, "pel_group_spawn: task function is NULL");
-	par = g->par;
-	if (pel_unlikely(worker != PEL_ANY_WORKER && worker >= par->n))
-		return pel__fail(-EINVAL, "worker %u does not exist (%u workers)", worker, par->n);
+	par = g->par;		/* compared, not read, until the producer's section holds it */
+	if (par_self && !self_in(par))
+		return pel__fail(-EINVAL, "the group belongs to another runtime");
 	if (!par_self) {
+		/* a producer thread: the one that opened the group, through its handle */
 		p = g->producer;
 		if (!p)
 			return pel__fail(-EPERM, "this group was opened in a task; a producer thread "
 					 "spawns into groups opened with pel_group_init_producer()");
 		err = pel__producer_enter(p);
 		if (err)
-			return err;
-	} else if (pel_unlikely(par_self->par != par)) {
-		return pel__fail(-EINVAL, "the group belongs to another runtime");
+			return err;	/* stopping: the layer may be gone; nothing of it is read */
+	}
+	if (pel_unlikely(worker != PEL_ANY_WORKER && worker >= par->n)) {
+		err = pel__fail(-EINVAL, "worker %u does not exist (%u workers)", worker, par->n);
+		if (p)
+			pel__producer_leave(p);
+		return err;
 	}
 	err = group_get(g);
 	if (!err) {
+		int pol = -1;
+
 		if (worker == PEL_ANY_WORKER)
-			worker = place(par, p);
-		err = push_pub(par, worker, fn, arg, g);
+			worker = place(par, p, &pol);
+		err = push_pub(par, worker, fn, arg, g, pol);
 		if (err)
 			group_put(par, g, p);	/* may complete it, if closed meanwhile */
 	}
@@ -919,17 +951,18 @@ pel_group_close(struct pel_group *g)
 	if (!group_ok(g))
 		return pel__fail(-EINVAL, "pel_group_close: group is %s", g ? "not initialised or "
 				 "destroyed" : "NULL");
-	par = g->par;
+	par = g->par;		/* compared, not read, until the producer's section holds it */
+	if (par_self && !self_in(par))
+		return pel__fail(-EINVAL, "the group belongs to another runtime");
 	if (!par_self) {
 		p = g->producer;
 		if (!p)
-			return pel__fail(-EPERM, "this group was opened in a task; close it from a task");
+			return pel__fail(-EPERM, "this group was opened in a task; close it from a "
+					 "task");
 		err = pel__producer_enter(p);
 		if (err)
 			return pel__fail(err, "pel_group_close: the runtime is stopping; the group "
 					 "stays open and its on_done will not run");
-	} else if (par_self->par != par) {
-		return pel__fail(-EINVAL, "the group belongs to another runtime");
 	}
 	v = atomic_load_explicit(&g->count, memory_order_relaxed);
 	do {
@@ -1073,7 +1106,10 @@ run_range(struct pnode *ctx, uint64_t lo, uint64_t hi, struct pnode *parent, uns
 		j->j.lo = mid;
 		j->j.hi = hi;
 		atomic_store_explicit(&j->j.pending, 2, memory_order_relaxed);
-		if (push_pub(me->par, place(me->par, NULL), half_task, j, NULL)) {
+		int pol;
+		unsigned to = place(me->par, NULL, &pol);
+
+		if (push_pub(me->par, to, half_task, j, NULL, pol)) {
 			/* no room: the right half here, as the same tree */
 			j->j.part[1] = seq_range(ctx, mid, hi);
 			atomic_store_explicit(&j->j.pending, 1, memory_order_relaxed);
@@ -1121,7 +1157,7 @@ pel_parallel_for(uint64_t lo, uint64_t hi, uint64_t grain, pel_pfor_body body,
 	if (!me) {
 		if (pel_worker_self() >= 0)
 			return not_enabled();
-		return pel__fail(-EPERM, "pel_parallel_for() is called from a task");
+		return pel__fail(-EPERM, "pel_parallel_for() must be called from a task");
 	}
 	ctx = node_alloc(me);
 	if (!ctx)
@@ -1138,7 +1174,7 @@ pel_parallel_for(uint64_t lo, uint64_t hi, uint64_t grain, pel_pfor_body body,
 	ctx->c.home = me->id;
 	if (hi == lo)
 		return deliver_home(me->par, NULL, me->id, pfor_done, ctx);
-	err = push_pub(me->par, me->id, root_task, ctx, NULL);
+	err = push_pub(me->par, me->id, root_task, ctx, NULL, -1);
 	if (err)
 		node_free(ctx);
 	return err;

@@ -967,6 +967,119 @@ test_two_runtimes(void **state)
 	pel_destroy(b);
 }
 
+
+/* ---- found in review ---- */
+
+static _Atomic int rv_ran_on = -1, rv_hold;
+
+static void
+rv_long(void *arg)
+{
+	(void)arg;
+	while (atomic_load(&rv_hold))
+		usleep(100);
+}
+
+static void
+rv_quick(void *arg)
+{
+	(void)arg;
+	atomic_store(&rv_ran_on, pel_worker_self());
+}
+
+/* With PEL_F_STEAL, a stealable task placed on a worker busy with a plain pel_submit() task is
+ * taken by the idle one (it was left there until the plain task ended: the layer cannot see it). */
+static void
+test_steal_from_worker_busy_with_plain_task(void **state)
+{
+	struct pel_runtime *rt;
+	struct pel_producer *p, *p2;
+	struct pel_par_stats st;
+
+	(void)state;
+	if (online_cpus() < 2)
+		skip();
+	rt = start(2, PEL_IDLE_PARK, PEL_F_STEAL, NULL, false);
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	atomic_store(&rv_hold, 1);
+	atomic_store(&rv_ran_on, -1);
+	assert_int_equal(pel_submit(p, 0, rv_long, NULL), 0);
+	usleep(20000);				/* worker 1 parks */
+	assert_int_equal(pel_producer_open(rt, &p2), 0);
+	assert_int_equal(pel_set_placement(rt, PEL_PLACE_RR), 0);
+	assert_int_equal(pel_submit_any(p2, rv_quick, NULL), 0);	/* RR, a new thread: 0 */
+	assert_true(WAIT_UNTIL(atomic_load(&rv_ran_on) >= 0, 10000) || (atomic_store(&rv_hold, 0),
+									   false));
+	atomic_store(&rv_hold, 0);
+	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(atomic_load(&rv_ran_on), 1);
+	assert_int_equal(pel_par_stats(rt, 1, &st), 0);
+	assert_true(st.steal_successes >= 1);
+	pel_producer_close(p2);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
+static struct pel_producer *rv_pb;
+static _Atomic int rv_fed = 99, rv_work_ran;
+
+static void
+rv_work(void *arg)
+{
+	(void)arg;
+	atomic_store(&rv_work_ran, 1);
+}
+
+static void
+rv_feeder(void *arg)
+{
+	(void)arg;
+	atomic_store(&rv_fed, pel_submit_any(rv_pb, rv_work, NULL));
+}
+
+/* A task of runtime A feeds runtime B through B's producer handle: B's worker 0 is woken (it was
+ * taken for the feeder's own worker, same number, and left parked). */
+static void
+test_task_feeds_another_runtime(void **state)
+{
+	struct pel_runtime *a = start(1, PEL_IDLE_PARK, 0, NULL, false);
+	struct pel_runtime *b = start(1, PEL_IDLE_PARK, 0, NULL, false);
+	struct pel_producer *pa;
+
+	(void)state;
+	assert_int_equal(pel_producer_open(a, &pa), 0);
+	assert_int_equal(pel_producer_open(b, &rv_pb), 0);
+	usleep(20000);				/* b's worker parks */
+	assert_int_equal(pel_submit(pa, 0, rv_feeder, NULL), 0);
+	assert_int_equal(pel_drain(a, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(atomic_load(&rv_fed), 0);
+	assert_int_equal(pel_drain(b, 10 * PEL_NS_PER_S), 0);
+	assert_int_equal(atomic_load(&rv_work_ran), 1);
+	pel_producer_close(pa);
+	pel_producer_close(rv_pb);
+	pel_destroy(a);
+	pel_destroy(b);
+}
+
+/* A producer's group after pel_destroy(): -ESHUTDOWN, and nothing of the freed layer is read
+ * (ASan: it was a use after free). */
+static void
+test_group_after_destroy(void **state)
+{
+	struct pel_runtime *rt = start(1, PEL_IDLE_PARK, 0, NULL, false);
+	struct pel_producer *p;
+	struct pel_group g;
+
+	(void)state;
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	assert_int_equal(pel_group_init_producer(&g, p, nop, NULL, 0), 0);
+	pel_destroy(rt);	/* the handle keeps the runtime's table, not the layer */
+	assert_int_equal(pel_group_spawn(&g, 0, nop, NULL), -ESHUTDOWN);
+	assert_int_equal(pel_group_spawn(&g, 5, nop, NULL), -ESHUTDOWN);
+	assert_int_equal(pel_group_close(&g), -ESHUTDOWN);
+	pel_producer_close(p);
+}
+
 /* ---- racing pel_destroy() ---- */
 
 struct racer {
@@ -1071,6 +1184,9 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_pfor),
 		cmocka_unit_test(test_placement_skew),
 		cmocka_unit_test(test_two_runtimes),
+		cmocka_unit_test(test_steal_from_worker_busy_with_plain_task),
+		cmocka_unit_test(test_task_feeds_another_runtime),
+		cmocka_unit_test(test_group_after_destroy),
 		cmocka_unit_test(test_registry_full),
 		cmocka_unit_test(test_drain_waits),
 	};

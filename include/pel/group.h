@@ -24,8 +24,10 @@ struct pel__par;
 #define PEL_ANY_WORKER		0xffffffffu
 
 /**
- * A task group. Lay it out anywhere (stack of a task, static, heap); pel never allocates it or
- * keeps it past the completion task. Fields are private.
+ * A task group, in memory of yours that lives until on_done has run (static, the heap, a request
+ * object; not the stack of a task that returns before its members do). pel never allocates it or
+ * keeps it past the completion task. Do not pel_group_init() a group still open. Fields are
+ * private.
  */
 #ifdef __cplusplus
 #define PEL__GROUP_LINE		alignas(64)
