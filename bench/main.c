@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cli.h"
 
 static const char usage_text[] =
 	"usage: pel-bench SUITE [--json FILE] [--cpus A,B] [options]\n"
@@ -135,23 +136,7 @@ pel_bench_summarise(double *v, unsigned n)
 	return f;
 }
 
-static void usage_exit(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-usage_exit(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (fmt) {
-		fputs("pel-bench: ", stderr);
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputs("\n\n", stderr);
-	}
-	fputs(usage_text, stderr);
-	exit(2);
-}
+#define usage_exit(...)	pel_cli_usage_exit("pel-bench", usage_text, __VA_ARGS__)
 
 void
 pel_bench_perror(const char *what, int err)
@@ -238,34 +223,9 @@ pel_bench_print_cpu(void)
 static uint64_t
 parse_count(const char *s, uint64_t max)
 {
-	char *end;
-	unsigned long long v;
+	uint64_t v;
 
-	if (*s < '0' || *s > '9')
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return 0;
-	switch (*end) {
-	case 'k':
-		v *= 1000ull;
-		end++;
-		break;
-	case 'M':
-		v *= 1000000ull;
-		end++;
-		break;
-	case 'G':
-		v *= 1000000000ull;
-		end++;
-		break;
-	default:
-		break;
-	}
-	if (*end || v > max)
-		return 0;
-	return v;
+	return pel_cli_count(s, 1, max, &v) ? v : 0;	/* 0: refused */
 }
 
 static int

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "hist.h"
 #include "sim.h"
 #include "trace_gen.h"
@@ -53,58 +54,9 @@ static const char usage_text[] =
 	"\n"
 	"N takes a k, M or G suffix (x1000).\n";
 
-static void usage_exit(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+#define usage_exit(...)	pel_cli_usage_exit("pel-sim", usage_text, __VA_ARGS__)
 
-static void
-usage_exit(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (fmt) {
-		fputs("pel-sim: ", stderr);
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputs("\n\n", stderr);
-	}
-	fputs(usage_text, stderr);
-	exit(2);
-}
-
-/* A count with an optional k/M/G suffix, in [min, max]; false on garbage. */
-static bool
-parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return false;
-	switch (*end) {
-	case 'k':
-		v = v > UINT64_MAX / 1000 ? UINT64_MAX : v * 1000ull;
-		end++;
-		break;
-	case 'M':
-		v = v > UINT64_MAX / 1000000 ? UINT64_MAX : v * 1000000ull;
-		end++;
-		break;
-	case 'G':
-		v = v > UINT64_MAX / 1000000000 ? UINT64_MAX : v * 1000000000ull;
-		end++;
-		break;
-	default:
-		break;
-	}
-	if (*end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
+#define parse_count	pel_cli_count
 
 struct opts {
 	bool policy[PEL_SIM_NPOLICIES];

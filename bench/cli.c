@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench/cli.c - command-line helpers of pel-bench and pel-sim (bench/cli.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+
+void
+pel_cli_usage_exit(const char *prog, const char *usage, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt) {
+		fprintf(stderr, "%s: ", prog);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputs("\n\n", stderr);
+	}
+	fputs(usage, stderr);
+	exit(2);
+}
+
+bool
+pel_cli_count(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	static const struct {
+		char c;
+		uint64_t mul;
+	} suffix[] = { { 'k', 1000ull }, { 'M', 1000000ull }, { 'G', 1000000000ull } };
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return false;
+	for (unsigned i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++)
+		if (*end == suffix[i].c) {
+			v = v > UINT64_MAX / suffix[i].mul ? UINT64_MAX : v * suffix[i].mul;
+			end++;
+			break;
+		}
+	if (*end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
