@@ -72,6 +72,9 @@ static const char usage[] =
 	"  --json FILE            also write the figures as JSON to FILE\n"
 	"  --cpu C                pin the sender to CPU C\n";
 
+/* Bad input: the message, the usage, exit 2. */
+#define bad(...)	pel_cli_usage_exit("pel-load", usage, __VA_ARGS__)
+
 struct opts {
 	struct sockaddr_in addr;
 	uint64_t rate;
@@ -149,8 +152,7 @@ parse_seconds(const char *opt, const char *s, double min)
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !isfinite(v) || v < min || v > 86400)
-		pel_cli_usage_exit("pel-load", usage, "%s wants seconds, %g .. 86400, not '%s'", opt,
-				   min, s);
+		bad("%s wants seconds, %g .. 86400, not '%s'", opt, min, s);
 	return v;
 }
 
@@ -186,24 +188,23 @@ parse_args(int argc, char **argv, struct opts *o)
 			    .spin = 1, .instruments = 1000, .sockets = 1, .cpu = -1 };
 	o->arr.kind = PEL_ARRIVAL_POISSON;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+	/* the leading ':' makes a missing value ':' rather than '?' */
+	while ((c = getopt_long(argc, argv, ":", lopts, NULL)) != -1) {
 		switch (c) {
 		case O_PORT:
 			if (!pel_cli_count(optarg, 1, 65535, &port) || strpbrk(optarg, "kMG"))
-				pel_cli_usage_exit("pel-load", usage,
-						   "--port wants 1 .. 65535, not '%s'", optarg);
+				bad("--port wants 1 .. 65535, not '%s'", optarg);
 			break;
 		case O_HOST:
 			host = optarg;
 			break;
 		case O_RATE:
 			if (!pel_cli_count(optarg, 1, 100000000, &o->rate))
-				pel_cli_usage_exit("pel-load", usage,
-						   "--rate wants msgs/s, 1 .. 100M, not '%s'", optarg);
+				bad("--rate wants msgs/s, 1 .. 100M, not '%s'", optarg);
 			break;
 		case O_ARR:
 			if (pel_arrival_parse(optarg, &o->arr, err, sizeof(err)))
-				pel_cli_usage_exit("pel-load", usage, "--arrivals: %s", err);
+				bad("--arrivals: %s", err);
 			break;
 		case O_SEC:
 			o->seconds = parse_seconds("--seconds", optarg, 0.001);
@@ -216,59 +217,56 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_SEED:
 			if (!pel_cli_count(optarg, 0, UINT64_MAX, &o->seed))
-				pel_cli_usage_exit("pel-load", usage,
-						   "--seed wants a number, not '%s'", optarg);
+				bad("--seed wants a number, not '%s'", optarg);
 			break;
 		case O_MODE:
 			if (!strcmp(optarg, "feed") || !strcmp(optarg, "spin"))
 				o->spin = optarg[0] == 's';
 			else
-				pel_cli_usage_exit("pel-load", usage,
-						   "--mode wants feed or spin, not '%s'", optarg);
+				bad("--mode wants feed or spin, not '%s'", optarg);
 			break;
 		case O_SVC:
 			service = optarg;
 			break;
 		case O_INSTR:
 			if (!pel_cli_count(optarg, 1, 1000000, &o->instruments))
-				pel_cli_usage_exit("pel-load", usage,
-						   "--instruments wants 1 .. 1M, not '%s'", optarg);
+				bad("--instruments wants 1 .. 1M, not '%s'", optarg);
 			break;
 		case O_SOCK:
 			if (!pel_cli_count(optarg, 1, MAX_SOCKETS, &o->sockets))
-				pel_cli_usage_exit("pel-load", usage,
-						   "--sockets wants 1 .. 64, not '%s'", optarg);
+				bad("--sockets wants 1 .. 64, not '%s'", optarg);
 			break;
 		case O_JSON:
 			o->json = optarg;
 			break;
 		case O_CPU:
 			if (!pel_cli_count(optarg, 0, CPU_SETSIZE - 1, &v))
-				pel_cli_usage_exit("pel-load", usage,
-						   "--cpu wants a CPU number, not '%s'", optarg);
+				bad("--cpu wants a CPU number, not '%s'", optarg);
 			o->cpu = (int)v;
 			break;
 		case O_HELP:
 			fputs(usage, stdout);
 			exit(0);
+		case ':':
+			bad("%s wants a value", argv[optind - 1]);
 		default:
-			pel_cli_usage_exit("pel-load", usage, "unknown option '%s'", argv[optind - 1]);
+			bad("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		pel_cli_usage_exit("pel-load", usage, "unexpected argument '%s'", argv[optind]);
+		bad("unexpected argument '%s'", argv[optind]);
 	if (!port)
-		pel_cli_usage_exit("pel-load", usage, "--port is required");
+		bad("--port is required");
 	o->addr.sin_family = AF_INET;
 	o->addr.sin_port = htons((uint16_t)port);
 	if (inet_pton(AF_INET, host, &o->addr.sin_addr) != 1)
-		pel_cli_usage_exit("pel-load", usage, "--host wants an IPv4 address, not '%s'", host);
+		bad("--host wants an IPv4 address, not '%s'", host);
 	if (service && !o->spin)
-		pel_cli_usage_exit("pel-load", usage, "--service is for --mode spin only");
+		bad("--service is for --mode spin only");
 	if (pel_service_parse(service ? service : "fixed:1us", &o->svc, err, sizeof(err)))
-		pel_cli_usage_exit("pel-load", usage, "--service: %s", err);
+		bad("--service: %s", err);
 	if (pel_service_mean(&o->svc) * 2 > PEL_FEED_SPIN_MAX_NS)
-		pel_cli_usage_exit("pel-load", usage, "--service: mean over 0.5 s is no service time");
+		bad("--service: mean over 0.5 s is no service time");
 }
 
 /* Connected, non-blocking UDP sockets, each on its own source port, all in one epoll set. */
@@ -510,7 +508,8 @@ report(const struct run *r)
 	       (unsigned long long)r->lateness.max);
 	printf("%-12s", "latency ns");
 	for (unsigned i = 0; i < 5; i++)
-		printf(" %s %llu ", qn[i], (unsigned long long)pel_hist_quantile(&r->latency, qs[i]));
+		printf(" %s %llu ", qn[i],
+		       (unsigned long long)pel_hist_quantile(&r->latency, qs[i]));
 	printf(" max %llu\n", (unsigned long long)(r->latency.n ? r->latency.max : 0));
 
 	m[n++] = (struct metric){ "sent", (double)r->sent, "msgs" };
