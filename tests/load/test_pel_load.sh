@@ -1,0 +1,144 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# tests/load/test_pel_load.sh - pel-load against pel-spin-echo.
+#
+#	test_pel_load.sh PEL_LOAD PEL_SPIN_ECHO
+#
+# Bad input to either: exit 2 and a message, never a crash. Then pel-spin-echo on a free port and
+# pel-load against it for 2 s at 2000 msgs/s, spin fixed:1us, then in feed mode: every message
+# sent is answered (sent = answered + late + rejected + lost, lost 0 at this rate), latency p50
+# under 1 ms, the JSON parses and holds the same counts as the table. A garbage and a truncated
+# datagram sent to pel-spin-echo are counted as malformed and not answered.
+set -u
+
+LOAD=${1:?usage: test_pel_load.sh PEL_LOAD PEL_SPIN_ECHO}
+ECHO=${2:?usage: test_pel_load.sh PEL_LOAD PEL_SPIN_ECHO}
+tmp=$(mktemp -d) || exit 1
+server=
+cleanup()
+{
+	[ -n "$server" ] && kill "$server" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail()
+{
+	echo "FAIL: $*"
+	[ -f "$tmp/out" ] && cat "$tmp/out"
+	exit 1
+}
+
+while IFS= read -r args; do
+	# shellcheck disable=SC2086
+	"$LOAD" $args >"$tmp/bad" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" -eq 2 ] || fail "pel-load $args: exit $rc, expected 2"
+	grep -q '^usage: pel-load' "$tmp/err" || fail "pel-load $args: no usage on stderr"
+	grep -q '^pel-load: ' "$tmp/err" || fail "pel-load $args: no message on stderr"
+	[ -s "$tmp/bad" ] && fail "pel-load $args: wrote to stdout"
+done <<'ARGS'
+--rate 100
+--port 0
+--port 65536
+--port x
+--port 1k
+--port 9 --rate 0
+--port 9 --rate -5
+--port 9 --rate abc
+--port 9 --arrivals uniform
+--port 9 --arrivals bursty:0
+--port 9 --service lognormal:1us
+--port 9 --service exp:10
+--port 9 --mode feed --service fixed:1us
+--port 9 --mode both
+--port 9 --seconds 0
+--port 9 --warmup -1
+--port 9 --sockets 0
+--port 9 --sockets 65
+--port 9 --instruments 0
+--port 9 --host localhost.invalid
+--port 9 --bogus
+--port 9 extra
+--port 9 --rate
+ARGS
+"$ECHO" --port 70000 >/dev/null 2>&1
+[ $? -eq 2 ] || fail "pel-spin-echo --port 70000: expected exit 2"
+
+"$ECHO" --port 0 >"$tmp/echo" 2>&1 &
+server=$!
+port=
+for _ in $(seq 100); do
+	port=$(sed -n 's/^pel-spin-echo: port \([0-9]*\)$/\1/p' "$tmp/echo")
+	[ -n "$port" ] && break
+	kill -0 "$server" 2>/dev/null || fail "pel-spin-echo died: $(cat "$tmp/echo")"
+	sleep 0.05
+done
+[ -n "$port" ] || fail "pel-spin-echo printed no port"
+
+# The value after NAME on the line starting with ROW of $tmp/out.
+field()
+{
+	awk -v row="$1" -v name="$2" 'index($0, row) == 1 {
+		for (i = 1; i < NF; i++) if ($i == name) { print $(i + 1); exit } }' "$tmp/out"
+}
+
+check_run()
+{
+	local what=$1; shift
+	# timed: one at a time with the other benchmark runs on this host
+	flock /tmp/pel-bench.lock "$LOAD" --port "$port" --rate 2000 --seconds 2 --warmup 0.3 \
+		--json "$tmp/json" "$@" >"$tmp/out" 2>&1 || fail "$what: pel-load exit $?"
+	sent=$(field counts sent)
+	answered=$(field counts answered)
+	late=$(field counts late)
+	rejected=$(field counts rejected)
+	lost=$(field counts lost)
+	p50=$(field 'latency ns' p50)
+	[ -n "$sent" ] && [ -n "$p50" ] || fail "$what: no counts or latency in the output"
+	# 2 s at 2000/s, Poisson: 4000 +- 63 (1 sd); outside 3600 .. 4400 the trace is wrong
+	[ "$sent" -ge 3600 ] && [ "$sent" -le 4400 ] || fail "$what: sent $sent, expected ~4000"
+	[ $((answered + late + rejected + lost)) -eq "$sent" ] ||
+		fail "$what: sent $sent != answered $answered + late $late + rejected $rejected" \
+		     "+ lost $lost"
+	[ "$lost" -eq 0 ] || fail "$what: $lost lost at 2000/s"
+	[ "$answered" -eq "$sent" ] || fail "$what: answered $answered of $sent"
+	[ "$p50" -gt 0 ] && [ "$p50" -lt 1000000 ] ||
+		fail "$what: latency p50 $p50 ns, not in (0, 1 ms)"
+	/usr/bin/python3 - "$tmp/json" "$sent" "$answered" "$p50" <<'PY' || fail "$what: JSON"
+import json, sys
+d = json.load(open(sys.argv[1]))
+m = {x["name"]: x["value"] for x in d["metrics"]}
+assert d["bench"] == "load" and d["cpu"], d
+assert m["sent"] == int(sys.argv[2]), (m["sent"], sys.argv[2])
+assert m["answered"] == int(sys.argv[3])
+assert m["latency_p50"] == int(sys.argv[4])
+for q in ("p50", "p90", "p99", "p99.9", "p99.99"):
+	assert m["latency_" + q] <= m["latency_max"], q
+assert m["achieved_rate"] > 1000, m["achieved_rate"]
+PY
+}
+
+check_run "spin fixed:1us" --mode spin --service fixed:1us --sockets 2
+spun=$sent
+check_run "feed" --mode feed --instruments 50 --arrivals fixed
+
+# not a request: too short, the right length with a wrong magic, one byte short of a request
+printf 'garbage' >"/dev/udp/127.0.0.1/$port" || fail "cannot send to /dev/udp"
+head -c 56 /dev/zero >"/dev/udp/127.0.0.1/$port"
+printf '\x50\x46\x01\x02%051d' 0 >"/dev/udp/127.0.0.1/$port"
+
+kill -TERM "$server"
+wait "$server"
+rc=$?
+server=
+[ "$rc" -eq 0 ] || fail "pel-spin-echo exit $rc on SIGTERM"
+line=$(grep '^pel-spin-echo: recv' "$tmp/echo") || fail "pel-spin-echo: no summary"
+set -- $line
+[ "$6" = spin ] && [ "${10}" = malformed ] || fail "summary layout: $line"
+[ "${11}" -eq 3 ] || fail "pel-spin-echo: malformed ${11}, expected 3: $line"
+[ "$3" -eq $(($5 + 3)) ] || fail "pel-spin-echo: received $3 != answered $5 + 3 malformed"
+# warm-up messages are answered too, so at least the measured ones
+[ "$7" -ge "$spun" ] || fail "pel-spin-echo: spin $7 < pel-load's $spun"
+echo "ok: pel-load sent/answered $spun spin and $sent feed, p50 $p50 ns; 3 malformed counted"
