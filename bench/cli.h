@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /** "PROG: message", a blank line and @p usage on stderr, then exit(2). @p fmt NULL: usage only. */
 void pel_cli_usage_exit(const char *prog, const char *usage, const char *fmt, ...)
@@ -17,5 +18,11 @@ void pel_cli_usage_exit(const char *prog, const char *usage, const char *fmt, ..
  * @return true with *@p out set; false on garbage or out of range.
  */
 bool pel_cli_count(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/** CLOCK_MONOTONIC in ns. */
+uint64_t pel_cli_mono_ns(void);
+
+/** @p s as a JSON string (quoted, escaped) on @p f. */
+void pel_cli_json_string(FILE *f, const char *s);
 
 #endif /* PEL_BENCH_CLI_H */

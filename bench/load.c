@@ -109,15 +109,6 @@ struct run {
 	atomic_bool stop;
 };
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static void
 sleep_until(uint64_t t)
 {
@@ -132,14 +123,14 @@ sleep_until(uint64_t t)
 static uint64_t
 wait_until(uint64_t t)
 {
-	uint64_t now = now_ns();
+	uint64_t now = pel_cli_mono_ns();
 
 	if (now + SPIN_NS < t) {
 		sleep_until(t - SPIN_NS);
-		now = now_ns();
+		now = pel_cli_mono_ns();
 	}
 	while (now < t)
-		now = now_ns();
+		now = pel_cli_mono_ns();
 	return now;
 }
 
@@ -339,7 +330,7 @@ receiver(void *arg)
 					m[i].msg_hdr.msg_iovlen = 1;
 				}
 				got = recvmmsg(fd, m, RX_BATCH, MSG_DONTWAIT, NULL);
-				uint64_t now = now_ns();
+				uint64_t now = pel_cli_mono_ns();
 
 				for (int i = 0; i < got; i++) {
 					size_t len = m[i].msg_hdr.msg_flags & MSG_TRUNC ?
@@ -420,21 +411,6 @@ struct metric {
 	const char *unit;
 };
 
-static void
-json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 /* pel-bench's form: {"bench", "cpu", "metrics": [{name, value, unit}], "ratios": []}. */
 static int
 write_json(const char *path, const char *cpu, const char *params, const struct metric *m,
@@ -447,18 +423,18 @@ write_json(const char *path, const char *cpu, const char *params, const struct m
 		return 1;
 	}
 	fputs("{\"bench\": \"load\", \"cpu\": ", f);
-	json_string(f, cpu);
+	pel_cli_json_string(f, cpu);
 	fputs(", \"params\": ", f);
-	json_string(f, params);
+	pel_cli_json_string(f, params);
 	fputs(", \"metrics\": [", f);
 	for (unsigned i = 0; i < n; i++) {
 		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
-		json_string(f, m[i].name);
+		pel_cli_json_string(f, m[i].name);
 		if (isfinite(m[i].value))
 			fprintf(f, ", \"value\": %.9g, \"unit\": ", m[i].value);
 		else
 			fputs(", \"value\": null, \"unit\": ", f);
-		json_string(f, m[i].unit);
+		pel_cli_json_string(f, m[i].unit);
 		fputc('}', f);
 	}
 	fputs("], \"ratios\": []}\n", f);
@@ -580,15 +556,15 @@ main(int argc, char **argv)
 	}
 	/* the default 50 us timer slack would make every wake-up up to 50 us late */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-	r.t0 = now_ns() + 10000000;	/* the plan starts 10 ms from now */
+	r.t0 = pel_cli_mono_ns() + 10000000;	/* the plan starts 10 ms from now */
 	r.t_measure = r.t0 + (uint64_t)llround(o.warmup * 1e9);
 	send_all(&r);
 
-	deadline = now_ns() + (uint64_t)llround(o.timeout * 1e9);
+	deadline = pel_cli_mono_ns() + (uint64_t)llround(o.timeout * 1e9);
 	/* relaxed: a hint to stop early; the join below orders everything the receiver wrote */
 	while (atomic_load_explicit(&r.replies_total, memory_order_relaxed) < r.sent_total &&
-	       now_ns() < deadline)
-		sleep_until(now_ns() + 1000000);
+	       pel_cli_mono_ns() < deadline)
+		sleep_until(pel_cli_mono_ns() + 1000000);
 	/* release: pairs with the acquire in receiver() */
 	atomic_store_explicit(&r.stop, true, memory_order_release);
 	pthread_join(rx, NULL);

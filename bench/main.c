@@ -291,21 +291,6 @@ pick_cpus(struct pel_bench_opts *o, bool given)
 	o->cpu_b = last[1];
 }
 
-static void
-json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 /* A JSON number; JSON has no inf or nan, those become null. */
 static void
 json_number(FILE *f, double v)
@@ -327,23 +312,23 @@ write_json(const char *path, const struct pel_bench_report *rep)
 		return 1;
 	}
 	fputs("{\"bench\": ", f);
-	json_string(f, rep->bench);
+	pel_cli_json_string(f, rep->bench);
 	fputs(", \"cpu\": ", f);
-	json_string(f, rep->cpu);
+	pel_cli_json_string(f, rep->cpu);
 	fputs(", \"metrics\": [", f);
 	for (i = 0; i < rep->nmetrics; i++) {
 		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
-		json_string(f, rep->metric[i].name);
+		pel_cli_json_string(f, rep->metric[i].name);
 		fputs(", \"value\": ", f);
 		json_number(f, rep->metric[i].value);
 		fputs(", \"unit\": ", f);
-		json_string(f, rep->metric[i].unit);
+		pel_cli_json_string(f, rep->metric[i].unit);
 		fputc('}', f);
 	}
 	fputs("], \"ratios\": [", f);
 	for (i = 0; i < rep->nratios; i++) {
 		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
-		json_string(f, rep->ratio[i].name);
+		pel_cli_json_string(f, rep->ratio[i].name);
 		fputs(", \"value\": ", f);
 		json_number(f, rep->ratio[i].value);
 		fputc('}', f);

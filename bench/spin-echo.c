@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "feed.h"
+#include "cli.h"
 
 #define BATCH	32u
 #define DGRAM	2048u	/* larger than any request, so a long datagram is seen as such */
@@ -63,21 +64,12 @@ on_signal(int sig)
 	stopping = 1;
 }
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static void
 spin_for(uint64_t ns)
 {
-	uint64_t end = now_ns() + ns;
+	uint64_t end = pel_cli_mono_ns() + ns;
 
-	while (now_ns() < end)
+	while (pel_cli_mono_ns() < end)
 		;
 }
 
