@@ -76,7 +76,7 @@ enum pel_io_steer {
 						 * it (the kernel refuses the pair) */
 #define PEL_IO_CF_RECV_BUNDLE	(1u << 3)	/* multishot recv takes a run of provided buffers
 						 * per completion (IORING_RECVSEND_BUNDLE, Linux
-						 * 6.10; probed: pel_io_stats().recv_bundle says
+						 * 6.10; probed: pel_io_stats().uses says
 						 * if on): fewer CQEs for a TCP stream; pel still
 						 * calls back once per buffer. Per-worker mode with
 						 * DEFER_TASKRUN only */
