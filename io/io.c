@@ -204,6 +204,7 @@ struct pel_io {
 	/* dedicated mode */
 	bool ded;
 	bool ded_may_park;		/* the runtime parks: wakers check the I/O thread's word */
+	bool workers_park;		/* not PEL_IDLE_SPIN: a handed result may need a wake */
 	struct io_lane **lanes;		/* lanes[worker] */
 	struct pel_ring **preq;		/* preq[producer slot]: producer -> I/O thread */
 	unsigned npreq;
@@ -970,7 +971,8 @@ lanes_flush(struct pel_io *io)
 		atomic_store_explicit(&l->novf, novf - n, memory_order_release);
 		io->ovf_total -= n;
 		moved += n;
-		pel__worker_wake(io->rt, w);
+		if (io->workers_park)
+			pel__worker_wake(io->rt, w);
 	}
 	return moved;
 }
@@ -1087,7 +1089,9 @@ ded_emit(struct io_worker *iw, struct op *op, struct pel_io_result *r, bool fina
 		 * one place or the other */
 		atomic_store_explicit(&iw->inflight, atomic_load_explicit(&iw->inflight,
 				      memory_order_relaxed) - 1, memory_order_release);
-	pel__worker_wake(io->rt, w);
+	/* spinning workers never park: no fence, no look at their word, per result */
+	if (io->workers_park)
+		pel__worker_wake(io->rt, w);
 }
 
 /* The I/O thread takes the requests of the workers' lanes and the producers' rings. */
@@ -2440,6 +2444,7 @@ pel_io_create(struct pel_runtime *rt, const struct pel_io_config *cfg, struct pe
 	io->rt = rt;
 	io->nworkers = pel_worker_count(rt);
 	io->ded = io->cfg.mode == PEL_IO_DEDICATED;
+	io->workers_park = pel__rt_idle(rt) != PEL_IDLE_SPIN;
 	io->nrings = io->ded ? 1 : io->nworkers;
 	if (io->ded) {
 		pthread_mutex_init(&io->setup_lock, NULL);
