@@ -1633,6 +1633,17 @@ test_dedicated_config(void **state)
 	assert_int_equal(pel_io_create(strict, &ic, &io), -EINVAL);
 	assert_error_contains("both spin");
 	assert_null(io);
+	/* the I/O thread and the SQ thread on one CPU (not the worker's): two busy pollers */
+	if (online_cpus() >= 2) {
+		pel_io_config_default(&ic);
+		ic.mode = PEL_IO_DEDICATED;
+		ic.flags = PEL_IO_CF_SQPOLL;
+		ic.io_cpu = 0;
+		ic.sqpoll_cpu = 0;
+		assert_int_equal(pel_io_create(strict, &ic, &io), -EINVAL);
+		assert_error_contains("also sqpoll_cpu");
+		assert_null(io);
+	}
 	pel_destroy(strict);
 	/* accepted, pinned to CPU 0; the stats say so, a bad worker is refused */
 	pel_io_config_default(&ic);
