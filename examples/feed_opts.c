@@ -263,7 +263,7 @@ feed_wait(const struct feed_opts *o)
 {
 	struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
 	struct signalfd_siginfo si;
-	uint64_t end = o->seconds > 0 ? feed_mono_ns() + (uint64_t)llround(o->seconds * 1e9) : 0;
+	uint64_t end = o->seconds > 0 ? feed_mono_ns() + (uint64_t)(o->seconds * 1e9 + 0.5) : 0;
 
 	for (;;) {
 		int ms = -1, n;
