@@ -1,154 +1,212 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# tools/demo.sh - the README's "main job": build pel for release and show what it does. Works
-# from any directory.
+# tools/demo.sh - the README's "main job": build pel for release, check the host, then run the
+# demo service under open-loop load beside its baselines and write the report. Works from any
+# directory. docs/demo-run.md.
 #
-#	tools/demo.sh [pel-bench options...]
+#	tools/demo.sh [--quick] [options]
 #
-# Today it runs pel-bench's two suites, each printing its report:
-#	build-demo/bench/pel-bench handoff [options]	pel_submit() -> task start latency
-#	build-demo/bench/pel-bench ring [options]	cross-core ring throughput
-# Options go to both runs, except those `pel-bench --help` lists under one suite's options
-# (e.g. --samples: handoff only, --slots: ring only), and --json FILE, which each suite writes with
-# its name added (out.json: out-handoff.json, out-ring.json).
+#	--quick		a first look in under two minutes after the build: loads 30,50,90, 1 s each
+#	--loads LIST	offered loads in % of one core, e.g. 30,50,70,90 (the default)
+#	--seconds S	measured seconds per run (default 2; --quick 1), after a warm-up
+#	--service SPEC	pel-load's spin service of the sweep (default exp:10us)
+#	--feed-rate R	updates/s of the feed-mode runs (default 20000; 0: none)
+#	--seed N	pel-load's seed: each load runs the same trace against every server
+#	--out DIR	the results folder (default results/demo-YYYYmmdd-HHMMSS)
+#	--no-trace	record no LTTng trace
+#	--bench		also run pel-bench (its suite "all") into the results folder
+#	-h, --help	this text
 #
-# Exit: 0 every step ran, or was skipped (pel-bench exits 77 on a host with fewer than 2 CPUs);
-# 1 the build or a step failed; 2 bad usage.
+# Steps: install what is missing (tools/deps.sh; not root: print the apt-get line, exit 1),
+# build in build-demo/ for release (tracing on when lttng-ust is installed), pel-check on the
+# server's CPU, then for each load and server: start the server on the last CPU (the ready line),
+# run build-demo/bench/pel-load on the first CPU (--json, --cdf, --ideal-servers 1 when it has
+# them), stop the server (SIGTERM), keep its --stats. Then the feed mode at one rate, one short
+# traced run of pel-feed (LTTng, then tools/pel-trace), and tools/pel-demo-report: the table, the
+# ratios, plots, report.md and results.json in the results folder, whose path ends the output.
 #
-# To replace the demo (e.g. with a demo service): change DEMO_STEPS, demo_describe and demo_step;
-# the dependency check, the release build, the header and the exit status stay.
+# Ctrl-C (or SIGTERM) stops the servers and the generator, writes the report of the runs that
+# finished and exits 130.
+#
+# Exit: 0 done; 1 the build, a dependency or every run failed; 2 bad usage; 130 interrupted.
+#
+# PEL_DEMO_PEL=PATH and PEL_DEMO_POOL=PATH run other server binaries in place of
+# build-demo/examples/pel-feed and feed-pool (bench/pel-spin-echo is understood too).
 
-set -euo pipefail
+set -uo pipefail
 
-top=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
-cd "$top"
+top=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd) || exit 1
+
+BUILD_DIR=build-demo
+PY=/usr/bin/python3	# Debian's: it has python3-matplotlib and python3-bt2
+[ -x "$PY" ] || PY=python3
+DEMO_DEPS=(python3-matplotlib lttng-tools liblttng-ust-dev babeltrace2 python3-bt2 liburing-dev
+	util-linux)
+
+usage()
+{
+	sed -n '4,/^# Ctrl-C/{/^# Ctrl-C/d;s/^# \{0,1\}//p}' "$top/tools/demo.sh"
+}
+
+die_usage()
+{
+	echo "demo.sh: $*" >&2
+	echo "demo.sh: run tools/demo.sh --help for the options" >&2
+	exit 2
+}
+
+# ---- options ----
+
+QUICK=0
+LOADS=
+SECONDS_RUN=
+SERVICE=exp:10us
+FEED_RATE=20000
+SEED=1
+OUT=
+TRACE=1
+BENCH=0
+
+# need_value OPT ARGC: exit 2 unless OPT has a value
+need_value()
+{
+	[ "$2" -ge 2 ] || die_usage "$1 needs a value"
+}
+
+while [ $# -gt 0 ]; do
+	opt=$1
+	val=
+	case $opt in
+	--*=*)
+		val=${opt#*=}
+		opt=${opt%%=*}
+		case $opt in
+		--quick | --no-trace | --bench | --help)
+			die_usage "$opt takes no value"
+			;;
+		esac
+		set -- "$opt" "$val" "${@:2}"
+		;;
+	esac
+	case $opt in
+	--quick) QUICK=1 ;;
+	--no-trace) TRACE=0 ;;
+	--bench) BENCH=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--loads)
+		need_value "$opt" $#
+		[[ $2 =~ ^[0-9]+(\.[0-9]+)?(,[0-9]+(\.[0-9]+)?)*$ ]] ||
+			die_usage "--loads $2: write percents of one core, e.g. 30,50,70,90"
+		for l in ${2//,/ }; do
+			awk -v l="$l" 'BEGIN { exit !(l > 0 && l <= 200) }' ||
+				die_usage "--loads $2: $l is not in (0, 200] %"
+		done
+		LOADS=$2
+		shift
+		;;
+	--seconds)
+		need_value "$opt" $#
+		[[ $2 =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="$2" 'BEGIN { exit !(s > 0 && s <= 3600) }' ||
+			die_usage "--seconds $2: not a number of seconds in (0, 3600]"
+		SECONDS_RUN=$2
+		shift
+		;;
+	--service)
+		need_value "$opt" $#
+		[[ $2 =~ ^(fixed|exp):[0-9.]+(ns|us|ms)$|^bimodal:[0-9.]+:[0-9.]+(ns|us|ms):[0-9.]+(ns|us|ms)$ ]] ||
+			die_usage "--service $2: write fixed:1us, exp:10us or bimodal:90:5us:55us"
+		SERVICE=$2
+		shift
+		;;
+	--feed-rate)
+		need_value "$opt" $#
+		[[ $2 =~ ^[0-9]+$ ]] && [ "${#2}" -le 8 ] ||
+			die_usage "--feed-rate $2: not a whole number of updates per second"
+		FEED_RATE=$2
+		shift
+		;;
+	--seed)
+		need_value "$opt" $#
+		[[ $2 =~ ^[0-9]+$ ]] && [ "${#2}" -le 18 ] || die_usage "--seed $2: not a whole number"
+		SEED=$2
+		shift
+		;;
+	--out)
+		need_value "$opt" $#
+		[ -n "$2" ] || die_usage "--out needs a directory"
+		OUT=$2
+		shift
+		;;
+	*)
+		die_usage "unknown argument '$opt'"
+		;;
+	esac
+	shift
+done
+
+if [ "$QUICK" = 1 ]; then
+	: "${LOADS:=30,50,90}" "${SECONDS_RUN:=1}"
+	WARMUP=0.3
+	TRACE_SECONDS=0.5
+else
+	: "${LOADS:=30,50,70,90}" "${SECONDS_RUN:=2}"
+	WARMUP=0.5
+	TRACE_SECONDS=1
+fi
+read -r -a LOAD_LIST <<<"${LOADS//,/ }"
+
+# The mean of a service SPEC in ns (awk: pel-load's spellings of ns, us, ms).
+service_mean_ns()
+{
+	awk -v s="$1" '
+		function ns(x) {
+			if (x ~ /ms$/) return substr(x, 1, length(x) - 2) * 1e6
+			if (x ~ /us$/) return substr(x, 1, length(x) - 2) * 1e3
+			return substr(x, 1, length(x) - 2) + 0
+		}
+		BEGIN {
+			n = split(s, f, ":")
+			if (f[1] == "bimodal") { p = f[2] / 100; print p * ns(f[3]) + (1 - p) * ns(f[4]) }
+			else print ns(f[2])
+		}'
+}
+MEAN_NS=$(service_mean_ns "$SERVICE")
+awk -v m="$MEAN_NS" 'BEGIN { exit !(m > 0) }' || die_usage "--service $SERVICE: a mean of 0"
+
+cd "$top" || exit 1
 # shellcheck source=tools/deps.sh
 . "$top/tools/deps.sh"
 
-BUILD_DIR=build-demo
-BUILD_OPTS=(-Dbuildtype=release -Dtests=false)
-BENCH=$BUILD_DIR/bench/pel-bench
+# ---- build ----
 
-# ---- the demo: what it runs ----
-
-DEMO_STEPS=(handoff ring)
-
-# What step $1 shows, from pel-bench's own --help (its "suites:" section).
-demo_describe()
-{
-	"$BENCH" --help 2>/dev/null | awk -v s="$1" '
-		/^suites:/ { on = 1; next }
-		on && /^[^ ]/ { exit }
-		on && $1 == s { sub(/^ *[^ ]+ +/, ""); print; more = 1; next }
-		on && more && /^      / { sub(/^ +/, ""); print; next }
-		{ more = 0 }'
-}
-
-# The options pel-bench --help lists under "$1 options:", one a line: "--name arg" or "--name flag".
-suite_opts()
-{
-	"$BENCH" --help 2>/dev/null | awk -v s="$1 options:" '
-		$0 == s { on = 1; next }
-		/^[^ ].*:$/ || /^$/ { on = 0 }
-		on && $1 ~ /^--/ { print $1, ($2 ~ /^[A-Z][A-Z,]*$/ ? "arg" : "flag") }'
-}
-
-# Route the user's options ("$@") to the steps: STEP_ARGS[name] holds each step's share.
-declare -A STEP_ARGS
-route_args()
-{
-	local step opt key kind owner json='' common=()
-	declare -A owner_of kind_of
-
-	for step in "${DEMO_STEPS[@]}"; do
-		STEP_ARGS[$step]=
-		while read -r opt kind; do
-			[ -n "$opt" ] || continue
-			owner_of[$opt]=$step
-			kind_of[$opt]=$kind
-		done < <(suite_opts "$step")
-	done
-	while [ $# -gt 0 ]; do
-		key=${1%%=*}
-		case $1 in
-		--json)
-			[ $# -ge 2 ] || { echo "demo.sh: --json needs a file" >&2; exit 2; }
-			json=$2
-			shift 2
-			continue
-			;;
-		--json=*)
-			json=${1#--json=}
-			shift
-			continue
-			;;
-		esac
-		owner=${owner_of[$key]:-}
-		if [ -z "$owner" ]; then
-			common+=("$1")
-		elif [ "$key" = "$1" ] && [ "${kind_of[$key]}" = arg ]; then
-			[ $# -ge 2 ] || { echo "demo.sh: $1 needs a value" >&2; exit 2; }
-			STEP_ARGS[$owner]+=" $(printf '%q %q' "$1" "$2")"
-			shift
-		else
-			STEP_ARGS[$owner]+=" $(printf '%q' "$1")"
-		fi
-		shift
-	done
-	for step in "${DEMO_STEPS[@]}"; do
-		opt=
-		[ "${#common[@]}" -eq 0 ] || opt=$(printf ' %q' "${common[@]}")
-		if [ -n "$json" ]; then
-			case $json in
-			*.json) opt+=" $(printf -- '--json %q' "${json%.json}-$step.json")" ;;
-			*) opt+=" $(printf -- '--json %q' "$json-$step")" ;;
-			esac
-		fi
-		STEP_ARGS[$step]=$opt${STEP_ARGS[$step]}
-	done
-}
-
-# The command line of step $1, in CMD.
-step_cmd()
-{
-	eval "CMD=(\"\$BENCH\" \"\$1\" ${STEP_ARGS[$1]})"
-}
-
-# Run step $1. Returns 0 ran or skipped, 1 failed.
-demo_step()
-{
-	local rc=0
-
-	step_cmd "$1"
-	echo
-	echo "==> ${CMD[*]}"
-	"${CMD[@]}" || rc=$?
-	case $rc in
-	0) return 0 ;;
-	77)
-		echo "demo.sh: $1 skipped: this host cannot run it (pel-bench exit 77)"
-		return 0
-		;;
-	*)
-		echo "demo.sh: $1 failed (pel-bench exit $rc)" >&2
-		return 1
-		;;
-	esac
-}
-
-# ---- build, header, run ----
+BIN_PEL=${PEL_DEMO_PEL:-$BUILD_DIR/examples/pel-feed}
+BIN_POOL=${PEL_DEMO_POOL:-$BUILD_DIR/examples/feed-pool}
+BIN_LOAD=$BUILD_DIR/bench/pel-load
+BIN_CHECK=$BUILD_DIR/tools/pel-check
+BIN_BENCH=$BUILD_DIR/bench/pel-bench
 
 demo_build()
 {
-	local log
+	local log opts=(-Dbuildtype=release -Dtests=false) b
 
-	log=$(mktemp)
-	echo "demo.sh: building pel for release in $BUILD_DIR/ (${BUILD_OPTS[*]})"
+	# tracing when lttng-ust is there; else a build without tracepoints (and no trace)
+	if pkg-config --exists lttng-ust 2>/dev/null; then
+		opts+=(-Dtracing=enabled)
+		TRACING=1
+	else
+		opts+=(-Dtracing=disabled)
+		TRACING=0
+	fi
+	log=$(mktemp) || return 1
+	echo "demo.sh: building pel for release in $BUILD_DIR/ (${opts[*]})"
 	if ! { [ -f "$BUILD_DIR/meson-private/coredata.dat" ] &&
-	       meson setup --reconfigure "$BUILD_DIR" "${BUILD_OPTS[@]}" >"$log" 2>&1; }; then
+	       meson setup --reconfigure "$BUILD_DIR" "${opts[@]}" >"$log" 2>&1; }; then
 		rm -rf "$BUILD_DIR"
-		if ! meson setup "$BUILD_DIR" "${BUILD_OPTS[@]}" >"$log" 2>&1; then
+		if ! meson setup "$BUILD_DIR" "${opts[@]}" >"$log" 2>&1; then
 			cat "$log" >&2
 			rm -f "$log"
 			echo "demo.sh: meson setup failed" >&2
@@ -162,38 +220,439 @@ demo_build()
 		return 1
 	fi
 	mv "$log" "$BUILD_DIR/demo-build.log"
-	if [ ! -x "$BENCH" ]; then
-		echo "demo.sh: $BENCH was not built (-Dbench=false?)" >&2
-		return 1
-	fi
-}
-
-demo_header()
-{
-	local step
-
-	echo "pel demo: pel built for release, on $(nproc) CPUs ($(uname -sr)). It runs:"
-	for step in "${DEMO_STEPS[@]}"; do
-		step_cmd "$step"
-		echo "  ${CMD[*]}"
-		demo_describe "$step" | sed 's/^/      /'
+	for b in "$BIN_PEL" "$BIN_POOL" "$BIN_LOAD" "$BIN_CHECK"; do
+		if [ ! -x "$b" ]; then
+			echo "demo.sh: $b was not built (see $BUILD_DIR/demo-build.log)" >&2
+			return 1
+		fi
 	done
 }
+
+# ---- CPUs ----
+
+# The CPUs this process may run on, one a line, ascending.
+allowed_cpus()
+{
+	local list part a b
+
+	list=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status)
+	[ -n "$list" ] || list=0-$(($(nproc) - 1))
+	for part in ${list//,/ }; do
+		a=${part%-*}
+		b=${part#*-}
+		seq "$a" "$b"
+	done
+}
+
+# ---- the results folder ----
+
+RES=
+POINTS=
+CMDS=
+SERVER_PID=
+LOAD_PID=
+LTTNG_SESSION=
+SESSIOND_PID=
+INTERRUPTED=0
+NPOINTS=0
+NOK=0
+TOTAL=0
+
+meta()
+{
+	printf '%s\t%s\n' "$1" "$2" >>"$RES/meta.tsv"
+}
+
+# Append a command line to commands.txt, quoted so that it can be pasted.
+log_cmd()
+{
+	local q
+
+	q=$(printf ' %q' "$@")
+	printf '%s\n' "${q# }" >>"$CMDS"
+}
+
+# ---- one run ----
+
+# server_cmd ROLE BIN STATS: the server's command line in CMD.
+server_cmd()
+{
+	local role=$1 bin=$2 stats=$3
+
+	case $(basename "$bin") in
+	pel-spin-echo)
+		CMD=("$bin" --port 0 --cpu "$SERVER_CPU")
+		;;
+	*)
+		CMD=("$bin" --port 0 --cpus "$SERVER_CPU" --stats "$stats")
+		[ "$role" = pel ] && CMD+=(--idle spin --io per-worker)
+		[ "$role" = pool ] && CMD+=(--threads 1)
+		# spin sweep: no deadline, so that every request counts in the latency, as in
+		# the ideal FCFS server
+		[ "$MODE" = spin ] && CMD+=(--deadline-us 0)
+		;;
+	esac
+}
+
+# start_server LOG CMD...: start it in the background; sets SERVER_PID and PORT, or returns 1
+# with the reason in WHY.
+start_server()
+{
+	local log=$1 i
+	shift
+
+	"$@" >"$log" 2>&1 &
+	SERVER_PID=$!
+	PORT=
+	for i in $(seq 200); do
+		# "pel-feed: serving UDP port P on N workers", "pel-spin-echo: port P"
+		PORT=$(sed -n 's/^[^ ]*: \(serving UDP \)\{0,1\}port \([0-9][0-9]*\).*/\2/p' "$log" |
+		       head -n 1)
+		[ -n "$PORT" ] && return 0
+		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+			wait "$SERVER_PID" 2>/dev/null
+			WHY="the server exited $? before its ready line: $(tail -n 3 "$log" | tr '\n' ' ')"
+			SERVER_PID=
+			return 1
+		fi
+		sleep 0.05
+	done
+	WHY="no ready line from the server in 10 s"
+	stop_server
+	return 1
+}
+
+# SIGTERM, then up to 5 s, then SIGKILL.
+stop_server()
+{
+	local pid=$SERVER_PID i
+
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "demo.sh: server $pid did not stop in 5 s after SIGTERM: killing it" >&2
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	SERVER_PID=
+}
+
+# What this pel-load can do, from its --help: LOAD_EXTRA holds the options to add.
+probe_load()
+{
+	local help
+
+	help=$("$BIN_LOAD" --help 2>&1)
+	HAVE_CDF=0
+	HAVE_IDEAL=0
+	grep -q -- '--cdf' <<<"$help" && HAVE_CDF=1
+	grep -q -- '--ideal-servers' <<<"$help" && HAVE_IDEAL=1
+}
+
+# run_point ROLE BIN MODE LOAD RATE TAG: one server at one load; a line in points.tsv.
+run_point()
+{
+	local role=$1 bin=$2 load=$4 rate=$5 tag=$6 prefix status=ok rc summary svc=-
+	local name
+	MODE=$3
+
+	name=$(basename "$bin")
+	prefix=runs/$tag-$role-$name
+	NPOINTS=$((NPOINTS + 1))
+	[ "$MODE" = spin ] && svc=$SERVICE
+	if [ "$MODE" = spin ]; then
+		printf '[%d/%d] %-10s spin %s at %s %% (%s/s), %s s ... ' "$NPOINTS" "$TOTAL" \
+			"$name" "$SERVICE" "$load" "$rate" "$SECONDS_RUN"
+	else
+		printf '[%d/%d] %-10s feed mode at %s/s, %s s ... ' "$NPOINTS" "$TOTAL" "$name" \
+			"$rate" "$SECONDS_RUN"
+	fi
+	server_cmd "$role" "$bin" "$RES/$prefix.stats.json"
+	log_cmd "${CMD[@]}"
+	if ! start_server "$RES/$prefix.server.log" "${CMD[@]}"; then
+		echo "failed: $WHY"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$role" "$MODE" "$svc" "$load" \
+			"$rate" "server failed to start" "$prefix" >>"$POINTS"
+		return 1
+	fi
+	CMD=(taskset -c "$LOAD_CPU" "$BIN_LOAD" --port "$PORT" --rate "$rate" --mode "$MODE"
+	     --seconds "$SECONDS_RUN" --warmup "$WARMUP" --seed "$SEED" --cpu "$LOAD_CPU"
+	     --json "$RES/$prefix.load.json")
+	[ "$MODE" = spin ] && CMD+=(--service "$SERVICE")
+	[ "$HAVE_CDF" = 1 ] && CMD+=(--cdf "$RES/$prefix.cdf")
+	[ "$HAVE_IDEAL" = 1 ] && [ "$MODE" = spin ] && CMD+=(--ideal-servers 1)
+	log_cmd "${CMD[@]}"
+	"${CMD[@]}" >"$RES/$prefix.load.log" 2>&1 &
+	LOAD_PID=$!
+	wait "$LOAD_PID"
+	rc=$?
+	LOAD_PID=
+	stop_server
+	if [ "$rc" -ne 0 ] || [ ! -s "$RES/$prefix.load.json" ]; then
+		status="pel-load exit $rc"
+		echo "failed: $status: $(tail -n 2 "$RES/$prefix.load.log" | tr '\n' ' ')"
+	else
+		summary=$("$PY" tools/pel-demo-report --point "$RES/$prefix.load.json" 2>&1) ||
+			status="unreadable pel-load JSON"
+		echo "$summary"
+		NOK=$((NOK + 1))
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$role" "$MODE" "$svc" "$load" "$rate" \
+		"$status" "$prefix" >>"$POINTS"
+}
+
+# ---- the trace ----
+
+# Record one short feed-mode run of pel-feed with LTTng (pel:* and vtid), only its own process,
+# then tools/pel-trace into trace/. Returns 1 with the reason in WHY.
+run_trace()
+{
+	local t=$RES/trace home pid rc i
+
+	if [ "$TRACING" != 1 ]; then
+		WHY="pel was built without tracepoints (lttng-ust not installed)"
+		return 1
+	fi
+	for i in lttng lttng-sessiond babeltrace2; do
+		command -v "$i" >/dev/null 2>&1 || { WHY="$i is not installed"; return 1; }
+	done
+	mkdir -p "$t" || return 1
+	if ! lttng list >/dev/null 2>&1; then
+		# no session daemon for this user: one of our own, stopped at the end
+		home=$(mktemp -d /tmp/pel-demo-lttng.XXXXXX) || return 1
+		export LTTNG_HOME=$home
+		if ! lttng-sessiond --no-kernel --daemonize --pidfile="$home/sessiond.pid" \
+			>"$t/sessiond.log" 2>&1; then
+			WHY="lttng-sessiond did not start (trace/sessiond.log)"
+			return 1
+		fi
+		SESSIOND_PID=$(cat "$home/sessiond.pid" 2>/dev/null)
+		for i in $(seq 50); do
+			lttng list >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+	fi
+	LTTNG_SESSION=pel-demo-$$
+	log_cmd lttng create "$LTTNG_SESSION" --output="$t/lttng"
+	log_cmd lttng enable-event -u 'pel:*' -s "$LTTNG_SESSION"
+	log_cmd lttng add-context -u -t vtid -s "$LTTNG_SESSION"
+	if ! lttng create "$LTTNG_SESSION" --output="$t/lttng" >"$t/lttng.log" 2>&1 ||
+	   ! lttng enable-event -u 'pel:*' -s "$LTTNG_SESSION" >>"$t/lttng.log" 2>&1 ||
+	   ! lttng add-context -u -t vtid -s "$LTTNG_SESSION" >>"$t/lttng.log" 2>&1; then
+		WHY="lttng create/enable-event failed (trace/lttng.log)"
+		return 1
+	fi
+	# Only the server's own process: it waits on a fifo until its pid is tracked, then execs.
+	rm -f "$t/go"
+	mkfifo "$t/go" || return 1
+	MODE=feed
+	server_cmd pel "$BIN_PEL" "$t/stats.json"
+	log_cmd lttng track -u -s "$LTTNG_SESSION" --vpid=PID
+	log_cmd "${CMD[@]}"
+	/bin/sh -c 'read _ < "$0" && exec "$@"' "$t/go" "${CMD[@]}" >"$t/server.log" 2>&1 &
+	pid=$!
+	SERVER_PID=$pid
+	if ! lttng untrack -u -s "$LTTNG_SESSION" --all --vpid >>"$t/lttng.log" 2>&1 ||
+	   ! lttng track -u -s "$LTTNG_SESSION" --vpid="$pid" >>"$t/lttng.log" 2>&1 ||
+	   ! lttng start "$LTTNG_SESSION" >>"$t/lttng.log" 2>&1; then
+		echo go >"$t/go"
+		stop_server
+		WHY="lttng track/start failed (trace/lttng.log)"
+		return 1
+	fi
+	echo go >"$t/go"
+	PORT=
+	for i in $(seq 200); do
+		PORT=$(sed -n 's/^[^ ]*: serving UDP port \([0-9][0-9]*\).*/\1/p' "$t/server.log" |
+		       head -n 1)
+		[ -n "$PORT" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ -z "$PORT" ]; then
+		stop_server
+		WHY="the traced server printed no ready line (trace/server.log)"
+		return 1
+	fi
+	CMD=(taskset -c "$LOAD_CPU" "$BIN_LOAD" --port "$PORT" --rate "$FEED_TRACE_RATE" --mode feed
+	     --seconds "$TRACE_SECONDS" --warmup 0 --seed "$SEED" --cpu "$LOAD_CPU"
+	     --json "$t/load.json")
+	log_cmd "${CMD[@]}"
+	"${CMD[@]}" >"$t/load.log" 2>&1 &
+	LOAD_PID=$!
+	wait "$LOAD_PID"
+	rc=$?
+	LOAD_PID=
+	stop_server
+	lttng stop "$LTTNG_SESSION" >>"$t/lttng.log" 2>&1
+	lttng destroy "$LTTNG_SESSION" >>"$t/lttng.log" 2>&1
+	LTTNG_SESSION=
+	stop_sessiond
+	[ "$rc" -eq 0 ] || echo "demo.sh: the traced run's pel-load exited $rc (trace/load.log)"
+	log_cmd tools/pel-trace "$t/lttng" --plots "$t/plots"
+	if ! "$PY" tools/pel-trace "$t/lttng" --plots "$t/plots" >"$t/report.txt" 2>"$t/pel-trace.err"
+	then
+		WHY="pel-trace failed: $(tail -n 2 "$t/pel-trace.err" | tr '\n' ' ')"
+		rm -f "$t/report.txt"
+		return 1
+	fi
+	rm -f "$t/go"
+	return 0
+}
+
+stop_sessiond()
+{
+	[ -n "$SESSIOND_PID" ] || return 0
+	kill -TERM "$SESSIOND_PID" 2>/dev/null
+	SESSIOND_PID=
+}
+
+# ---- the end ----
+
+# Write the report of what is there; print its path.
+finish()
+{
+	local rc=$1
+
+	meta finished "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	meta interrupted "$INTERRUPTED"
+	echo
+	log_cmd tools/pel-demo-report "$RES"
+	if ! "$PY" tools/pel-demo-report "$RES"; then
+		echo "demo.sh: the report could not be written (pel-demo-report failed)" >&2
+		[ "$rc" -eq 0 ] && rc=1
+	fi
+	echo
+	echo "demo.sh: results in $RES/ (report.md, results.json, plots)"
+	echo "$RES"
+	exit "$rc"
+}
+
+on_signal()
+{
+	trap '' INT TERM
+	INTERRUPTED=1
+	echo
+	echo "demo.sh: interrupted: stopping the server and the generator, writing the report"
+	[ -n "$LOAD_PID" ] && kill -TERM "$LOAD_PID" 2>/dev/null && wait "$LOAD_PID" 2>/dev/null
+	LOAD_PID=
+	stop_server
+	if [ -n "$LTTNG_SESSION" ]; then
+		lttng destroy "$LTTNG_SESSION" >/dev/null 2>&1
+		LTTNG_SESSION=
+	fi
+	stop_sessiond
+	meta note "interrupted by a signal after $NOK of $TOTAL runs"
+	finish 130
+}
+
+# ---- main ----
 
 main()
 {
-	local step failed=0
+	local cpus l rate role bin
 
-	# shellcheck disable=SC2119 # no extra packages
-	pel_deps_ensure || exit 1
+	trap 'echo; echo "demo.sh: interrupted"; exit 130' INT TERM
+	pel_deps_ensure "${DEMO_DEPS[@]}" || exit 1
 	demo_build || exit 1
-	route_args "$@"
+	probe_load
+
+	mapfile -t cpus < <(allowed_cpus)
+	if [ "${#cpus[@]}" -lt 2 ]; then
+		echo "demo.sh: this process may use only CPU ${cpus[*]}: the demo needs two, one for" \
+		     "the server's busy-polling worker and one for the load generator" >&2
+		exit 1
+	fi
+	LOAD_CPU=${cpus[0]}
+	SERVER_CPU=${cpus[${#cpus[@]} - 1]}
+
+	RES=${OUT:-results/demo-$(date -u +%Y%m%d-%H%M%S)}
+	mkdir -p "$RES/runs" || exit 1
+	RES=$(cd "$RES" && pwd) || exit 1
+	POINTS=$RES/points.tsv
+	CMDS=$RES/commands.txt
+	: >"$RES/meta.tsv"
+	: >"$CMDS"
+	printf 'server\trole\tmode\tservice\tload\trate\tstatus\tprefix\n' >"$POINTS"
+	meta started "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	meta kernel "$(uname -sr)"
+	meta cpu_model "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+	meta cpus "$(nproc --all)"
+	meta server_cpu "$SERVER_CPU"
+	meta load_cpu "$LOAD_CPU"
+	meta profile "$([ "$QUICK" = 1 ] && echo quick || echo full)"
+	meta commit "$(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)"
+	trap on_signal INT TERM
+
 	echo
-	demo_header
-	for step in "${DEMO_STEPS[@]}"; do
-		demo_step "$step" || failed=1
+	log_cmd "$BIN_CHECK" --cpus "$SERVER_CPU"
+	"$BIN_CHECK" --cpus "$SERVER_CPU" >"$RES/pel-check.txt" 2>&1
+	if "$BIN_CHECK" --cpus "$SERVER_CPU" --json >"$RES/pel-check.json" 2>/dev/null ||
+	   [ -s "$RES/pel-check.json" ]; then
+		"$PY" tools/pel-demo-report --check-summary "$RES/pel-check.json" ||
+			cat "$RES/pel-check.txt"
+	else
+		echo "demo.sh: pel-check failed: $(head -n 2 "$RES/pel-check.txt")"
+	fi
+
+	TOTAL=$((2 * ${#LOAD_LIST[@]}))
+	[ "$FEED_RATE" -gt 0 ] && TOTAL=$((TOTAL + 2))
+	FEED_TRACE_RATE=$FEED_RATE
+	[ "$FEED_TRACE_RATE" -gt 0 ] || FEED_TRACE_RATE=10000
+	echo
+	echo "demo: $(basename "$BIN_PEL") (pel) and $(basename "$BIN_POOL") (epoll + thread" \
+	     "pool) on CPU $SERVER_CPU, pel-load on CPU $LOAD_CPU; $TOTAL runs of" \
+	     "$WARMUP + $SECONDS_RUN s, about $(awk -v n="$TOTAL" -v s="$SECONDS_RUN" \
+	     -v w="$WARMUP" 'BEGIN { printf "%d", n * (s + w + 0.6) + 0.5 }') s"
+	[ "$HAVE_IDEAL" = 1 ] || echo "demo: this pel-load has no --ideal-servers: no ideal FCFS column"
+	[ "$HAVE_CDF" = 1 ] || echo "demo: this pel-load has no --cdf: no CDF plot"
+	for l in "${LOAD_LIST[@]}"; do
+		# rate = load x (1 s / mean service): the share of one core the requests ask for
+		rate=$(awk -v l="$l" -v m="$MEAN_NS" 'BEGIN { printf "%d", l / 100 * 1e9 / m + 0.5 }')
+		for role in pel pool; do
+			bin=$BIN_PEL
+			[ "$role" = pool ] && bin=$BIN_POOL
+			run_point "$role" "$bin" spin "$l" "$rate" "spin-$l"
+		done
 	done
-	return "$failed"
+	if [ "$FEED_RATE" -gt 0 ]; then
+		for role in pel pool; do
+			bin=$BIN_PEL
+			[ "$role" = pool ] && bin=$BIN_POOL
+			run_point "$role" "$bin" feed 0 "$FEED_RATE" "feed-$FEED_RATE"
+		done
+	fi
+
+	if [ "$TRACE" = 1 ]; then
+		printf 'trace: %s feed mode at %s/s for %s s under LTTng ... ' "$(basename "$BIN_PEL")" \
+			"$FEED_TRACE_RATE" "$TRACE_SECONDS"
+		if run_trace; then
+			echo "done: trace/report.txt"
+			meta trace "recorded: trace/lttng, report trace/report.txt"
+		else
+			echo "skipped: $WHY"
+			meta trace "$WHY"
+		fi
+	else
+		meta trace "not asked for (--no-trace)"
+	fi
+
+	if [ "$BENCH" = 1 ]; then
+		CMD=("$BIN_BENCH" all --json "$RES/pel-bench.json")
+		log_cmd "${CMD[@]}"
+		echo
+		echo "==> ${CMD[*]}"
+		"${CMD[@]}" | tee "$RES/pel-bench.txt" ||
+			echo "demo.sh: pel-bench all failed (exit ${PIPESTATUS[0]})"
+	fi
+
+	trap '' INT TERM	# the report is short; let it finish
+	[ "$NOK" -gt 0 ] || { meta note "no run finished"; finish 1; }
+	finish 0
 }
 
 main "$@"
