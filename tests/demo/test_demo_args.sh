@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# tests/demo/test_demo_args.sh - tools/demo.sh's command line: bad input exits 2 with a message
+# naming the problem on stderr and nothing on stdout, before anything is installed or built;
+# --help prints the usage and exits 0.
+#
+#	test_demo_args.sh DEMO_SH
+set -u
+
+DEMO=${1:?usage: test_demo_args.sh DEMO_SH}
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+
+# args<TAB>what stderr must say
+while IFS=$'\t' read -r args want; do
+	# shellcheck disable=SC2086 # the fields are words
+	timeout 20 "$DEMO" $args >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -ne 2 ]; then
+		echo "FAIL demo.sh $args: exit $rc, expected 2"
+		fail=1
+	elif [ -s "$tmp/out" ]; then
+		echo "FAIL demo.sh $args: wrote to stdout: $(head -n 2 "$tmp/out")"
+		fail=1
+	elif ! grep -qF -- "demo.sh: $want" "$tmp/err"; then
+		echo "FAIL demo.sh $args: stderr lacks 'demo.sh: $want': $(cat "$tmp/err")"
+		fail=1
+	elif grep -q 'building\|deps:' "$tmp/err"; then
+		echo "FAIL demo.sh $args: went on to install or build"
+		fail=1
+	else
+		echo "ok   demo.sh $args: exit 2, $(head -n 1 "$tmp/err")"
+	fi
+done <<'ARGS'
+--bogus	unknown argument '--bogus'
+extra	unknown argument 'extra'
+--quick --bogus	unknown argument '--bogus'
+-q	unknown argument '-q'
+--loads	--loads needs a value
+--loads abc	--loads abc: write percents
+--loads 30,,50	--loads 30,,50: write percents
+--loads 0	--loads 0: 0 is not in (0, 200] %
+--loads 50,300	--loads 50,300: 300 is not in (0, 200] %
+--seconds	--seconds needs a value
+--seconds 0	--seconds 0: not a number of seconds
+--seconds -1	--seconds -1: not a number of seconds
+--seconds=abc	--seconds abc: not a number of seconds
+--service lognormal:1us	--service lognormal:1us: write fixed:1us
+--service exp:10	--service exp:10: write fixed:1us
+--service exp:0us	--service exp:0us: a mean of 0
+--feed-rate x	--feed-rate x: not a whole number
+--seed -3	--seed -3: not a whole number
+--out	--out needs a value
+--quick=yes	--quick takes no value
+--no-trace=1	--no-trace takes no value
+ARGS
+
+if timeout 20 "$DEMO" --help >"$tmp/out" 2>"$tmp/err" && grep -q -- '--quick' "$tmp/out" &&
+   grep -q 'tools/demo.sh \[--quick\]' "$tmp/out" && [ ! -s "$tmp/err" ]; then
+	echo "ok   demo.sh --help: exit 0, the usage on stdout"
+else
+	echo "FAIL demo.sh --help: $(cat "$tmp/err")"
+	fail=1
+fi
+exit $fail

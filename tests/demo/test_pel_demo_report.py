@@ -1,0 +1,336 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""tests/demo/test_pel_demo_report.py - tools/pel-demo-report on the fixture results folder
+tests/demo/fixtures/run (what tools/demo.sh writes, with figures chosen by hand), and its max-load
+rule at the edges.
+
+    test_pel_demo_report.py PEL_DEMO_REPORT FIXTURE_DIR
+
+The fixture, latency in us (p50 / p99), spin exp:10us:
+    load   pel-feed    feed-pool    ideal FCFS
+    30     20 / 40     50 / 80      14 / 45
+    50     25 / 60     60 / 150     20 / 62
+    70     35 / 90     90 / 600     33 / 140
+    90     60 / 250    400 / 3000   90 / 450
+plus a feed-pool run at 110 % that failed, and the feed mode at 20000/s for both.
+"""
+import importlib.machinery
+import importlib.util
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.dont_write_bytecode = True
+
+TOOL = FIXTURE = None
+
+
+def load_tool():
+    loader = importlib.machinery.SourceFileLoader("pel_demo_report", TOOL)
+    spec = importlib.util.spec_from_loader("pel_demo_report", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def run(*args):
+    return subprocess.run([sys.executable, TOOL] + list(args), capture_output=True, text=True,
+                          timeout=120)
+
+
+class Fixture(unittest.TestCase):
+    """The whole report on a copy of the fixture folder."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="pel-demo-report.")
+        self.dir = os.path.join(self.tmp, "run")
+        shutil.copytree(FIXTURE, self.dir)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def ratios(self):
+        with open(os.path.join(self.dir, "results.json")) as f:
+            doc = json.load(f)
+        return doc, {r["name"]: r for r in doc["ratios"]}
+
+    def test_ratios(self):
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, rat = self.ratios()
+        self.assertAlmostEqual(rat["p50_vs_epoll_pool"]["value"], 25 / 60, places=6)
+        self.assertAlmostEqual(rat["p99_vs_epoll_pool"]["value"], 60 / 150, places=6)
+        self.assertAlmostEqual(rat["p50_vs_ideal_fcfs"]["value"], 25 / 20, places=6)
+        # pel: under 100 us up to 70 % (90 us), 250 us at 90 %: 70 + 20 * 10 / 160 = 71.25
+        # pool: 80 us at 30 %, 150 us at 50 %: 30 + 20 * 20 / 70 = 35.714...
+        ml = rat["max_load_p99_100us_vs_epoll_pool"]
+        self.assertAlmostEqual(ml["pel_load"], 71.25, places=6)
+        self.assertAlmostEqual(ml["pool_load"], 30 + 20 * 20 / 70, places=6)
+        self.assertEqual(ml["pel_how"], "interpolated")
+        self.assertEqual(ml["pool_how"], "interpolated")
+        self.assertAlmostEqual(ml["value"], 71.25 / (30 + 20 * 20 / 70), places=6)
+        # targets and verdicts
+        self.assertEqual((rat["p50_vs_epoll_pool"]["target"], rat["p50_vs_epoll_pool"]["met"]),
+                         (0.5, True))
+        self.assertEqual((rat["p99_vs_epoll_pool"]["target"], rat["p99_vs_epoll_pool"]["met"]),
+                         (1.0, True))
+        self.assertEqual((rat["p50_vs_ideal_fcfs"]["target"], rat["p50_vs_ideal_fcfs"]["met"]),
+                         (1.5, True))
+        self.assertEqual((ml["target"], ml["better"], ml["met"]), (1.5, "higher", True))
+        self.assertIn("interpolated", ml["how"])
+
+    def test_results_json_form(self):
+        r = run(self.dir, "--no-plots", "--quiet")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "")
+        doc, rat = self.ratios()
+        # pel-bench's form: bench, cpu, metrics [{name, value, unit}], ratios [{name, value}]
+        self.assertEqual(doc["bench"], "demo")
+        self.assertEqual(doc["cpu"], "Fixture CPU 9000")
+        self.assertIsInstance(doc["metrics"], list)
+        for m in doc["metrics"]:
+            self.assertEqual(set(m) >= {"name", "value", "unit"}, True, m)
+            self.assertIsInstance(m["name"], str)
+            self.assertIsInstance(m["value"], (int, float))
+        names = {m["name"]: m for m in doc["metrics"]}
+        self.assertEqual(names["pel-feed_load50_latency_p50"]["value"], 25000)
+        self.assertEqual(names["pel-feed_load50_latency_p50"]["unit"], "ns")
+        self.assertEqual(names["feed-pool_load90_latency_p99"]["value"], 3000000)
+        self.assertEqual(names["ideal_fcfs_load50_latency_p50"]["value"], 20000)
+        self.assertEqual(names["pel-feed_feed_latency_p50"]["value"], 30000)
+        self.assertEqual(names["pel-feed_max_load_p99_100us"]["unit"], "%")
+        self.assertEqual([r["name"] for r in doc["ratios"]],
+                         ["p50_vs_epoll_pool", "p99_vs_epoll_pool", "p50_vs_ideal_fcfs",
+                          "max_load_p99_100us_vs_epoll_pool"])
+        for r in doc["ratios"]:
+            self.assertTrue({"name", "value", "target", "better", "met", "how"} <= set(r), r)
+        self.assertNotIn("interrupted", doc)
+
+    def test_table(self):
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        head = [l for l in lines if l.startswith("load ")]
+        self.assertEqual(len(head), 1, r.stdout)
+        self.assertIn("pel-feed p50 / p99 / p99.9", head[0])
+        self.assertIn("feed-pool p50 / p99 / p99.9", head[0])
+        self.assertIn("ideal FCFS p50 / p99 / p99.9", head[0])
+        self.assertLess(head[0].index("pel-feed"), head[0].index("feed-pool"))
+        row = {l.split()[0]: l.split() for l in lines
+               if len(l.split()) > 1 and l.split()[1] == "%"}
+        self.assertEqual(sorted(row, key=int), ["30", "50", "70", "90", "110"], r.stdout)
+        # "50 % 50000  25.0 / 60.0 / 95.0  60.0 / 150 / 300  20.0 / 62.0 / 95.0"
+        self.assertEqual(" ".join(row["50"][2:]),
+                         "50000 25.0 / 60.0 / 95.0 60.0 / 150 / 300 20.0 / 62.0 / 95.0")
+        self.assertEqual(" ".join(row["90"][2:]),
+                         "90000 60.0 / 250 / 900 400 / 3000 / 8000 90.0 / 450 / 700")
+        # the failed run: a row without figures, and a note
+        self.assertEqual(" ".join(row["110"][2:]), "110000 - - -")
+        self.assertTrue(any("110 %" in l and "pel-load exit 1" in l for l in lines), r.stdout)
+        self.assertTrue(any(l.startswith("p50_vs_epoll_pool") and "0.417" in l for l in lines))
+        # feed mode
+        feed = [l.split() for l in lines if l.startswith("pel-feed ") or
+                l.startswith("feed-pool ")]
+        self.assertEqual([f[0] for f in feed], ["pel-feed", "feed-pool"], r.stdout)
+        self.assertEqual(feed[0][1:9], ["20000", "30.0", "/", "80.0", "/", "200", "40000",
+                                        "39988"])
+        # report.md: the same table in markdown, the sections, the host
+        with open(os.path.join(self.dir, "report.md")) as f:
+            md = f.read()
+        self.assertIn("| 50 % | 50000 | 25.0 / 60.0 / 95.0 | 60.0 / 150 / 300 | "
+                      "20.0 / 62.0 / 95.0 |", md)
+        for sec in ("## Host", "## Latency", "## Ratios", "## Plots", "## Trace", "## Commands"):
+            self.assertIn(sec, md)
+        self.assertIn("Fixture CPU 9000", md)
+        self.assertIn("Linux 6.1.0-fixture", md)
+        self.assertIn("pel-check: not ready", md)
+        self.assertIn("build-demo/tools/pel-check --cpus 1", md)
+        self.assertRegex(md, r"\| max_load_p99_100us_vs_epoll_pool \| (1\.99|2) \| >= 1\.5 \| yes \|")
+
+    def test_plots(self):
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            r = run(self.dir)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("plots skipped: matplotlib is not installed", r.stdout)
+            return
+        r = run(self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for p in ("latency-vs-load.png", "cdf.png"):
+            path = os.path.join(self.dir, p)
+            self.assertTrue(os.path.getsize(path) > 1000, p)
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        with open(os.path.join(self.dir, "report.md")) as f:
+            md = f.read()
+        self.assertIn("](latency-vs-load.png)", md)
+        self.assertIn("](cdf.png)", md)
+
+    def rewrite_p99(self, server, p99_us):
+        """Set the p99 of @server's spin runs: {load: us}."""
+        for load, us in p99_us.items():
+            p = os.path.join(self.dir, "runs", "spin-%d-%s.load.json" % (load, server))
+            with open(p) as f:
+                doc = json.load(f)
+            for m in doc["metrics"]:
+                if m["name"] == "latency_p99":
+                    m["value"] = us * 1000
+            with open(p, "w") as f:
+                json.dump(doc, f)
+
+    def test_pool_never_under(self):
+        self.rewrite_p99("feed-pool", {30: 120, 50: 150, 70: 600, 90: 3000})
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, rat = self.ratios()
+        ml = rat["max_load_p99_100us_vs_epoll_pool"]
+        self.assertIsNone(ml["value"])
+        self.assertIsNone(ml["met"])
+        self.assertEqual((ml["pool_load"], ml["pool_how"]), (0.0, "none under"))
+        self.assertIn("feed-pool reached p99 < 100 us at none of the measured loads", ml["how"])
+
+    def test_pel_all_under(self):
+        self.rewrite_p99("pel-feed", {90: 99})
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, rat = self.ratios()
+        ml = rat["max_load_p99_100us_vs_epoll_pool"]
+        self.assertEqual((ml["pel_load"], ml["pel_how"]), (90.0, "highest measured"))
+        self.assertAlmostEqual(ml["value"], 90 / (30 + 20 * 20 / 70), places=6)
+        self.assertIn(">= 90 %", ml["how"])
+
+    def test_unanswered_counts_as_over(self):
+        # 2 % of pel's requests lost at 70 %: its p99 of the answered ones (90 us) is not the
+        # true p99, so 70 % does not count as under 100 us: 50 + 20 * 40 / 190
+        p = os.path.join(self.dir, "runs", "spin-70-pel-feed.load.json")
+        with open(p) as f:
+            doc = json.load(f)
+        for m in doc["metrics"]:
+            if m["name"] == "lost":
+                m["value"] = 2800
+            if m["name"] == "answered":
+                m["value"] = 140000 - 2800
+        with open(p, "w") as f:
+            json.dump(doc, f)
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, rat = self.ratios()
+        ml = rat["max_load_p99_100us_vs_epoll_pool"]
+        self.assertEqual((ml["pel_load"], ml["pel_how"]), (50.0, "highest measured"))
+        self.assertIn("2 % unanswered", r.stdout)
+
+    def test_no_reference_load(self):
+        # only 30 % and 90 %: no 50 % ratios, max_load still computed
+        with open(os.path.join(self.dir, "points.tsv")) as f:
+            lines = f.readlines()
+        with open(os.path.join(self.dir, "points.tsv"), "w") as f:
+            f.writelines(l for l in lines if "\t50\t" not in l and "\t70\t" not in l)
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, rat = self.ratios()
+        for n in ("p50_vs_epoll_pool", "p99_vs_epoll_pool", "p50_vs_ideal_fcfs"):
+            self.assertIsNone(rat[n]["value"], n)
+        self.assertIn("no 50 % load in the sweep", r.stdout)
+        ml = rat["max_load_p99_100us_vs_epoll_pool"]
+        # pel 40 us at 30, 250 at 90: 30 + 60 * 60 / 210; pool 80 at 30, 3000 at 90
+        self.assertAlmostEqual(ml["pel_load"], 30 + 60 * 60 / 210, places=6)
+        self.assertAlmostEqual(ml["pool_load"], 30 + 60 * 20 / 2920, places=6)
+
+    def test_interrupted(self):
+        with open(os.path.join(self.dir, "meta.tsv"), "a") as f:
+            f.write("interrupted\t1\n")
+        r = run(self.dir, "--no-plots", "--quiet")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc, _ = self.ratios()
+        self.assertIs(doc["interrupted"], True)
+        with open(os.path.join(self.dir, "report.md")) as f:
+            self.assertIn("**Interrupted**", f.read())
+
+    def test_bad_input(self):
+        r = run(os.path.join(self.tmp, "nothing-here"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("not a directory", r.stderr)
+        with open(os.path.join(self.dir, "points.tsv"), "w") as f:
+            f.write("server\tload\n")
+        r = run(self.dir)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("header lacks", r.stderr)
+        with open(os.path.join(self.dir, "points.tsv"), "w") as f:
+            f.write("server\trole\tmode\tservice\tload\trate\tstatus\tprefix\n"
+                    "pel-feed\tpel\tspin\texp:10us\t50\t50000\tpel-load exit 1\truns/x\n")
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no run finished", r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "report.md")))
+        r = run()
+        self.assertEqual(r.returncode, 2)
+
+    def test_check_summary_and_point(self):
+        r = run("--check-summary", os.path.join(self.dir, "pel-check.json"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("host readiness for workers on CPU 1: not ready "
+                                            "(4 failed, 5 warned, 7 ok)"), lines[0])
+        self.assertEqual(sum(1 for l in lines if "fix: " in l), 4)
+        self.assertTrue(lines[-1].startswith("  warnings: rcu_nocbs, hugepages"))
+        self.assertLessEqual(max(len(l) for l in lines[1:]), 110)
+        r = run("--point", os.path.join(self.dir, "runs", "spin-50-pel-feed.load.json"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "sent 100000 answered 100000 late 0 lost 0  p50 25.0  "
+                         "p99 60.0  p99.9 95.0 us  (ideal p50 20.0 p99 62.0)")
+
+
+class MaxLoad(unittest.TestCase):
+    """max_load_under() at its edges."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.f = staticmethod(load_tool().max_load_under)
+
+    def test_interpolates_between_last_under_and_next(self):
+        self.assertEqual(self.f([(30, 40e3), (50, 60e3), (70, 90e3), (90, 250e3)]),
+                         (71.25, "interpolated"))
+        # any order
+        self.assertEqual(self.f([(90, 250e3), (30, 40e3), (70, 90e3), (50, 60e3)]),
+                         (71.25, "interpolated"))
+
+    def test_never_under(self):
+        self.assertEqual(self.f([(30, 120e3), (50, 150e3)]), (0.0, "none under"))
+        self.assertEqual(self.f([(30, 100e3)]), (0.0, "none under"))   # 100 us is not under
+        self.assertEqual(self.f([(30, math.inf)]), (0.0, "none under"))
+
+    def test_all_under(self):
+        self.assertEqual(self.f([(30, 10e3), (50, 20e3), (90, 99.9e3)]),
+                         (90.0, "highest measured"))
+
+    def test_one_point(self):
+        self.assertEqual(self.f([(50, 60e3)]), (50.0, "highest measured"))
+        self.assertEqual(self.f([(50, 160e3)]), (0.0, "none under"))
+
+    def test_no_points(self):
+        self.assertEqual(self.f([]), (None, "no points"))
+        self.assertEqual(self.f([(50, None)]), (None, "no points"))
+
+    def test_not_monotonic(self):
+        # under again after a point over: the highest load under counts, towards the next one
+        self.assertEqual(self.f([(30, 120e3), (50, 80e3), (70, 180e3)]),
+                         (54.0, "interpolated"))
+
+    def test_next_point_unbounded(self):
+        # the next load lost requests (p99 unbounded): no slope, the measured point
+        self.assertEqual(self.f([(50, 60e3), (70, math.inf)]), (50.0, "highest measured"))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        print("usage: test_pel_demo_report.py PEL_DEMO_REPORT FIXTURE_DIR", file=sys.stderr)
+        sys.exit(2)
+    TOOL = os.path.abspath(sys.argv[1])
+    FIXTURE = os.path.abspath(sys.argv[2])
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[3:])
