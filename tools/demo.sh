@@ -257,6 +257,8 @@ INTERRUPTED=0
 NPOINTS=0
 NOK=0
 TOTAL=0
+CUR_POINT=()
+CUR_PREFIX=
 
 meta()
 {
@@ -371,12 +373,14 @@ run_point()
 		printf '[%d/%d] %-10s feed mode at %s/s, %s s ... ' "$NPOINTS" "$TOTAL" "$name" \
 			"$rate" "$SECONDS_RUN"
 	fi
+	# the line in points.tsv, less its status: on_signal writes it as interrupted
+	CUR_POINT=("$name" "$role" "$MODE" "$svc" "$load" "$rate")
+	CUR_PREFIX=$prefix
 	server_cmd "$role" "$bin" "$RES/$prefix.stats.json"
 	log_cmd "${CMD[@]}"
 	if ! start_server "$RES/$prefix.server.log" "${CMD[@]}"; then
 		echo "failed: $WHY"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$role" "$MODE" "$svc" "$load" \
-			"$rate" "server failed to start" "$prefix" >>"$POINTS"
+		point_line "server failed to start"
 		return 1
 	fi
 	CMD=(taskset -c "$LOAD_CPU" "$BIN_LOAD" --port "$PORT" --rate "$rate" --mode "$MODE"
@@ -401,8 +405,16 @@ run_point()
 		echo "$summary"
 		NOK=$((NOK + 1))
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$role" "$MODE" "$svc" "$load" "$rate" \
-		"$status" "$prefix" >>"$POINTS"
+	point_line "$status"
+}
+
+# point_line STATUS: the current run's line in points.tsv.
+point_line()
+{
+	[ "${#CUR_POINT[@]}" -gt 0 ] || return 0
+	printf '%s\t' "${CUR_POINT[@]}" >>"$POINTS"
+	printf '%s\t%s\n' "$1" "$CUR_PREFIX" >>"$POINTS"
+	CUR_POINT=()
 }
 
 # ---- the trace ----
@@ -541,6 +553,7 @@ on_signal()
 	[ -n "$LOAD_PID" ] && kill -TERM "$LOAD_PID" 2>/dev/null && wait "$LOAD_PID" 2>/dev/null
 	LOAD_PID=
 	stop_server
+	point_line interrupted
 	if [ -n "$LTTNG_SESSION" ]; then
 		lttng destroy "$LTTNG_SESSION" >/dev/null 2>&1
 		LTTNG_SESSION=
