@@ -242,6 +242,22 @@ class Fixture(unittest.TestCase):
         self.assertAlmostEqual(ml["pel_load"], 30 + 60 * 60 / 210, places=6)
         self.assertAlmostEqual(ml["pool_load"], 30 + 60 * 20 / 2920, places=6)
 
+    def test_generator_behind_plan(self):
+        r = run(self.dir, "--no-plots")
+        self.assertNotIn("fell behind its plan", r.stdout)
+        p = os.path.join(self.dir, "runs", "spin-70-feed-pool.load.json")
+        with open(p) as f:
+            doc = json.load(f)
+        for m in doc["metrics"]:
+            if m["name"] == "send_late_p99":
+                m["value"] = 230000
+        with open(p, "w") as f:
+            json.dump(doc, f)
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("pel-load fell behind its plan in 1 of 10 runs", r.stdout)
+        self.assertIn("worst 230 us, feed-pool spin 70 %", r.stdout)
+
     def test_interrupted(self):
         with open(os.path.join(self.dir, "meta.tsv"), "a") as f:
             f.write("interrupted\t1\n")
