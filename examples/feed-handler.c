@@ -418,6 +418,9 @@ main(int argc, char **argv)
 	pel_config_default(&cfg);
 	cfg.cpus = opts.cpus;
 	cfg.idle = (enum pel_idle)opts.idle;
+	cfg.rt_priority = opts.rt_priority;
+	if (opts.mlock)
+		cfg.flags |= PEL_F_MLOCK;
 	err = pel_create(&cfg, &e.rt);
 	if (err) {
 		fprintf(stderr, "pel-feed: pel_create: %s: %s\n", pel_strerror(err), pel_last_error());
