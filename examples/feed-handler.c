@@ -45,6 +45,7 @@
 #include <pel/par.h>
 #include <pel/pool.h>
 #include <pel/rt.h>
+#include <pel/trace.h>
 
 #include "echo.h"
 #include "feed_opts.h"
@@ -179,8 +180,10 @@ fan_body(uint64_t lo, uint64_t hi, void *arg)
 	const struct fan *f = arg;
 	uint64_t sum = 0;
 
+	PEL_TIMER_START("score");
 	for (uint64_t m = lo; m < hi; m++)
 		sum += feed_score(&f->snap, (unsigned)m, opts.rounds);
+	PEL_TIMER_STOP("score");
 	return sum;
 }
 
@@ -254,7 +257,9 @@ process(void *arg)
 		return;
 	}
 	if (q->r.kind == PEL_FEED_SPIN) {
+		PEL_TIMER_START("spin");
 		feed_spin(q->r.service_ns);
+		PEL_TIMER_STOP("spin");
 		reply(q, q->owner, PEL_FEED_ANSWERED);
 		return;
 	}
@@ -264,10 +269,14 @@ process(void *arg)
 		pel_free(reqs, q);
 		return;
 	}
+	PEL_TIMER_START("book");
 	if (feed_book_apply(b, &q->r) == FEED_APPLIED) {
 		feed_rule(b, &q->r);
+		PEL_TIMER_STOP("book");
 		if (feed_fans_out(q->r.req_id, opts.fanout_every) && fan_out(q, b))
 			return;
+	} else {
+		PEL_TIMER_STOP("book");
 	}
 	reply(q, q->owner, PEL_FEED_ANSWERED);
 }
