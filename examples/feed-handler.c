@@ -449,7 +449,7 @@ main(int argc, char **argv)
 	err = pel_create(&cfg, &e.rt);
 	if (err) {
 		fprintf(stderr, "pel-feed: pel_create: %s: %s\n", pel_strerror(err), pel_last_error());
-		return 1;
+		return err == -EINVAL ? 2 : 1;	/* a bad --cpus: bad usage */
 	}
 	nworkers = pel_worker_count(e.rt);
 	if (nworkers > UINT16_MAX) {
@@ -465,6 +465,7 @@ main(int argc, char **argv)
 	if (err) {
 		fprintf(stderr, "pel-feed: pel_io_create: %s: %s\n", pel_strerror(err),
 			pel_last_error());
+		ret = err == -EINVAL ? 2 : 1;	/* a bad --io-cpu */
 		goto out;
 	}
 	e.io = io;
