@@ -45,6 +45,7 @@
 #include <pel/par.h>
 #include <pel/pool.h>
 #include <pel/rt.h>
+#include <pel/trace.h>
 
 #include "echo.h"
 #include "feed_opts.h"
@@ -86,6 +87,7 @@ static struct pel_pool *reqs, *bookpool, *fans;
 static struct fworker *ws;
 static struct feed_counters *cnt;	/* cnt[w]: written by worker w only */
 static struct feed_book **books;	/* books[i]: instrument i's, written by its owner only */
+static _Atomic uint64_t *last_deadline;	/* [i]: of instrument i's last update, on arrival */
 static unsigned nworkers;
 static atomic_bool stopping;
 
@@ -178,8 +180,10 @@ fan_body(uint64_t lo, uint64_t hi, void *arg)
 	const struct fan *f = arg;
 	uint64_t sum = 0;
 
+	PEL_TIMER_START("score");
 	for (uint64_t m = lo; m < hi; m++)
 		sum += feed_score(&f->snap, (unsigned)m, opts.rounds);
+	PEL_TIMER_STOP("score");
 	return sum;
 }
 
@@ -253,7 +257,9 @@ process(void *arg)
 		return;
 	}
 	if (q->r.kind == PEL_FEED_SPIN) {
+		PEL_TIMER_START("spin");
 		feed_spin(q->r.service_ns);
+		PEL_TIMER_STOP("spin");
 		reply(q, q->owner, PEL_FEED_ANSWERED);
 		return;
 	}
@@ -263,10 +269,14 @@ process(void *arg)
 		pel_free(reqs, q);
 		return;
 	}
+	PEL_TIMER_START("book");
 	if (feed_book_apply(b, &q->r) == FEED_APPLIED) {
 		feed_rule(b, &q->r);
+		PEL_TIMER_STOP("book");
 		if (feed_fans_out(q->r.req_id, opts.fanout_every) && fan_out(q, b))
 			return;
+	} else {
+		PEL_TIMER_STOP("book");
 	}
 	reply(q, q->owner, PEL_FEED_ANSWERED);
 }
@@ -281,15 +291,17 @@ on_late(const struct pel_rt_task *t, uint64_t lateness_ns)
 
 /*
  * The deadline of @p q on pel_now_ns()'s clock: --deadline-us after its planned send time
- * (CLOCK_MONOTONIC of the sender: this host), and at least DEADLINE_MIN_NS from now. A request
- * already past it on arrival is marked late and queued all the same, to be answered 'late' by
- * its owner in its turn: max(due, now + min) grows with the arrival order of an instrument's
- * updates (their planned times do), so EDF keeps them in order, late or not.
+ * (CLOCK_MONOTONIC of the sender: this host), at least DEADLINE_MIN_NS from now, and after the
+ * deadline of the instrument's previous update. A request already past it on arrival is marked
+ * late and queued all the same, to be answered 'late' by its owner in its turn. Deadlines that
+ * grow with an instrument's arrival order keep EDF from reordering its updates, late or not,
+ * whatever the two clock reads below were delayed by.
  */
 static uint64_t
 deadline_of(struct req *q)
 {
-	uint64_t due, mono, now;
+	_Atomic uint64_t *last = &last_deadline[q->r.instrument];
+	uint64_t due, mono, now, d, prev;
 
 	q->late = 0;
 	if (!opts.deadline_ns)
@@ -297,11 +309,16 @@ deadline_of(struct req *q)
 	due = q->r.send_ns + opts.deadline_ns;
 	mono = feed_mono_ns();
 	now = pel_now_ns();
-	if (due <= mono) {
+	if (due <= mono)
 		q->late = 1;
-		return now + DEADLINE_MIN_NS;
-	}
-	return now + (due - mono > DEADLINE_MIN_NS ? due - mono : DEADLINE_MIN_NS);
+	d = now + (due > mono + DEADLINE_MIN_NS ? due - mono : DEADLINE_MIN_NS);
+	/* relaxed: one flow, one receiving worker per instrument (another flow's order is not
+	 * defined anyway) */
+	prev = atomic_load_explicit(last, memory_order_relaxed);
+	if (d <= prev)
+		d = prev + 1;
+	atomic_store_explicit(last, d, memory_order_relaxed);
+	return d;
 }
 
 /* One datagram of @p w's socket in @p buf (@p len bytes as the kernel laid it out), on worker
@@ -341,6 +358,13 @@ on_datagram(struct fworker *w, unsigned me, void *buf, int len)
 	t = (struct pel_rt_task){ .fn = process, .arg = q, .deadline_ns = deadline_of(q),
 				  .prio = 0 };
 	err = pel_spawn_rt(q->owner, &t);
+	/* -ETIME: the deadline passed since it was computed (this thread was preempted): it is
+	 * late now, and queued as such */
+	for (int again = 0; err == -ETIME && again < 3; again++) {
+		t.deadline_ns = deadline_of(q);
+		q->late = 1;
+		err = pel_spawn_rt(q->owner, &t);
+	}
 	if (err) {
 		/* the owner's store or ring is full: dropped unanswered, counted */
 		feed_count(&cnt[me].dropped, 1);
@@ -411,17 +435,21 @@ main(int argc, char **argv)
 	if (feed_signals(&opts))
 		return 1;
 	books = calloc(opts.instruments, sizeof(*books));
-	if (!books) {
+	last_deadline = calloc(opts.instruments, sizeof(*last_deadline));
+	if (!books || !last_deadline) {
 		fprintf(stderr, "pel-feed: out of memory for %u instruments\n", opts.instruments);
 		return 1;
 	}
 	pel_config_default(&cfg);
 	cfg.cpus = opts.cpus;
 	cfg.idle = (enum pel_idle)opts.idle;
+	cfg.rt_priority = opts.rt_priority;
+	if (opts.mlock)
+		cfg.flags |= PEL_F_MLOCK;
 	err = pel_create(&cfg, &e.rt);
 	if (err) {
 		fprintf(stderr, "pel-feed: pel_create: %s: %s\n", pel_strerror(err), pel_last_error());
-		return 1;
+		return err == -EINVAL ? 2 : 1;	/* a bad --cpus: bad usage */
 	}
 	nworkers = pel_worker_count(e.rt);
 	if (nworkers > UINT16_MAX) {
@@ -437,6 +465,7 @@ main(int argc, char **argv)
 	if (err) {
 		fprintf(stderr, "pel-feed: pel_io_create: %s: %s\n", pel_strerror(err),
 			pel_last_error());
+		ret = err == -EINVAL ? 2 : 1;	/* a bad --io-cpu */
 		goto out;
 	}
 	e.io = io;
@@ -523,5 +552,6 @@ out:
 	free(ws);
 	free(cnt);
 	free(books);
+	free(last_deadline);
 	return ret;
 }

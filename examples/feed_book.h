@@ -244,6 +244,28 @@ feed_book_scored(struct feed_book *b, uint64_t aggregate)
 }
 
 /*
+ * An update answered by one thread from start to end: applied, then (when not stale) the rule,
+ * then for one request in @p every each of @p models in turn, the aggregate added to the book.
+ * feed-pool's pool threads and feed-replay do this; pel-feed fans the models out instead.
+ * @return 1 the models ran (a fan-out), 0 they did not.
+ */
+static inline int
+feed_book_process(struct feed_book *b, const struct pel_feed_req *r, unsigned every,
+		  unsigned models, unsigned rounds)
+{
+	struct feed_snapshot s;
+
+	if (feed_book_apply(b, r) != FEED_APPLIED)
+		return 0;
+	feed_rule(b, r);
+	if (!feed_fans_out(r->req_id, every))
+		return 0;
+	feed_snapshot_take(b, r, &s);
+	feed_book_scored(b, feed_score_all(&s, models, rounds));
+	return 1;
+}
+
+/*
  * Write book @p b of @p instrument as one line (nothing for a book that never saw an update):
  *   instrument last_seq updates late gaps stale level_drops flagged scored score_sum
  *   b price:qty ... a price:qty ...

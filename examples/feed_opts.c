@@ -46,7 +46,10 @@ usage(const struct feed_opts *o)
 	if (o->server == FEED_SERVER_PEL)
 		fputs("  --idle MODE         spin, backoff or park (default spin)\n"
 		      "  --io MODE           per-worker (default) or dedicated\n"
-		      "  --io-cpu N          dedicated: the I/O thread's CPU\n", stderr);
+		      "  --io-cpu N          dedicated: the I/O thread's CPU\n"
+		      "  --rt-priority N     run the workers SCHED_FIFO at N, 1 .. 99 (default: leave\n"
+		      "                      the policy)\n"
+		      "  --mlock             lock the process's memory\n", stderr);
 	else
 		fputs("  --threads N         pool threads, 1 .. 256 (default: one per CPU of --cpus)\n",
 		      stderr);
@@ -71,11 +74,18 @@ number(const struct feed_opts *o, const char *opt, const char *s, uint64_t min, 
 	return 0;
 }
 
+static void
+not_here(const struct feed_opts *o, const char *opt)
+{
+	fprintf(stderr, "%s: %s is an option of %s only\n", o->prog, opt,
+		o->server == FEED_SERVER_PEL ? "feed-pool" : "pel-feed");
+}
+
 int
 feed_parse(int argc, char **argv, struct feed_opts *o)
 {
 	enum { O_PORT = 256, O_CPUS, O_INSTR, O_DEADLINE, O_FANOUT, O_MODELS, O_ROUNDS, O_SECONDS,
-	       O_BOOKS, O_STATS, O_IDLE, O_IO, O_IOCPU, O_THREADS, O_HELP };
+	       O_BOOKS, O_STATS, O_IDLE, O_IO, O_IOCPU, O_RTPRIO, O_MLOCK, O_THREADS, O_HELP };
 	static const struct option longs[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "cpus", required_argument, NULL, O_CPUS },
@@ -90,6 +100,8 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 		{ "idle", required_argument, NULL, O_IDLE },
 		{ "io", required_argument, NULL, O_IO },
 		{ "io-cpu", required_argument, NULL, O_IOCPU },
+		{ "rt-priority", required_argument, NULL, O_RTPRIO },
+		{ "mlock", no_argument, NULL, O_MLOCK },
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
@@ -110,6 +122,8 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 	o->idle = 0;		/* PEL_IDLE_SPIN */
 	o->io_mode = 0;		/* PEL_IO_PER_WORKER */
 	o->io_cpu = -1;
+	o->rt_priority = 0;
+	o->mlock = false;
 	o->threads = 0;
 	opterr = 0;
 	/* the leading ':' makes a missing value ':' rather than '?' */
@@ -169,8 +183,10 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 			o->stats = optarg;
 			break;
 		case O_IDLE:
-			if (!pel)
-				goto unknown;
+			if (!pel) {
+				not_here(o, "--idle");
+				goto bad;
+			}
 			if (!strcmp(optarg, "spin")) {
 				o->idle = 0;
 			} else if (!strcmp(optarg, "backoff")) {
@@ -184,8 +200,10 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 			}
 			break;
 		case O_IO:
-			if (!pel)
-				goto unknown;
+			if (!pel) {
+				not_here(o, "--io");
+				goto bad;
+			}
 			if (!strcmp(optarg, "per-worker")) {
 				o->io_mode = 0;
 			} else if (!strcmp(optarg, "dedicated")) {
@@ -197,15 +215,35 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 			}
 			break;
 		case O_IOCPU:
-			if (!pel)
-				goto unknown;
+			if (!pel) {
+				not_here(o, "--io-cpu");
+				goto bad;
+			}
 			if (number(o, "--io-cpu", optarg, 0, 4095, &v))
 				goto bad;
 			o->io_cpu = (int)v;
 			break;
+		case O_RTPRIO:
+			if (!pel) {
+				not_here(o, "--rt-priority");
+				goto bad;
+			}
+			if (number(o, "--rt-priority", optarg, 1, 99, &v))
+				goto bad;
+			o->rt_priority = (int)v;
+			break;
+		case O_MLOCK:
+			if (!pel) {
+				not_here(o, "--mlock");
+				goto bad;
+			}
+			o->mlock = true;
+			break;
 		case O_THREADS:
-			if (pel)
-				goto unknown;
+			if (pel) {
+				not_here(o, "--threads");
+				goto bad;
+			}
 			if (number(o, "--threads", optarg, 1, 256, &v))
 				goto bad;
 			o->threads = (unsigned)v;
@@ -217,7 +255,6 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 			fprintf(stderr, "%s: %s wants a value\n", o->prog, argv[optind - 1]);
 			goto bad;
 		default:
-unknown:
 			fprintf(stderr, "%s: unknown option %s\n", o->prog, argv[optind - 1]);
 			goto bad;
 		}

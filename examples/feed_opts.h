@@ -38,6 +38,8 @@ struct feed_opts {
 	int idle;		/* enum pel_idle */
 	int io_mode;		/* enum pel_io_mode */
 	int io_cpu;
+	int rt_priority;	/* SCHED_FIFO priority of the workers; 0: leave the policy */
+	bool mlock;		/* lock the process's memory (PEL_F_MLOCK) */
 	/* feed-pool */
 	unsigned threads;	/* pool threads */
 };
