@@ -685,14 +685,23 @@ struct metric {
 	const char *unit;
 };
 
-/* JSON has no inf or nan: those become null. */
+/* @p m as a JSON array of {name, value[, unit]} (no unit when NULL). */
 static void
-json_value(FILE *f, double v)
+json_metrics(FILE *f, const struct metric *m, unsigned n)
 {
-	if (isfinite(v))
-		fprintf(f, "%.9g", v);
-	else
-		fputs("null", f);
+	fputc('[', f);
+	for (unsigned i = 0; i < n; i++) {
+		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
+		pel_cli_json_string(f, m[i].name);
+		fputs(", \"value\": ", f);
+		pel_cli_json_number(f, m[i].value, 9);
+		if (m[i].unit) {
+			fputs(", \"unit\": ", f);
+			pel_cli_json_string(f, m[i].unit);
+		}
+		fputc('}', f);
+	}
+	fputc(']', f);
 }
 
 /*
@@ -713,25 +722,11 @@ write_json(const char *path, const char *cpu, const char *params, const struct m
 	pel_cli_json_string(f, cpu);
 	fputs(", \"params\": ", f);
 	pel_cli_json_string(f, params);
-	fputs(", \"metrics\": [", f);
-	for (unsigned i = 0; i < n; i++) {
-		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
-		pel_cli_json_string(f, m[i].name);
-		fputs(", \"value\": ", f);
-		json_value(f, m[i].value);
-		fputs(", \"unit\": ", f);
-		pel_cli_json_string(f, m[i].unit);
-		fputc('}', f);
-	}
-	fputs("], \"ratios\": [", f);
-	for (unsigned i = 0; i < nratios; i++) {
-		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
-		pel_cli_json_string(f, ratio[i].name);
-		fputs(", \"value\": ", f);
-		json_value(f, ratio[i].value);
-		fputc('}', f);
-	}
-	fputs("]}\n", f);
+	fputs(", \"metrics\": ", f);
+	json_metrics(f, m, n);
+	fputs(", \"ratios\": ", f);
+	json_metrics(f, ratio, nratios);
+	fputs("}\n", f);
 	if (fclose(f)) {
 		fprintf(stderr, "pel-load: %s: %s\n", path, strerror(errno));
 		return 1;
@@ -1016,6 +1011,9 @@ main(int argc, char **argv)
 			ntohs(o.addr.sin_port), strerror(-err));
 		return 1;
 	}
+	/* set before the receiver starts, which reads them: the plan starts 10 ms from now */
+	r.t0 = pel_cli_mono_ns() + 10000000;
+	r.t_measure = r.t0 + (uint64_t)llround(o.warmup * 1e9);
 	err = pthread_attr_init(&attr);
 	if (!err && o.rx_cpu >= 0) {
 		cpu_set_t set;
@@ -1043,8 +1041,6 @@ main(int argc, char **argv)
 	}
 	/* the default 50 us timer slack would make every wake-up up to 50 us late */
 	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-	r.t0 = pel_cli_mono_ns() + 10000000;	/* the plan starts 10 ms from now */
-	r.t_measure = r.t0 + (uint64_t)llround(o.warmup * 1e9);
 	send_all(&r);
 
 	deadline = pel_cli_mono_ns() + (uint64_t)llround(o.timeout * 1e9);

@@ -303,16 +303,6 @@ pick_cpus(struct pel_bench_opts *o, bool given)
 	o->cpu_b = last[1];
 }
 
-/* A JSON number; JSON has no inf or nan, those become null. */
-static void
-json_number(FILE *f, double v)
-{
-	if (isfinite(v))
-		fprintf(f, "%.6g", v);
-	else
-		fputs("null", f);
-}
-
 /* @p rep as one JSON object, no newline. */
 static void
 write_report(FILE *f, const struct pel_bench_report *rep)
@@ -328,7 +318,7 @@ write_report(FILE *f, const struct pel_bench_report *rep)
 		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
 		pel_cli_json_string(f, rep->metric[i].name);
 		fputs(", \"value\": ", f);
-		json_number(f, rep->metric[i].value);
+		pel_cli_json_number(f, rep->metric[i].value, 6);
 		fputs(", \"unit\": ", f);
 		pel_cli_json_string(f, rep->metric[i].unit);
 		fputc('}', f);
@@ -338,7 +328,7 @@ write_report(FILE *f, const struct pel_bench_report *rep)
 		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
 		pel_cli_json_string(f, rep->ratio[i].name);
 		fputs(", \"value\": ", f);
-		json_number(f, rep->ratio[i].value);
+		pel_cli_json_number(f, rep->ratio[i].value, 6);
 		fputc('}', f);
 	}
 	fputs("]}", f);
