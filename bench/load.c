@@ -26,7 +26,8 @@
  * is CLOCK_REALTIME; it becomes CLOCK_MONOTONIC by an offset realtime - monotonic sampled
  * between two monotonic reads per receive batch (so a step of the wall clock costs one batch at
  * most). A reply without a stamp falls back to the user-space time and is counted
- * (rx_stamp_missing).
+ * (rx_stamp_missing). What the stamp keeps out, the time from it to recvmmsg() returning, is
+ * reported apart (rx_stamp_to_user).
  *
  * --ideal-servers K (default 1, 0 off) replays the trace sent (the planned times of the messages
  * that went out and their service times) through sim.c's c-FCFS with K servers: the latency of
@@ -149,6 +150,7 @@ struct run {
 	uint8_t *reply;		/* reply[id]: 0 none yet, else 1 + the reply's status */
 	uint64_t answered, late, rejected, malformed, stamp_missing;
 	struct pel_hist latency;
+	struct pel_hist rx_delay;	/* kernel stamp to recvmmsg() return: kept out of latency */
 	/* relaxed: main polls it to stop waiting early; the join orders the final read */
 	_Atomic uint64_t replies_total;
 	/* release by main, acquire by the receiver: no reply is waited for after it */
@@ -448,6 +450,8 @@ take_reply(struct run *r, const uint8_t *buf, size_t len, uint64_t now, uint64_t
 		t = stamp && stamp <= now ? stamp : now;
 		if (!stamp)
 			r->stamp_missing++;
+		else
+			pel_hist_record(&r->rx_delay, now - t);
 		pel_hist_record(&r->latency, t > rep.send_ns ? t - rep.send_ns : 0);
 	} else if (rep.status == PEL_FEED_LATE) {
 		r->late++;
@@ -887,9 +891,11 @@ report(struct run *r)
 	       (unsigned long long)pel_hist_quantile(&r->lateness, 0.5),
 	       (unsigned long long)pel_hist_quantile(&r->lateness, 0.99),
 	       (unsigned long long)r->lateness.max);
-	printf("%-12s kernel %llu  missing %llu\n", "rx stamps",
-	       (unsigned long long)(r->answered - r->stamp_missing),
-	       (unsigned long long)r->stamp_missing);
+	printf("%-12s kernel %llu  missing %llu  stamp_to_user_ns p50 %llu  p99 %llu\n",
+	       "rx stamps", (unsigned long long)(r->answered - r->stamp_missing),
+	       (unsigned long long)r->stamp_missing,
+	       (unsigned long long)pel_hist_quantile(&r->rx_delay, 0.5),
+	       (unsigned long long)pel_hist_quantile(&r->rx_delay, 0.99));
 	printf("%-12s", "latency ns");
 	for (unsigned i = 0; i < 5; i++)
 		printf(" %s %llu ", qn[i],
@@ -939,6 +945,10 @@ report(struct run *r)
 	m[n++] = (struct metric){ "send_errors", (double)r->send_errors, "msgs" };
 	m[n++] = (struct metric){ "sent_total", (double)r->sent_total, "msgs" };
 	m[n++] = (struct metric){ "rx_stamp_missing", (double)r->stamp_missing, "msgs" };
+	m[n++] = (struct metric){ "rx_stamp_to_user_p50",
+				  (double)pel_hist_quantile(&r->rx_delay, 0.5), "ns" };
+	m[n++] = (struct metric){ "rx_stamp_to_user_p99",
+				  (double)pel_hist_quantile(&r->rx_delay, 0.99), "ns" };
 	m[n++] = (struct metric){ "offered_rate", (double)o->rate, "msgs/s" };
 	m[n++] = (struct metric){ "achieved_rate", achieved, "msgs/s" };
 	m[n++] = (struct metric){ "send_late_p50",
@@ -1000,6 +1010,7 @@ main(int argc, char **argv)
 	}
 	if (!r.reply || !r.sent_id || (o.ideal_servers && !r.trace) ||
 	    (o.record && (!r.msg || !r.order)) || pel_hist_init(&r.latency) ||
+	    pel_hist_init(&r.rx_delay) ||
 	    pel_hist_init(&r.lateness)) {
 		fprintf(stderr, "pel-load: out of memory for %llu requests\n",
 			(unsigned long long)r.cap);
@@ -1061,6 +1072,7 @@ main(int argc, char **argv)
 	free(r.msg);
 	free(r.order);
 	pel_hist_fini(&r.latency);
+	pel_hist_fini(&r.rx_delay);
 	pel_hist_fini(&r.lateness);
 	return err;
 }

@@ -154,6 +154,7 @@ for q in ("p50", "p90", "p99", "p99.9", "max"):
 assert m["ideal_latency_p50"] <= m["latency_p50"], (m["ideal_latency_p50"], m["latency_p50"])
 assert m["ideal_latency_p50"] <= m["ideal_latency_p99"] <= m["ideal_latency_max"]
 assert m["rx_stamp_missing"] == 0
+assert 0 <= m["rx_stamp_to_user_p50"] <= m["rx_stamp_to_user_p99"]
 assert abs(r["p50_vs_ideal_fcfs"] - m["latency_p50"] / m["ideal_latency_p50"]) < 1e-6, r
 assert abs(r["p99_vs_ideal_fcfs"] - m["latency_p99"] / m["ideal_latency_p99"]) < 1e-6, r
 # the record: sent_total (warm-up included) records of 64 bytes
