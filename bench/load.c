@@ -77,7 +77,7 @@
 
 #define SPIN_NS		50000u		/* spin, not sleep, the last 50 us before a send */
 #define RX_BATCH	64u
-#define RX_NAP_NS	100000u		/* the receiver's pause after taking stamped replies */
+#define RX_NAP_NS	100000u		/* receiver's pause after taking stamped replies */
 #define TX_BATCH	64u		/* due messages sent in one go when behind plan */
 #define RX_BUF_BYTES	(4 << 20)	/* replies held while the receiver waits for its CPU */
 #define REC_SIZE	64u		/* --record: bytes per request */
@@ -150,7 +150,7 @@ struct run {
 	uint8_t *reply;		/* reply[id]: 0 none yet, else 1 + the reply's status */
 	uint64_t answered, late, rejected, malformed, stamp_missing;
 	struct pel_hist latency;
-	struct pel_hist rx_delay;	/* kernel stamp to recvmmsg() return: kept out of latency */
+	struct pel_hist rx_delay;	/* kernel stamp to recvmmsg() return, not in latency */
 	/* relaxed: main polls it to stop waiting early; the join orders the final read */
 	_Atomic uint64_t replies_total;
 	/* release by main, acquire by the receiver: no reply is waited for after it */
@@ -302,7 +302,8 @@ parse_args(int argc, char **argv, struct opts *o)
 				bad("--rx-cpu wants a CPU number or 'any', not '%s'", optarg);
 			break;
 		case O_IDEAL:
-			if (!pel_cli_count(optarg, 0, PEL_SIM_MAX_WORKERS, &v) || strpbrk(optarg, "kMG"))
+			if (!pel_cli_count(optarg, 0, PEL_SIM_MAX_WORKERS, &v) ||
+			    strpbrk(optarg, "kMG"))
 				bad("--ideal-servers wants 0 .. %d, not '%s'", PEL_SIM_MAX_WORKERS,
 				    optarg);
 			o->ideal_servers = (unsigned)v;
@@ -339,7 +340,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (service && !o->spin)
 		bad("--service is for --mode spin only");
 	if (ideal_service && o->spin)
-		bad("--ideal-service is for --mode feed only (spin mode uses the service times sent)");
+		bad("--ideal-service is for --mode feed (spin uses the service times sent)");
 	if (pel_service_parse(service ? service : "fixed:1us", &o->svc, err, sizeof(err)))
 		bad("--service: %s", err);
 	if (pel_service_mean(&o->svc) * 2 > PEL_FEED_SPIN_MAX_NS)
@@ -615,21 +616,22 @@ send_due(struct run *r, const struct out *b, unsigned n)
 			taken[j] = true;
 			idx[m] = j;
 			iov[m] = (struct iovec){ (void *)b[j].msg, sizeof(b[j].msg) };
-			h[m] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[m], .msg_iovlen = 1 } };
+			h[m] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[m],
+							      .msg_iovlen = 1 } };
 			m++;
 		}
 		if (m == 1) {		/* on plan: one message, the plain call */
 			uint64_t now = pel_cli_mono_ns();
+			ssize_t len = send(r->fd[b[i].sock], b[i].msg, sizeof(b[i].msg), 0);
 
-			account(r, &b[i], now, send(r->fd[b[i].sock], b[i].msg, sizeof(b[i].msg), 0) ==
-						       (ssize_t)sizeof(b[i].msg));
+			account(r, &b[i], now, len == (ssize_t)sizeof(b[i].msg));
 			continue;
 		}
 		while (off < m) {
 			uint64_t now = pel_cli_mono_ns();
 			int got = sendmmsg(r->fd[b[i].sock], h + off, m - off, 0);
 
-			if (got <= 0) {		/* the first one failed: book it, try the rest */
+			if (got <= 0) {	/* the first one failed: book it, try the rest */
 				account(r, &b[idx[off++]], now, false);
 				continue;
 			}
@@ -661,7 +663,7 @@ send_all(struct run *r)
 		p.price[i] = 100 * PEL_FEED_PRICE_SCALE;
 	pel_rng_seed(&p.content, o->seed ^ CONTENT_SALT);
 	pel_gen_init(&p.g, &o->arr, &o->svc, (double)o->rate / 1e9, o->seed);
-	/* one message ahead of the one waited for: on plan, nothing is built between wait and send */
+	/* one message built ahead: on plan, nothing is built between the wait and the send */
 	more = plan_next(r, &p, &cur);
 	ahead = more && plan_next(r, &p, &next);
 	while (more) {
@@ -972,7 +974,8 @@ report(struct run *r)
 		m[n++] = (struct metric){ "ideal_latency_max", (double)ideal.max, "ns" };
 		m[n++] = (struct metric){ "ideal_servers", (double)o->ideal_servers, "servers" };
 		ratio[nratios++] = (struct metric){ "p50_vs_ideal_fcfs",
-			ratio_of(pel_hist_quantile(&r->latency, 0.5), pel_hist_quantile(&ideal, 0.5)),
+			ratio_of(pel_hist_quantile(&r->latency, 0.5),
+				 pel_hist_quantile(&ideal, 0.5)),
 			NULL };
 		ratio[nratios++] = (struct metric){ "p99_vs_ideal_fcfs",
 			ratio_of(pel_hist_quantile(&r->latency, 0.99),
@@ -1036,7 +1039,8 @@ main(int argc, char **argv)
 	if (!err)
 		err = pthread_create(&rx, &attr, receiver, &r);
 	if (err) {
-		fprintf(stderr, "pel-load: receiver thread (CPU %d): %s\n", o.rx_cpu, strerror(err));
+		fprintf(stderr, "pel-load: receiver thread (CPU %d): %s\n", o.rx_cpu,
+			strerror(err));
 		return 1;
 	}
 	pthread_attr_destroy(&attr);

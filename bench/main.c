@@ -404,7 +404,8 @@ run_child(unsigned i, struct pel_bench_opts o, struct shared_report *sh,
 		err = suites[i].run(&o, &sh->rep);
 		for (unsigned m = 0; m < sh->rep.nmetrics; m++) {
 			snprintf(sh->unit[m], sizeof(sh->unit[m]), "%s", sh->rep.metric[m].unit);
-			sh->rep.metric[m].unit = NULL;	/* the parent points it at sh->unit[m] */
+			/* the parent points it at sh->unit[m] */
+			sh->rep.metric[m].unit = NULL;
 		}
 		fflush(NULL);
 		_exit(err ? 1 : 0);
