@@ -84,6 +84,7 @@
 #define REC_NO_REPLY	255u
 #define MAX_SOCKETS	64u
 #define CONTENT_SALT	UINT64_C(0xfeedfeedfeedfeed)	/* instrument/side/price stream */
+#define FEED_TICK	10	/* price step between book levels: 0.0010 */
 
 static const char usage[] =
 	"usage: pel-load --port P [options]\n"
@@ -553,12 +554,17 @@ plan_next(struct run *r, struct plan *p, struct out *out)
 		f.service_ns = (uint64_t)llround(q.service);
 	} else {
 		f.kind = PEL_FEED_BOOK;
+		/* a level 1 .. 16 ticks from a mid that walks a unit a step: bids below, asks
+		 * above; one update in 8 removes its level (quantity 0) */
+		int64_t *mid = &p->price[f.instrument];
+		int64_t off = (int64_t)(1 + pel_rng_below(&p->content, 16)) * FEED_TICK;
+
 		f.side = (uint8_t)pel_rng_below(&p->content, 2);
-		f.quantity = 1 + pel_rng_below(&p->content, 1000);
-		p->price[f.instrument] += (int64_t)pel_rng_below(&p->content, 21) - 10;
-		if (p->price[f.instrument] < 1)
-			p->price[f.instrument] = 1;
-		f.price = p->price[f.instrument];
+		f.quantity = pel_rng_below(&p->content, 8) ? 1 + pel_rng_below(&p->content, 1000) : 0;
+		*mid += (int64_t)pel_rng_below(&p->content, 3) - 1;
+		if (*mid < 20 * FEED_TICK)
+			*mid = 20 * FEED_TICK;
+		f.price = f.side == PEL_FEED_BID ? *mid - off : *mid + off;
 	}
 	pel_feed_req_encode(out->msg, &f);
 	out->id = f.req_id;
