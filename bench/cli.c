@@ -3,6 +3,7 @@
  * bench/cli.c - command-line helpers of pel-bench and pel-sim (bench/cli.h).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,15 @@ pel_cli_mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+void
+pel_cli_json_number(FILE *f, double v, int digits)
+{
+	if (isfinite(v))	/* JSON has no inf or nan */
+		fprintf(f, "%.*g", digits, v);
+	else
+		fputs("null", f);
 }
 
 void

@@ -22,6 +22,9 @@ bool pel_cli_count(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /** CLOCK_MONOTONIC in ns. */
 uint64_t pel_cli_mono_ns(void);
 
+/** @p v as a JSON number with @p digits significant digits on @p f; inf and nan as null. */
+void pel_cli_json_number(FILE *f, double v, int digits);
+
 /** @p s as a JSON string (quoted, escaped) on @p f. */
 void pel_cli_json_string(FILE *f, const char *s);
 

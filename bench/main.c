@@ -3,9 +3,15 @@
  * bench/main.c - pel-bench: command line, CPU choice, the --json report.
  *
  *   pel-bench SUITE [--json FILE] [--cpus A,B] [options]
+ *   pel-bench all [--json FILE] [--cpus A,B] [options]
  *
  * Exit status: 0 ran (whatever the figures); 1 could not run or a correctness check failed;
  * 2 bad usage; 77 this host cannot run it (fewer than two CPUs).
+ *
+ * "all" runs ring, handoff, pool, jitter, io, parallel and rt in turn, each in a child process
+ * (a suite may exit(77) when the host or the build cannot run it, or exit(1)): a skip or a
+ * failure is noted and the next suite runs. Each child leaves its report in a shared mapping;
+ * --json writes one file holding every report that came back. Exit 1 if a suite failed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -25,6 +33,10 @@ static const char usage_text[] =
 	"usage: pel-bench SUITE [--json FILE] [--cpus A,B] [options]\n"
 	"\n"
 	"suites:\n"
+	"  all       ring, handoff, pool, jitter, io, parallel and rt in turn, each in its own\n"
+	"            process; one --json FILE holds every suite's report ({\"bench\": \"all\",\n"
+	"            \"suites\": [...], \"skipped\": [...], \"failed\": [...]}); a suite the host\n"
+	"            cannot run (exit 77) is skipped; each option goes to every suite taking it\n"
 	"  ring      cross-core throughput of 16-byte tasks: pel's ring, ck_ring, rte_ring,\n"
 	"            a mutex+condvar queue; one item per op and bursts of 32\n"
 	"  handoff   open-loop latency from pel_submit() to the task's first instruction,\n"
@@ -291,26 +303,12 @@ pick_cpus(struct pel_bench_opts *o, bool given)
 	o->cpu_b = last[1];
 }
 
-/* A JSON number; JSON has no inf or nan, those become null. */
+/* @p rep as one JSON object, no newline. */
 static void
-json_number(FILE *f, double v)
+write_report(FILE *f, const struct pel_bench_report *rep)
 {
-	if (isfinite(v))
-		fprintf(f, "%.6g", v);
-	else
-		fputs("null", f);
-}
-
-static int
-write_json(const char *path, const struct pel_bench_report *rep)
-{
-	FILE *f = fopen(path, "w");
 	unsigned i;
 
-	if (!f) {
-		pel_bench_perror(path, errno);
-		return 1;
-	}
 	fputs("{\"bench\": ", f);
 	pel_cli_json_string(f, rep->bench);
 	fputs(", \"cpu\": ", f);
@@ -320,7 +318,7 @@ write_json(const char *path, const struct pel_bench_report *rep)
 		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
 		pel_cli_json_string(f, rep->metric[i].name);
 		fputs(", \"value\": ", f);
-		json_number(f, rep->metric[i].value);
+		pel_cli_json_number(f, rep->metric[i].value, 6);
 		fputs(", \"unit\": ", f);
 		pel_cli_json_string(f, rep->metric[i].unit);
 		fputc('}', f);
@@ -330,15 +328,185 @@ write_json(const char *path, const struct pel_bench_report *rep)
 		fputs(i ? ", {\"name\": " : "{\"name\": ", f);
 		pel_cli_json_string(f, rep->ratio[i].name);
 		fputs(", \"value\": ", f);
-		json_number(f, rep->ratio[i].value);
+		pel_cli_json_number(f, rep->ratio[i].value, 6);
 		fputc('}', f);
 	}
-	fputs("]}\n", f);
+	fputs("]}", f);
+}
+
+static int
+write_json(const char *path, const struct pel_bench_report *rep)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		pel_bench_perror(path, errno);
+		return 1;
+	}
+	write_report(f, rep);
+	fputc('\n', f);
 	if (fclose(f)) {
 		pel_bench_perror(path, errno);
 		return 1;
 	}
 	return 0;
+}
+
+typedef int (*suite_fn)(const struct pel_bench_opts *o, struct pel_bench_report *rep);
+
+static const struct {
+	const char *name;
+	suite_fn run;
+	bool in_all;
+} suites[] = {
+	{ "ring", pel_bench_ring, true },
+	{ "handoff", pel_bench_handoff, true },
+	{ "pool", pel_bench_pool, true },
+	{ "trace", pel_bench_trace, false },	/* its own binaries and an LTTng session */
+	{ "jitter", pel_bench_jitter, true },
+	{ "io", pel_bench_io, true },
+	{ "parallel", pel_bench_parallel, true },
+	{ "rt", pel_bench_rt, true },
+};
+
+#define NSUITES	(sizeof(suites) / sizeof(suites[0]))
+
+/* What a child of "all" hands back: its report, the units its metrics point to copied in. */
+struct shared_report {
+	struct pel_bench_report rep;
+	char unit[PEL_BENCH_MAX_METRICS][32];
+};
+
+/*
+ * Run suite @p i in a child process. @return its exit status (0 ran, 77 skipped, else failed),
+ * with its report in @p out (units pointing into @p sh) when 0.
+ */
+static int
+run_child(unsigned i, struct pel_bench_opts o, struct shared_report *sh,
+	  struct pel_bench_report *out)
+{
+	int status;
+	pid_t pid;
+
+	memset(sh, 0, sizeof(*sh));
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		pel_bench_perror("fork", errno);
+		return 1;
+	}
+	if (pid == 0) {
+		int err;
+
+		o.suite = suites[i].name;
+		o.json = NULL;
+		sh->rep.bench = suites[i].name;
+		err = suites[i].run(&o, &sh->rep);
+		for (unsigned m = 0; m < sh->rep.nmetrics; m++) {
+			snprintf(sh->unit[m], sizeof(sh->unit[m]), "%s", sh->rep.metric[m].unit);
+			/* the parent points it at sh->unit[m] */
+			sh->rep.metric[m].unit = NULL;
+		}
+		fflush(NULL);
+		_exit(err ? 1 : 0);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			pel_bench_perror("waitpid", errno);
+			return 1;
+		}
+	}
+	if (!WIFEXITED(status))
+		return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	if (WEXITSTATUS(status))
+		return WEXITSTATUS(status);
+	*out = sh->rep;
+	for (unsigned m = 0; m < out->nmetrics; m++)
+		out->metric[m].unit = sh->unit[m];
+	return 0;
+}
+
+/* pel-bench all: every suite in turn; one JSON file of every report. */
+static int
+run_all(const struct pel_bench_opts *o, const char *model)
+{
+	static struct pel_bench_report reps[NSUITES];
+	static char units[NSUITES][PEL_BENCH_MAX_METRICS][32];
+	const char *skipped[NSUITES], *failed[NSUITES];
+	unsigned nrep = 0, nskip = 0, nfail = 0, i, k;
+	struct shared_report *sh;
+	uint64_t t0 = pel_bench_mono_ns();
+	FILE *f = NULL;
+
+	/* a file that cannot be written fails now, not after every suite ran */
+	if (o->json && !(f = fopen(o->json, "w"))) {
+		pel_bench_perror(o->json, errno);
+		return 1;
+	}
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED) {
+		pel_bench_perror("mmap", errno);
+		if (f)
+			fclose(f);
+		return 1;
+	}
+	for (i = 0; i < NSUITES; i++) {
+		uint64_t t = pel_bench_mono_ns();
+		int st;
+
+		if (!suites[i].in_all)
+			continue;
+		printf("\n== pel-bench %s\n", suites[i].name);
+		st = run_child(i, *o, sh, &reps[nrep]);
+		if (st == 0) {
+			/* the mapping is reused by the next child: keep the units */
+			for (k = 0; k < reps[nrep].nmetrics; k++) {
+				memcpy(units[nrep][k], sh->unit[k], sizeof(units[nrep][k]));
+				reps[nrep].metric[k].unit = units[nrep][k];
+			}
+			reps[nrep].bench = suites[i].name;
+			reps[nrep].cpu = model;
+			nrep++;
+		} else if (st == 77) {
+			skipped[nskip++] = suites[i].name;
+		} else {
+			failed[nfail++] = suites[i].name;
+		}
+		printf("== pel-bench %s: %s, %.1f s\n", suites[i].name,
+		       st == 0 ? "ran" : st == 77 ? "skipped" : "FAILED",
+		       (double)(pel_bench_mono_ns() - t) / 1e9);
+	}
+	munmap(sh, sizeof(*sh));
+	printf("\nall: %u ran, %u skipped, %u failed in %.1f s\n", nrep, nskip, nfail,
+	       (double)(pel_bench_mono_ns() - t0) / 1e9);
+	if (!f)
+		return nfail ? 1 : 0;
+	fputs("{\"bench\": \"all\", \"cpu\": ", f);
+	pel_cli_json_string(f, model);
+	fputs(", \"suites\": [", f);
+	for (i = 0; i < nrep; i++) {
+		if (i)
+			fputs(", ", f);
+		write_report(f, &reps[i]);
+	}
+	fputs("], \"skipped\": [", f);
+	for (i = 0; i < nskip; i++) {
+		if (i)
+			fputs(", ", f);
+		pel_cli_json_string(f, skipped[i]);
+	}
+	fputs("], \"failed\": [", f);
+	for (i = 0; i < nfail; i++) {
+		if (i)
+			fputs(", ", f);
+		pel_cli_json_string(f, failed[i]);
+	}
+	fputs("]}\n", f);
+	if (fclose(f)) {
+		pel_bench_perror(o->json, errno);
+		return 1;
+	}
+	return nfail ? 1 : 0;
 }
 
 enum {
@@ -374,7 +542,8 @@ main(int argc, char **argv)
 	static struct pel_bench_report rep;
 	static char model[256];
 	struct pel_bench_opts o = { 0 };
-	bool ring, handoff, jitter, io, par, rtb, cpus_given = false;
+	bool ring, handoff, jitter, io, rtb, all, cpus_given = false;
+	unsigned i;
 	int c, err;
 
 	if (argc < 2)
@@ -388,10 +557,11 @@ main(int argc, char **argv)
 	handoff = !strcmp(o.suite, "handoff");
 	jitter = !strcmp(o.suite, "jitter");
 	io = !strcmp(o.suite, "io");
-	par = !strcmp(o.suite, "parallel");
 	rtb = !strcmp(o.suite, "rt");
-	if (!ring && !handoff && !jitter && !io && !par && !rtb && strcmp(o.suite, "pool") &&
-	    strcmp(o.suite, "trace"))
+	all = !strcmp(o.suite, "all");
+	for (i = 0; i < NSUITES && strcmp(o.suite, suites[i].name); i++)
+		;
+	if (i == NSUITES && !all)
 		usage_exit("unknown SUITE \"%s\"", o.suite);
 
 	/* getopt sees argv[1], the suite, as the program name */
@@ -406,7 +576,7 @@ main(int argc, char **argv)
 			cpus_given = true;
 			break;
 		case OPT_SLOTS:
-			if (!ring)
+			if (!ring && !all)
 				usage_exit("--slots is a ring option");
 			o.slots = (unsigned)parse_count(optarg, PEL_RING_MAX_SLOTS);
 			if (!o.slots || (o.slots & (o.slots - 1)) || o.slots < 2 * PEL_BENCH_BURST)
@@ -428,7 +598,7 @@ main(int argc, char **argv)
 				usage_exit("--reps wants a count in 1 .. 1000, got \"%s\"", optarg);
 			break;
 		case OPT_SAMPLES:
-			if (!handoff && !io && !rtb)
+			if (!handoff && !io && !rtb && !all)
 				usage_exit("--samples is a handoff, io and rt option");
 			o.samples = parse_count(optarg, UINT64_C(100000000));
 			if (o.samples < 100)
@@ -436,7 +606,7 @@ main(int argc, char **argv)
 					   optarg);
 			break;
 		case OPT_INTERVAL:
-			if (!handoff && !rtb)
+			if (!handoff && !rtb && !all)
 				usage_exit("--interval-ns is a handoff and rt option");
 			o.interval_ns = parse_count(optarg, 1000000000ull);
 			if (o.interval_ns < 100)
@@ -444,7 +614,7 @@ main(int argc, char **argv)
 					   optarg);
 			break;
 		case OPT_ROUNDS:
-			if (!handoff && !rtb)
+			if (!handoff && !rtb && !all)
 				usage_exit("--rounds is a handoff and rt option");
 			o.rounds = (unsigned)parse_count(optarg, 1000);
 			if (!o.rounds)
@@ -452,7 +622,7 @@ main(int argc, char **argv)
 					   optarg);
 			break;
 		case OPT_SECONDS:
-			if (!jitter)
+			if (!jitter && !all)
 				usage_exit("--seconds is a jitter option");
 			o.seconds = parse_count(optarg, 3600);
 			if (!o.seconds)
@@ -479,22 +649,9 @@ main(int argc, char **argv)
 	rep.cpu = model;
 	/* every figure is of one CPU model: say which, before anything else */
 	printf("cpu: %s\n", model);
-	if (ring)
-		err = pel_bench_ring(&o, &rep);
-	else if (handoff)
-		err = pel_bench_handoff(&o, &rep);
-	else if (jitter)
-		err = pel_bench_jitter(&o, &rep);
-	else if (io)
-		err = pel_bench_io(&o, &rep);
-	else if (par)
-		err = pel_bench_parallel(&o, &rep);
-	else if (rtb)
-		err = pel_bench_rt(&o, &rep);
-	else if (!strcmp(o.suite, "trace"))
-		err = pel_bench_trace(&o, &rep);
-	else
-		err = pel_bench_pool(&o, &rep);
+	if (all)
+		return run_all(&o, model);
+	err = suites[i].run(&o, &rep);
 	if (err)
 		return 1;
 	if (o.json && write_json(o.json, &rep))

@@ -109,6 +109,13 @@ struct sim {
 	uint64_t steals;
 };
 
+/* Request @p i of the trace: replayed from cfg->trace, or the generator's next. */
+static struct pel_req
+next_req(const struct pel_sim_cfg *cfg, struct pel_gen *gen, uint64_t i)
+{
+	return cfg->trace ? cfg->trace[i] : pel_gen_next(gen);
+}
+
 /* Worker @p w takes @p it at @p t, running it after @p extra ns. */
 static void
 begin(struct sim *s, unsigned w, const struct item *it, double t, double extra, bool stolen)
@@ -276,9 +283,10 @@ static int
 check_cfg(const struct pel_sim_cfg *c)
 {
 	if ((unsigned)c->policy >= PEL_SIM_NPOLICIES || !c->workers ||
-	    c->workers > PEL_SIM_MAX_WORKERS || !(c->load > 0 && c->load < 1) || !c->requests ||
-	    c->warmup >= c->requests || !(c->steal_cost >= 0 && isfinite(c->steal_cost)) ||
-	    !(pel_service_mean(&c->svc) > 0))
+	    c->workers > PEL_SIM_MAX_WORKERS || !c->requests || c->warmup >= c->requests ||
+	    !(c->steal_cost >= 0 && isfinite(c->steal_cost)))
+		return -EINVAL;
+	if (!c->trace && (!(c->load > 0 && c->load < 1) || !(pel_service_mean(&c->svc) > 0)))
 		return -EINVAL;
 	return 0;
 }
@@ -288,7 +296,7 @@ pel_sim_run(const struct pel_sim_cfg *cfg, struct pel_hist *hist, pel_sim_done_f
 	    void *arg, struct pel_sim_result *res)
 {
 	struct sim *s;
-	struct pel_gen gen;
+	struct pel_gen gen = { 0 };
 	struct pel_req r;
 	struct item next;
 	uint64_t arrived = 0, done = 0;
@@ -307,9 +315,11 @@ pel_sim_run(const struct pel_sim_cfg *cfg, struct pel_hist *hist, pel_sim_done_f
 	s->fn = fn;
 	s->arg = arg;
 	pel_rng_seed(&s->rng, cfg->seed ^ PEL_SIM_POLICY_SALT);
-	rate = cfg->load * cfg->workers / pel_service_mean(&cfg->svc);
-	pel_gen_init(&gen, &cfg->arr, &cfg->svc, rate, cfg->seed);
-	r = pel_gen_next(&gen);
+	if (!cfg->trace) {
+		rate = cfg->load * cfg->workers / pel_service_mean(&cfg->svc);
+		pel_gen_init(&gen, &cfg->arr, &cfg->svc, rate, cfg->seed);
+	}
+	r = next_req(cfg, &gen, 0);
 	next = (struct item){ r.arrival, r.service, 0 };
 
 	while (done < cfg->requests) {
@@ -323,7 +333,7 @@ pel_sim_run(const struct pel_sim_cfg *cfg, struct pel_hist *hist, pel_sim_done_f
 			if (err)
 				break;
 			if (++arrived < cfg->requests) {
-				r = pel_gen_next(&gen);
+				r = next_req(cfg, &gen, arrived);
 				next = (struct item){ r.arrival, r.service, arrived };
 			}
 		} else {

@@ -50,6 +50,12 @@ struct pel_sim_cfg {
 	uint64_t warmup;		/* the first ones left out of the figures, < requests */
 	uint64_t seed;
 	double steal_cost;		/* ns, >= 0; steal only */
+	/*
+	 * NULL: generate the trace from arr, svc, load and seed. Else replay trace[0 .. requests-1]
+	 * (arrivals non-decreasing, services >= 0), as pel-load does with the trace it sent; load
+	 * and the service spec are then not used (nor checked), seed only seeds placement.
+	 */
+	const struct pel_req *trace;
 };
 
 /* One finished request, to the pel_sim_run() callback. */

@@ -511,6 +511,66 @@ test_bad_config(void **state)
 	assert_int_equal(pel_sim_policy_parse("steal"), PEL_SIM_STEAL);
 }
 
+static void
+collect_sojourn(const struct pel_sim_done *d, void *arg)
+{
+	double *soj = arg;
+
+	soj[d->index] = d->finish - d->arrival;
+}
+
+/*
+ * A replayed trace (pel-load's ideal FCFS): a hand-made one with known sojourns on 1 and 2
+ * servers, and the generator's own trace replayed gives the run it generated.
+ */
+static void
+test_replay(void **state)
+{
+	/* 1 server: 0+5, waits 5 then 5, then idle until 20: 5, 10, 5 (+ 3 more at 20..) */
+	static const struct pel_req hand[] = {
+		{ 0, 5 }, { 0, 5 }, { 20, 5 }, { 20, 1 }, { 20.5, 0 },
+	};
+	static const double one[] = { 5, 10, 5, 6, 5.5 }, two[] = { 5, 5, 5, 1, 0.5 };
+	struct pel_sim_cfg c = { .policy = PEL_SIM_CFCFS, .workers = 1, .requests = 5,
+				 .trace = hand };
+	struct pel_sim_result res, res2;
+	struct pel_hist h, h2;
+	struct pel_req *tr;
+	struct pel_gen g;
+	double soj[5];
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(pel_sim_run(&c, NULL, collect_sojourn, soj, &res), 0);
+	for (i = 0; i < 5; i++)
+		assert_true(soj[i] == one[i]);
+	c.workers = 2;
+	assert_int_equal(pel_sim_run(&c, NULL, collect_sojourn, soj, &res), 0);
+	for (i = 0; i < 5; i++)
+		assert_true(soj[i] == two[i]);
+	c.warmup = 5;
+	assert_int_equal(pel_sim_run(&c, NULL, NULL, NULL, &res), -EINVAL);
+
+	c = cfg_of(PEL_SIM_CFCFS, 4, 0.8, "exp:10us", 20000);
+	assert_int_equal(pel_hist_init(&h), 0);
+	assert_int_equal(pel_hist_init(&h2), 0);
+	assert_int_equal(pel_sim_run(&c, &h, NULL, NULL, &res), 0);
+	tr = malloc(c.requests * sizeof(*tr));
+	assert_non_null(tr);
+	pel_gen_init(&g, &c.arr, &c.svc, c.load * c.workers / pel_service_mean(&c.svc), c.seed);
+	for (i = 0; i < c.requests; i++)
+		tr[i] = pel_gen_next(&g);
+	c.trace = tr;
+	c.load = 7;		/* not used, nor checked, on a replay */
+	assert_int_equal(pel_sim_run(&c, &h2, NULL, NULL, &res2), 0);
+	assert_true(res.mean_sojourn == res2.mean_sojourn);
+	assert_int_equal(h.n, h2.n);
+	assert_int_equal(pel_hist_quantile(&h, 0.99), pel_hist_quantile(&h2, 0.99));
+	free(tr);
+	pel_hist_fini(&h);
+	pel_hist_fini(&h2);
+}
+
 int
 main(void)
 {
@@ -524,6 +584,7 @@ main(void)
 		cmocka_unit_test(test_mmc),
 		cmocka_unit_test(test_mg1),
 		cmocka_unit_test(test_policy_order),
+		cmocka_unit_test(test_replay),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,8 +8,13 @@
 # Bad input to either: exit 2 and a message, never a crash. Then pel-spin-echo on a free port and
 # pel-load against it for 2 s at 2000 msgs/s, spin fixed:1us, then in feed mode: every message
 # sent is answered (sent = answered + late + rejected + lost, lost 0 at this rate), latency p50
-# under 1 ms, the JSON parses and holds the same counts as the table. A garbage and a truncated
-# datagram sent to pel-spin-echo are counted as malformed and not answered.
+# under 1 ms, the JSON parses and holds the same counts as the table. The spin run also checks
+# the kernel RX stamps (none missing on loopback), the ideal FCFS (its metrics and ratios in the
+# JSON, ideal p50 <= measured p50: nothing beats zero overhead), --record (sent_total records of
+# 64 bytes, requests that decode, ids each once, statuses adding up to the counts) and --cdf
+# (fractions rising to exactly 1 on rising latencies). Short runs of the issue's other service
+# specs, and a feed run with --ideal-service. A garbage and a truncated datagram sent to
+# pel-spin-echo are counted as malformed and not answered.
 set -u
 
 LOAD=${1:?usage: test_pel_load.sh PEL_LOAD PEL_SPIN_ECHO}
@@ -62,6 +67,16 @@ done <<'ARGS'
 --port 9 --bogus
 --port 9 extra
 --port 9 --rate
+--port 9 --rx-cpu x
+--port 9 --rx-cpu -1
+--port 9 --ideal-servers 65
+--port 9 --ideal-servers x
+--port 9 --ideal-service exp:10us
+--port 9 --mode feed --ideal-service bogus:1us
+--port 9 --ideal-servers 0 --cdf-ideal /dev/null
+--port 9 --mode feed --cdf-ideal /dev/null
+--port 9 --record
+--port 9 --cdf
 ARGS
 "$ECHO" --port 70000 >/dev/null 2>&1
 [ $? -eq 2 ] || fail "pel-spin-echo --port 70000: expected exit 2"
@@ -119,9 +134,80 @@ assert m["achieved_rate"] > 1000, m["achieved_rate"]
 PY
 }
 
-check_run "spin fixed:1us" --mode spin --service fixed:1us --sockets 2
+check_run "spin fixed:1us" --mode spin --service fixed:1us --sockets 2 --ideal-servers 1 \
+	--record "$tmp/rec" --cdf "$tmp/cdf" --cdf-ideal "$tmp/cdfi"
 spun=$sent
+missing=$(field 'rx stamps' missing)
+[ "$missing" = 0 ] || fail "rx stamps: $missing replies without a kernel stamp on loopback"
+ip50=$(field 'ideal fcfs' p50)
+[ -n "$ip50" ] && [ "$ip50" -gt 0 ] && [ "$ip50" -le "$p50" ] ||
+	fail "ideal fcfs p50 '$ip50' not in (0, measured p50 $p50]"
+rec_total=$(field record records)
+/usr/bin/python3 - "$tmp" "$sent" "$answered" "$rec_total" <<'PY' || fail "spin: record, cdf or ideal"
+import json, struct, sys
+tmp, sent, answered, rec_total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+d = json.load(open(tmp + "/json"))
+m = {x["name"]: x["value"] for x in d["metrics"]}
+r = {x["name"]: x["value"] for x in d["ratios"]}
+for q in ("p50", "p90", "p99", "p99.9", "max"):
+	assert m["ideal_latency_" + q] > 0, q
+assert m["ideal_latency_p50"] <= m["latency_p50"], (m["ideal_latency_p50"], m["latency_p50"])
+assert m["ideal_latency_p50"] <= m["ideal_latency_p99"] <= m["ideal_latency_max"]
+assert m["rx_stamp_missing"] == 0
+assert 0 <= m["rx_stamp_to_user_p50"] <= m["rx_stamp_to_user_p99"]
+assert abs(r["p50_vs_ideal_fcfs"] - m["latency_p50"] / m["ideal_latency_p50"]) < 1e-6, r
+assert abs(r["p99_vs_ideal_fcfs"] - m["latency_p99"] / m["ideal_latency_p99"]) < 1e-6, r
+# the record: sent_total (warm-up included) records of 64 bytes
+raw = open(tmp + "/rec", "rb").read()
+assert m["sent_total"] == rec_total and len(raw) == 64 * rec_total, (len(raw), rec_total)
+assert rec_total >= sent
+status = {}
+ids = set()
+measured = 0
+sends = []
+for i in range(rec_total):
+	rec = raw[64 * i:64 * i + 64]
+	magic, ver, kind = struct.unpack_from("<HBB", rec, 0)
+	assert (magic, ver, kind) == (0x4650, 1, 2), (i, magic, ver, kind)
+	send_ns, req_id, svc = struct.unpack_from("<QQQ", rec, 32)
+	assert svc == 1000 and req_id not in ids and rec[57:] == bytes(7), i
+	ids.add(req_id)
+	sends.append(send_ns)
+	status[rec[56]] = status.get(rec[56], 0) + 1
+assert ids == set(range(rec_total)), "ids are not 0 .. sent_total - 1"
+# everything was answered at 2000/s: every record says so, warm-up included
+assert set(status) == {0} and status[0] == rec_total, status
+# the last `sent` records (by planned time) are the measured ones
+assert sum(1 for t in sends if t >= sorted(sends)[rec_total - sent]) == sent
+def cdf(path):
+	pts = [tuple(map(float, l.split())) for l in open(path) if not l.startswith("#")]
+	assert pts, path
+	for (x0, f0), (x1, f1) in zip(pts, pts[1:]):
+		assert x1 > x0 and f1 > f0, (path, x0, f0, x1, f1)
+	assert pts[-1][1] == 1.0 and 0 < pts[0][1] <= 1, (path, pts[0], pts[-1])
+	return pts
+c = cdf(tmp + "/cdf")
+assert c[-1][0] == m["latency_max"], (c[-1], m["latency_max"])
+ci = cdf(tmp + "/cdfi")
+assert ci[-1][0] == m["ideal_latency_max"], (ci[-1], m["ideal_latency_max"])
+PY
 check_run "feed" --mode feed --instruments 50 --arrivals fixed
+grep -q '^ideal fcfs' "$tmp/out" && fail "feed: an ideal FCFS without --ideal-service"
+fed=$sent
+
+# the issue's service specs, 0.5 s each (all light at 2000/s: a 500 us spin in 0.5% of them)
+for svc in exp:10us bimodal:90:5us:55us bimodal:99.5:0.5us:500us; do
+	"$LOAD" --port "$port" --rate 2000 --seconds 0.5 --warmup 0.1 --service "$svc" \
+		--ideal-servers 2 >"$tmp/out" 2>&1 || fail "--service $svc: pel-load exit $?"
+	grep -q "service $svc " "$tmp/out" || fail "--service $svc: not in the parameters"
+	[ "$(field counts lost)" -eq 0 ] || fail "--service $svc: replies lost"
+	grep -q 'servers 2$' "$tmp/out" || fail "--service $svc: no ideal FCFS on 2 servers"
+done
+"$LOAD" --port "$port" --rate 2000 --seconds 0.5 --warmup 0.1 --mode feed \
+	--ideal-service fixed:2us >"$tmp/out" 2>&1 || fail "feed --ideal-service: exit $?"
+ip50=$(field 'ideal fcfs' p50)
+[ "$ip50" = 2000 ] || fail "feed --ideal-service fixed:2us: ideal p50 '$ip50', expected 2000"
+sent=$fed
 
 # not a request: too short, the right length with a wrong magic, one byte short of a request
 printf 'garbage' >"/dev/udp/127.0.0.1/$port" || fail "cannot send to /dev/udp"
