@@ -255,6 +255,8 @@ SERVER_PID=
 LOAD_PID=
 LTTNG_SESSION=
 SESSIOND_PID=
+SESSIOND_HOME=
+IN_TRACE=0
 INTERRUPTED=0
 NPOINTS=0
 NOK=0
@@ -445,6 +447,7 @@ run_trace()
 	if ! lttng list >/dev/null 2>&1; then
 		# no session daemon for this user: one of our own, stopped at the end
 		home=$(mktemp -d /tmp/pel-demo-lttng.XXXXXX) || return 1
+		SESSIOND_HOME=$home
 		export LTTNG_HOME=$home
 		if ! lttng-sessiond --no-kernel --daemonize --pidfile="$home/sessiond.pid" \
 			>"$t/sessiond.log" 2>&1; then
@@ -525,11 +528,30 @@ run_trace()
 	return 0
 }
 
+# After run_trace, whatever its end: no session, no session daemon of ours left.
+trace_cleanup()
+{
+	if [ -n "$LTTNG_SESSION" ]; then
+		lttng destroy "$LTTNG_SESSION" >/dev/null 2>&1
+		LTTNG_SESSION=
+	fi
+	stop_sessiond
+}
+
 stop_sessiond()
 {
-	[ -n "$SESSIOND_PID" ] || return 0
-	kill -TERM "$SESSIOND_PID" 2>/dev/null
-	SESSIOND_PID=
+	local i
+
+	if [ -n "$SESSIOND_PID" ]; then
+		kill -TERM "$SESSIOND_PID" 2>/dev/null
+		for i in $(seq 50); do
+			kill -0 "$SESSIOND_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		SESSIOND_PID=
+	fi
+	[ -n "$SESSIOND_HOME" ] && rm -rf "$SESSIOND_HOME"
+	SESSIOND_HOME=
 }
 
 # --bench: pel-bench's suite "all" (one JSON), or, from a pel-bench without it, handoff and ring.
@@ -584,11 +606,10 @@ on_signal()
 	LOAD_PID=
 	stop_server
 	point_line interrupted
-	if [ -n "$LTTNG_SESSION" ]; then
-		lttng destroy "$LTTNG_SESSION" >/dev/null 2>&1
-		LTTNG_SESSION=
+	if [ "$IN_TRACE" = 1 ]; then
+		trace_cleanup
+		meta trace "interrupted while recording or reading the trace"
 	fi
-	stop_sessiond
 	meta note "interrupted by a signal after $NOK of $TOTAL runs"
 	finish 130
 }
@@ -673,6 +694,7 @@ main()
 	if [ "$TRACE" = 1 ]; then
 		printf 'trace: %s feed mode at %s/s for %s s under LTTng ... ' "$(basename "$BIN_PEL")" \
 			"$FEED_TRACE_RATE" "$TRACE_SECONDS"
+		IN_TRACE=1
 		if run_trace; then
 			echo "done: trace/report.txt"
 			meta trace "recorded: trace/lttng, report trace/report.txt"
@@ -680,6 +702,8 @@ main()
 			echo "skipped: $WHY"
 			meta trace "$WHY"
 		fi
+		trace_cleanup
+		IN_TRACE=0
 	else
 		meta trace "not asked for (--no-trace)"
 	fi
