@@ -347,7 +347,7 @@ stop_server()
 	SERVER_PID=
 }
 
-# What this pel-load can do, from its --help: LOAD_EXTRA holds the options to add.
+# What this pel-load can do, from its --help: sets HAVE_CDF, HAVE_CDF_IDEAL and HAVE_IDEAL.
 probe_load()
 {
 	local help
@@ -411,10 +411,12 @@ run_point()
 		status="pel-load exit $rc"
 		echo "failed: $status: $(tail -n 2 "$RES/$prefix.load.log" | tr '\n' ' ')"
 	else
-		summary=$("$PY" tools/pel-demo-report --point "$RES/$prefix.load.json" 2>&1) ||
+		if summary=$("$PY" tools/pel-demo-report --point "$RES/$prefix.load.json" 2>&1); then
+			NOK=$((NOK + 1))
+		else
 			status="unreadable pel-load JSON"
+		fi
 		echo "$summary"
-		NOK=$((NOK + 1))
 	fi
 	point_line "$status"
 }
