@@ -7,7 +7,7 @@
 #
 #	tools/demo.sh [--quick] [options]
 #
-#	--quick		a first look, in under a minute after the build: loads 25,50,75, 0.5 s each
+#	--quick		a first look (under a minute after the build): 25,50,75 %, 0.5 s
 #	--loads LIST	offered loads in % of one core (default 20,30,40,50,70,90)
 #	--seconds S	measured seconds per run (default 1; --quick 0.5), after a warm-up
 #	--service SPEC	pel-load's spin service of the sweep (default exp:10us)
@@ -110,14 +110,16 @@ while [ $# -gt 0 ]; do
 		;;
 	--seconds)
 		need_value "$opt" $#
-		[[ $2 =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="$2" 'BEGIN { exit !(s > 0 && s <= 3600) }' ||
+		[[ $2 =~ ^[0-9]+(\.[0-9]+)?$ ]] &&
+			awk -v s="$2" 'BEGIN { exit !(s > 0 && s <= 3600) }' ||
 			die_usage "--seconds $2: not a number of seconds in (0, 3600]"
 		SECONDS_RUN=$2
 		shift
 		;;
 	--service)
 		need_value "$opt" $#
-		[[ $2 =~ ^(fixed|exp):[0-9.]+(ns|us|ms)$|^bimodal:[0-9.]+:[0-9.]+(ns|us|ms):[0-9.]+(ns|us|ms)$ ]] ||
+		t='[0-9.]+(ns|us|ms)'
+		[[ $2 =~ ^(fixed|exp):$t$ ]] || [[ $2 =~ ^bimodal:[0-9.]+:$t:$t$ ]] ||
 			die_usage "--service $2: write fixed:1us, exp:10us or bimodal:90:5us:55us"
 		SERVICE=$2
 		shift
@@ -131,7 +133,8 @@ while [ $# -gt 0 ]; do
 		;;
 	--seed)
 		need_value "$opt" $#
-		[[ $2 =~ ^[0-9]+$ ]] && [ "${#2}" -le 18 ] || die_usage "--seed $2: not a whole number"
+		[[ $2 =~ ^[0-9]+$ ]] && [ "${#2}" -le 18 ] ||
+			die_usage "--seed $2: not a whole number"
 		SEED=$2
 		shift
 		;;
@@ -172,8 +175,9 @@ service_mean_ns()
 		}
 		BEGIN {
 			n = split(s, f, ":")
-			if (f[1] == "bimodal") { p = f[2] / 100; print p * ns(f[3]) + (1 - p) * ns(f[4]) }
-			else print ns(f[2])
+			if (f[1] != "bimodal") { print ns(f[2]); exit }
+			p = f[2] / 100
+			print p * ns(f[3]) + (1 - p) * ns(f[4])
 		}'
 }
 MEAN_NS=$(service_mean_ns "$SERVICE")
@@ -312,12 +316,13 @@ start_server()
 	PORT=
 	for i in $(seq 200); do
 		# "pel-feed: serving UDP port P on N workers", "pel-spin-echo: port P"
-		PORT=$(sed -n 's/^[^ ]*: \(serving UDP \)\{0,1\}port \([0-9][0-9]*\).*/\2/p' "$log" |
-		       head -n 1)
+		PORT=$(sed -n 's/^[^ ]*: \(serving UDP \)\{0,1\}port \([0-9][0-9]*\).*/\2/p' \
+		       "$log" | head -n 1)
 		[ -n "$PORT" ] && return 0
 		if ! kill -0 "$SERVER_PID" 2>/dev/null; then
 			wait "$SERVER_PID" 2>/dev/null
-			WHY="the server exited $? before its ready line: $(tail -n 3 "$log" | tr '\n' ' ')"
+			WHY="the server exited $? before its ready line:"
+			WHY+=" $(tail -n 3 "$log" | tr '\n' ' ')"
 			SERVER_PID=
 			return 1
 		fi
@@ -411,7 +416,8 @@ run_point()
 		status="pel-load exit $rc"
 		echo "failed: $status: $(tail -n 2 "$RES/$prefix.load.log" | tr '\n' ' ')"
 	else
-		if summary=$("$PY" tools/pel-demo-report --point "$RES/$prefix.load.json" 2>&1); then
+		if summary=$("$PY" tools/pel-demo-report --point "$RES/$prefix.load.json" 2>&1)
+		then
 			NOK=$((NOK + 1))
 		else
 			status="unreadable pel-load JSON"
@@ -520,8 +526,8 @@ run_trace()
 	stop_sessiond
 	[ "$rc" -eq 0 ] || echo "demo.sh: the traced run's pel-load exited $rc (trace/load.log)"
 	log_cmd tools/pel-trace "$t/lttng" --plots "$t/plots"
-	if ! "$PY" tools/pel-trace "$t/lttng" --plots "$t/plots" >"$t/report.txt" 2>"$t/pel-trace.err"
-	then
+	if ! "$PY" tools/pel-trace "$t/lttng" --plots "$t/plots" >"$t/report.txt" \
+		2>"$t/pel-trace.err"; then
 		WHY="pel-trace failed: $(tail -n 2 "$t/pel-trace.err" | tr '\n' ' ')"
 		rm -f "$t/report.txt"
 		return 1
@@ -573,7 +579,8 @@ run_bench()
 		rc=$?
 		LOAD_PID=
 		cat "$RES/pel-bench-$s.txt"
-		[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || echo "demo.sh: pel-bench $s failed (exit $rc)"
+		[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] ||
+			echo "demo.sh: pel-bench $s failed (exit $rc)"
 	done
 }
 
@@ -629,8 +636,8 @@ main()
 
 	mapfile -t cpus < <(allowed_cpus)
 	if [ "${#cpus[@]}" -lt 2 ]; then
-		echo "demo.sh: this process may use only CPU ${cpus[*]}: the demo needs two, one for" \
-		     "the server's busy-polling worker and one for the load generator" >&2
+		echo "demo.sh: this process may use only CPU ${cpus[*]}: the demo needs two," \
+		     "one for the server's busy-polling worker, one for the load generator" >&2
 		exit 1
 	fi
 	LOAD_CPU=${cpus[0]}
@@ -674,11 +681,13 @@ main()
 	     "pool) on CPU $SERVER_CPU, pel-load on CPU $LOAD_CPU; $TOTAL runs of" \
 	     "$WARMUP + $SECONDS_RUN s, about $(awk -v n="$TOTAL" -v s="$SECONDS_RUN" \
 	     -v w="$WARMUP" 'BEGIN { printf "%d", n * (s + w + 0.6) + 0.5 }') s"
-	[ "$HAVE_IDEAL" = 1 ] || echo "demo: this pel-load has no --ideal-servers: no ideal FCFS column"
+	[ "$HAVE_IDEAL" = 1 ] ||
+		echo "demo: this pel-load has no --ideal-servers: no ideal FCFS column"
 	[ "$HAVE_CDF" = 1 ] || echo "demo: this pel-load has no --cdf: no CDF plot"
 	for l in "${LOAD_LIST[@]}"; do
 		# rate = load x (1 s / mean service): the share of one core the requests ask for
-		rate=$(awk -v l="$l" -v m="$MEAN_NS" 'BEGIN { printf "%d", l / 100 * 1e9 / m + 0.5 }')
+		rate=$(awk -v l="$l" -v m="$MEAN_NS" \
+		       'BEGIN { printf "%d", l / 100 * 1e9 / m + 0.5 }')
 		for role in pel pool; do
 			bin=$BIN_PEL
 			[ "$role" = pool ] && bin=$BIN_POOL
@@ -694,8 +703,8 @@ main()
 	fi
 
 	if [ "$TRACE" = 1 ]; then
-		printf 'trace: %s feed mode at %s/s for %s s under LTTng ... ' "$(basename "$BIN_PEL")" \
-			"$FEED_TRACE_RATE" "$TRACE_SECONDS"
+		printf 'trace: %s feed mode at %s/s for %s s under LTTng ... ' \
+			"$(basename "$BIN_PEL")" "$FEED_TRACE_RATE" "$TRACE_SECONDS"
 		IN_TRACE=1
 		if run_trace; then
 			echo "done: trace/report.txt"

@@ -150,7 +150,8 @@ class Fixture(unittest.TestCase):
         self.assertIn("Linux 6.1.0-fixture", md)
         self.assertIn("pel-check: not ready", md)
         self.assertIn("build-demo/tools/pel-check --cpus 1", md)
-        self.assertRegex(md, r"\| max_load_p99_100us_vs_epoll_pool \| (1\.99|2) \| >= 1\.5 \| yes \|")
+        self.assertRegex(md, r"\| max_load_p99_100us_vs_epoll_pool \| (1\.99|2) \| >= 1\.5 "
+                             r"\| yes \|")
 
     def test_plots(self):
         try:
