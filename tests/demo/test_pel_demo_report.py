@@ -217,14 +217,26 @@ class Fixture(unittest.TestCase):
                 m["value"] = 2800
             if m["name"] == "answered":
                 m["value"] = 140000 - 2800
+        doc["metrics"].append({"name": "sent_total", "value": 175000, "unit": "msgs"})
         with open(p, "w") as f:
             json.dump(doc, f)
+        # the server's side: 1000 never reached it, 1800 it dropped
+        s = os.path.join(self.dir, "runs", "spin-70-pel-feed.stats.json")
+        with open(s) as f:
+            st = json.load(f)
+        st.update(received=174000, dropped=1800, answered=172200)
+        with open(s, "w") as f:
+            json.dump(st, f)
         r = run(self.dir, "--no-plots")
         self.assertEqual(r.returncode, 0, r.stderr)
         _, rat = self.ratios()
         ml = rat["max_load_p99_100us_vs_epoll_pool"]
         self.assertEqual((ml["pel_load"], ml["pel_how"]), (50.0, "highest measured"))
         self.assertIn("2 % unanswered", r.stdout)
+        self.assertIn("note: pel-feed spin 70 %: 2800 of 140000 requests unanswered (lost 2800, "
+                      "dropped late 0); the server received 174000 of the 175000 sent (warm-up "
+                      "included), dropped 1800 of them, and 1000 never reached it; its p99 "
+                      "counts as over 100 us", r.stdout)
 
     def test_no_reference_load(self):
         # only 30 % and 90 %: no 50 % ratios, max_load still computed
