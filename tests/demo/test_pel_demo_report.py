@@ -149,6 +149,8 @@ class Fixture(unittest.TestCase):
         self.assertIn("Fixture CPU 9000", md)
         self.assertIn("Linux 6.1.0-fixture", md)
         self.assertIn("pel-check: not ready", md)
+        self.assertIn("**4 of 4 ratios meet their target**: `p50_vs_epoll_pool` 0.417 (<= 0.5); ",
+                      md)
         self.assertIn("build-demo/tools/pel-check --cpus 1", md)
         self.assertRegex(md, r"\| max_load_p99_100us_vs_epoll_pool \| (1\.99|2) \| >= 1\.5 "
                              r"\| yes \|")
