@@ -3,7 +3,7 @@
 #
 # tools/demo.sh - the README's "main job": build pel for release, check the host, then run the
 # demo service under open-loop load beside its baselines and write the report. Works from any
-# directory. docs/demo-run.md.
+# directory. docs/demo.md ("Running the demo").
 #
 #	tools/demo.sh [--quick] [options]
 #
