@@ -442,9 +442,11 @@ setup_locked(struct pel_runtime *rt, const struct pel_rt_config *cfg, struct rt_
 	for (unsigned i = 0; i < n; i++) {
 		L->w[i] = worker_alloc(L, i);
 		if (!L->w[i]) {
-			layer_free(L);
+			unsigned tasks = L->tasks, timers = L->timers;
+
+			layer_free(L);	/* the message reads what it freed: copied first */
 			return pel__fail(-ENOMEM, "real-time layer: out of memory for worker %u's "
-					 "%u tasks and %u timers", i, L->tasks, L->timers);
+					 "%u tasks and %u timers", i, tasks, timers);
 		}
 	}
 	/* put it on every worker first, then register it: a submitter never finds a layer half
