@@ -550,7 +550,9 @@ emit(struct io_worker *iw, struct op *op, struct pel_io_result *r, bool final)
 		ded_emit(iw, op, r, final);
 		return;
 	}
+	pel__trace(task_start, iw->id, (const void *)op->req.cb, PEL__TRACE_SRC_IO, r->handle);
 	op->req.cb(r, op->req.arg);
+	pel__trace(task_end, iw->id, (const void *)op->req.cb, PEL__TRACE_SRC_IO, r->handle);
 	if (final)
 		op_done(iw, op);
 }
@@ -870,7 +872,9 @@ lane_poll(void *ctx)
 			struct pel_io_result r = c->r;
 
 			r.worker = l->id;
+			pel__trace(task_start, l->id, (const void *)c->cb, PEL__TRACE_SRC_IO, r.handle);
 			c->cb(&r, c->arg);
+			pel__trace(task_end, l->id, (const void *)c->cb, PEL__TRACE_SRC_IO, r.handle);
 			if (c->op) {
 				atomic_store_explicit(&c->op->state, OP_FREE, memory_order_relaxed);
 				pel_free(l->io->ops, c->op);

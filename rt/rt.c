@@ -151,7 +151,10 @@ run_rec(struct rt_worker *w, const struct pel_rt_task *t, bool rt)
 		pel__beat_begin(w->beat, (const void *)t->fn, pel__tsc());
 	else	/* relaxed: a hint read by this thread's pel_should_yield() */
 		atomic_store_explicit(w->yield_at, UINT64_MAX, memory_order_relaxed);
+	pel__trace(task_start, w->id, (const void *)t->fn, PEL__TRACE_SRC_RT, w->traced);
 	t->fn(t->arg);
+	pel__trace(task_end, w->id, (const void *)t->fn, PEL__TRACE_SRC_RT, w->traced);
+	w->traced++;
 	if (gate & PEL__GATE_BEAT)
 		pel__beat_end(w->beat);
 	else

@@ -147,6 +147,7 @@ struct rt_worker {
 	uint32_t *heap;			/* ready queue: record indexes, a binary min-heap */
 	int32_t yq_head, yq_tail;	/* plain tasks' remainders (pel_yield_to()), FIFO */
 	uint64_t polls;			/* poller calls */
+	uint64_t traced;		/* tasks run here: the seq of their pel:task_start (PEL__TRACE_SRC_RT) */
 	struct rt_rec *rec;
 	bool in_rt;			/* running a real-time task (for pel_yield_to()) */
 	uint8_t cur_prio;

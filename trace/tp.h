@@ -6,7 +6,9 @@
  * came from and its position in that ring: (worker, src, seq), src = producer handle id (user
  * handles are 1..max_producers, 0 is the runtime's own) or, for spawns, 1000000 + the spawning
  * worker. pel:submit / pel:spawn and pel:dequeue carry the same triple; task_start / task_end carry
- * it too. pel:dequeue's queue_wait_ns is the wait the runtime measured from its enqueue stamp, -1
+ * it too. Work that does not come off a task ring starts and ends with task_start / task_end all
+ * the same, with src 2000000 for a real-time task (seq: the worker's count of them) and 3000000
+ * for an I/O completion callback (seq: the operation's handle). pel:dequeue's queue_wait_ns is the wait the runtime measured from its enqueue stamp, -1
  * when no stamp was written; tools/pel-trace takes it when >= 0, else dequeue - submit of the same
  * triple. Idle events mark transitions only, never each empty pass.
  */

@@ -12,6 +12,12 @@
 
 #include <stdarg.h>
 
+/* pel:task_start / task_end's src of work that did not come off a task ring (trace/tp.h): a
+ * real-time task (seq: the worker's count of them) and an I/O callback (seq: the operation's
+ * handle). */
+#define PEL__TRACE_SRC_RT	2000000u
+#define PEL__TRACE_SRC_IO	3000000u
+
 #if PEL_HAVE_LTTNG && !defined(PEL_NO_TRACE)
 #include "trace/tp.h"
 #define pel__trace(event, ...)	tracepoint(pel, event, __VA_ARGS__)

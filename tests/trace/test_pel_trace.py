@@ -262,7 +262,8 @@ def test_json_tau_lost_io():
           (doc["events"], doc["lost_events"]) == (10, 12), (doc["events"], doc["lost_events"]))
     w = doc["workers"][0]
     check("json: worker keys", set(w) == {"worker", "tasks", "queue_wait_ns", "queue_wait_source",
-                                          "service_ns", "busy_fraction"}, sorted(w))
+                                          "service_ns", "busy_fraction", "rt_tasks", "io_callbacks",
+                                          "rt_service_ns", "io_callback_ns"}, sorted(w))
     check("json: percentile keys", set(w["queue_wait_ns"]) == {"p50", "p90", "p99", "p999", "max"}
           and set(w["service_ns"]) == set(w["queue_wait_ns"]), w)
     check("json: values", w["queue_wait_ns"]["p50"] == 3 and w["service_ns"]["max"] == 8, w)
@@ -528,7 +529,7 @@ def real_traces(lt, emit, tmp):
     plots, tau = os.path.join(tmp, "plots"), os.path.join(tmp, "tau")
     rc, txt, err = run(path, "--plots", plots, "--tau", tau)
     check("lttng: text report exits 0", rc == 0, err[-800:])
-    for s in ("Queue wait", "Service time", "Utilisation", "I/O completion -> task start latency: none",
+    for s in ("Queue wait", "Service time", "Utilisation", "I/O completion -> callback or task start latency: none",
               "%Time    Exclusive    Inclusive       #Call      #Subrs  Inclusive Name",
               "FUNCTION SUMMARY", "lost events: none"):
         check(f"lttng: text has {s!r}", s in txt)
@@ -590,6 +591,40 @@ def real_traces(lt, emit, tmp):
           rc == 2 and "not a pel trace" in err and "Traceback" not in err and out == "", (rc, err))
 
 
+def test_rt_io_kinds():
+    """Real-time tasks (src 2000000) and I/O callbacks (src 3000000) have tables of their own and
+    stay out of the ring tasks' count, which the runtime's pel:worker_stop count is of."""
+    a = core.Analyzer()
+    ev = [E("worker_start", 0, worker=0, cpu=1)]
+    t = 100
+    for i in range(4):           # a request: receive callback, real-time task, send callback
+        ev += [("pel:io_complete", t, {"worker": 0, "op": 5, "res": 56, "flags": 2, "handle": 7}),
+               E("task_start", t + 2, worker=0, fn=1, src=3000000, seq=7),
+               E("task_end", t + 5, worker=0, fn=1, src=3000000, seq=7),
+               E("task_start", t + 10, worker=0, fn=2, src=2000000, seq=i),
+               E("task_end", t + 10 + 20 * (i + 1), worker=0, fn=2, src=2000000, seq=i)]
+        t += 1000
+    ev += [E("submit", t, worker=0, src=1, seq=0), E("dequeue", t + 1, worker=0, src=1, seq=0, burst=1),
+           E("task_start", t + 2, worker=0, fn=3, src=1, seq=0),
+           E("task_end", t + 9, worker=0, fn=3, src=1, seq=0), E("worker_stop", t + 20, worker=0, tasks=1)]
+    for e in ev:
+        a.event(*e)
+    res = a.result()
+    w = res["workers"][0]
+    check("kinds: ring tasks only in tasks (= the runtime's count)", (w["tasks"], w["_stop_tasks"]) == (1, 1),
+          (w["tasks"], w["_stop_tasks"]))
+    check("kinds: counts", (w["rt_tasks"], w["io_callbacks"]) == (4, 4), (w["rt_tasks"], w["io_callbacks"]))
+    check("kinds: real-time service", sorted(w["_rt_service_values"]) == [20, 40, 60, 80],
+          list(w["_rt_service_values"]))
+    check("kinds: callback service", list(w["_io_service_values"]) == [3, 3, 3, 3], list(w["_io_service_values"]))
+    check("kinds: ring service apart", list(w["_service_values"]) == [7], list(w["_service_values"]))
+    check("kinds: completion -> callback start", res["_io_latency"]["max"] == 2, res["_io_latency"])
+    check("kinds: nothing unmatched", (w["_unmatched_end"], w["_unended"]) == (0, 0))
+    txt = report.text(res, "X")
+    check("kinds: text tables", "Real-time tasks (pel/rt.h)" in txt and "I/O completion callbacks" in txt
+          and "4 real-time tasks, 4 I/O callbacks" in txt, txt)
+
+
 def main():
     print(f"pel-trace: {EXE}")
     test_percentiles()
@@ -599,6 +634,7 @@ def main():
     test_timers()
     test_json_tau_lost_io()
     test_io_ops()
+    test_rt_io_kinds()
     test_plot_bins()
     test_errors()
     test_lttng()

@@ -60,7 +60,8 @@ class _Worker:
                  "service", "idle", "parked", "idle_since", "idle_ns", "idle_periods", "parks",
                  "first_idle_evt", "periods", "unmatched_dequeue", "unmatched_end", "running",
                  "dequeues", "ring_full", "submits", "seg", "seg_implicit", "span", "starts",
-                 "qwait_stamp", "qwait_matched")
+                 "qwait_stamp", "qwait_matched", "rt_tasks", "rt_service", "io_callbacks",
+                 "io_service")
 
     def __init__(self, wid, keep_periods):
         self.id = wid
@@ -78,6 +79,10 @@ class _Worker:
         self.qwait_stamp = 0       # waits taken from pel:dequeue's queue_wait_ns
         self.qwait_matched = 0     # waits from submit/spawn -> dequeue of the same triple
         self.service = array("q")
+        self.rt_tasks = 0          # task_end of real-time tasks (src SRC_RT)
+        self.rt_service = array("q")
+        self.io_callbacks = 0      # task_end of I/O completion callbacks (src SRC_IO)
+        self.io_service = array("q")
         self.idle = False          # between idle_enter and idle_exit
         self.parked = False        # between park and unpark
         self.idle_since = None     # start of the current idle period (idle or parked)
@@ -219,15 +224,28 @@ class Analyzer:
                 for t in done:
                     self.io_latency.append(ts - t)
 
+    # task_start / task_end's src of work that did not come off a task ring (trace/tp.h)
+    SRC_RT = 2000000
+    SRC_IO = 3000000
+
     def _task_end(self, ts, f):
         wid = int(f["worker"])
         w = self._w(wid, ts)
-        w.tasks += 1
-        t = w.running.pop((int(f["src"]), int(f["seq"])), None)
+        src = int(f["src"])
+        if src == self.SRC_RT:
+            w.rt_tasks += 1
+            service = w.rt_service
+        elif src == self.SRC_IO:
+            w.io_callbacks += 1
+            service = w.io_service
+        else:
+            w.tasks += 1       # the runtime's own count (pel:worker_stop) is of these
+            service = w.service
+        t = w.running.pop((src, int(f["seq"])), None)
         if t is None:
             w.unmatched_end += 1
             return
-        w.service.append(ts - t)
+        service.append(ts - t)
 
     def _ring_full(self, ts, f):
         self._w(int(f["worker"]), ts).ring_full += 1
@@ -437,9 +455,16 @@ class Analyzer:
             if span > 0:
                 busy = max(0.0, min(1.0, (span - w.idle_ns) / span))
             q, s = percentiles(w.qwait), percentiles(w.service)
+            rs, cs = percentiles(w.rt_service), percentiles(w.io_service)
             workers.append({
                 "worker": wid,
                 "tasks": w.tasks,
+                "rt_tasks": w.rt_tasks,
+                "io_callbacks": w.io_callbacks,
+                "rt_service_ns": {k: rs[k] for k in JSON_PCTS + ("max",)},
+                "io_callback_ns": {k: cs[k] for k in JSON_PCTS + ("max",)},
+                "_rt_service": rs, "_io_service": cs, "_rt_service_values": w.rt_service,
+                "_io_service_values": w.io_service,
                 "queue_wait_ns": {k: q[k] for k in JSON_PCTS + ("max",)},
                 "queue_wait_source": {"stamp": w.qwait_stamp, "matched": w.qwait_matched},
                 "service_ns": {k: s[k] for k in JSON_PCTS + ("max",)},

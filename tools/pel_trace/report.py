@@ -74,6 +74,14 @@ def text(res, trace_dir):
     _latency_table(out, "Service time, task_start -> task_end on the worker, usec (nearest rank):",
                    ws, "_service", "_service_values")
     out.append("")
+    if any(w["rt_tasks"] for w in ws):
+        _latency_table(out, "Real-time tasks (pel/rt.h), start -> end on the worker, usec "
+                       "(nearest rank):", ws, "_rt_service", "_rt_service_values")
+        out.append("")
+    if any(w["io_callbacks"] for w in ws):
+        _latency_table(out, "I/O completion callbacks (pel/io.h), start -> end on the worker, usec "
+                       "(nearest rank):", ws, "_io_service", "_io_service_values")
+        out.append("")
     out.append("Utilisation over each worker's traced span (worker_start .. worker_stop):")
     out.append(f"{'worker':>6} {'cpu':>4} {'tasks':>9} {'stats':>9} {'span ms':>11} {'busy ms':>11} "
                f"{'busy':>7} {'idle periods':>12} {'parks':>7}")
@@ -84,17 +92,23 @@ def text(res, trace_dir):
                    f"{'-' if w['_stop_tasks'] is None else w['_stop_tasks']:>9} "
                    f"{w['_span_ns'] / 1e6:>11.3f} {busy_ms:>11.3f} "
                    f"{'-' if bf is None else f'{100 * bf:.2f}%':>7} {w['_idle_periods']:>12} {w['_parks']:>7}")
-    out.append("  tasks = pel:task_end events traced; stats = the runtime's own count in "
-               "pel:worker_stop")
+    out.append("  tasks = pel:task_end events of tasks from the rings traced; stats = the runtime's "
+               "own count in pel:worker_stop")
+    if any(w["rt_tasks"] or w["io_callbacks"] for w in ws):
+        out.append("  beside them: " + "; ".join(
+            f"worker {w['worker']}: {w['rt_tasks']:,} real-time tasks, {w['io_callbacks']:,} I/O "
+            "callbacks" for w in ws if w["rt_tasks"] or w["io_callbacks"]))
     out.append("")
     if res["_io_events"] == 0:
-        out.append("I/O completion -> task start latency: none (no pel:io_* events in this trace)")
+        out.append("I/O completion -> callback or task start latency: none (no pel:io_* events in "
+                   "this trace)")
     elif res["_io_latency"] is None:
-        out.append(f"I/O completion -> task start latency: {res['_io_events']} pel:io_* events, "
-                   f"but no completion followed by a task start on its worker")
+        out.append(f"I/O completion -> callback or task start latency: {res['_io_events']} pel:io_* "
+                   f"events, but no completion followed by a task start on its worker")
     else:
         p = res["_io_latency"]
-        out.append(f"I/O completion -> task start latency, usec ({res['_io_latency_n']} samples): "
+        out.append(f"I/O completion -> callback or task start latency, usec ({res['_io_latency_n']} "
+                   "samples): "
                    + ", ".join(f"{lab} {_us(p[k])}" for lab, k in zip(PCT_LABELS, PCT_KEYS)))
     if res.get("_io_ops"):
         out.append("")
