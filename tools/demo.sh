@@ -7,8 +7,8 @@
 #
 #	tools/demo.sh [--quick] [options]
 #
-#	--quick		a first look (under a minute after the build): 25,50,75 %, 0.5 s
-#	--loads LIST	offered loads in % of one core (default 20,30,40,50,70,90)
+#	--quick		a first look (under a minute after the build): 5,15,30,50,75 %, 0.5 s
+#	--loads LIST	offered loads in % of one core (default 5,10,15,20,30,50,70)
 #	--seconds S	measured seconds per run (default 1; --quick 0.5), after a warm-up
 #	--service SPEC	pel-load's spin service of the sweep (default exp:10us)
 #	--feed-rate R	updates/s of the feed-mode runs (default 20000; 0: none)
@@ -152,13 +152,13 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$QUICK" = 1 ]; then
-	: "${LOADS:=25,50,75}" "${SECONDS_RUN:=0.5}"
+	: "${LOADS:=5,15,30,50,75}" "${SECONDS_RUN:=0.5}"
 	WARMUP=0.2
 	TRACE_SECONDS=0.5
 else
 	# Most loads below 50 %: with exp:10us even the ideal server's p99 passes 100 us near
 	# 50 %, so that is where the servers' max_load lies.
-	: "${LOADS:=20,30,40,50,70,90}" "${SECONDS_RUN:=1}"
+	: "${LOADS:=5,10,15,20,30,50,70}" "${SECONDS_RUN:=1}"
 	WARMUP=0.5
 	TRACE_SECONDS=1
 fi

@@ -193,10 +193,25 @@ class Fixture(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         _, rat = self.ratios()
         ml = rat["max_load_p99_100us_vs_epoll_pool"]
-        self.assertIsNone(ml["value"])
-        self.assertIsNone(ml["met"])
+        # pel-feed's max load over the pool's lowest measured load (30 %): a lower bound
+        self.assertGreater(ml["pel_load"], 0)
+        self.assertAlmostEqual(ml["value"], ml["pel_load"] / 30)
+        self.assertEqual(ml["bound"], "lower")
+        self.assertEqual(ml["met"], True if ml["value"] >= 1.5 else None)
         self.assertEqual((ml["pool_load"], ml["pool_how"]), (0.0, "none under"))
         self.assertIn("feed-pool reached p99 < 100 us at none of the measured loads", ml["how"])
+        self.assertIn("at least", ml["how"])
+
+    def test_neither_under(self):
+        self.rewrite_p99("feed-pool", {30: 120, 50: 150, 70: 600, 90: 3000})
+        self.rewrite_p99("pel-feed", {30: 110, 50: 140, 70: 500, 90: 2000})
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, rat = self.ratios()
+        ml = rat["max_load_p99_100us_vs_epoll_pool"]
+        self.assertIsNone(ml["value"])
+        self.assertIsNone(ml["met"])
+        self.assertNotIn("bound", ml)
 
     def test_pel_all_under(self):
         self.rewrite_p99("pel-feed", {90: 99})
