@@ -23,6 +23,8 @@ PEL_DEPS=(
 	lttng-tools babeltrace2 python3-bt2 python3-matplotlib
 	# the sockperf client tests/io/test_sockperf.sh runs against examples/udp-echo, tcp-echo
 	sockperf
+	# tests/demo/test_feed_syscalls.sh follows pel-feed's worker thread with it
+	strace
 )
 
 # Print the packages among "$@" that are not installed, one a line.
