@@ -33,12 +33,14 @@
 #
 # PEL_DEMO_PEL=PATH and PEL_DEMO_POOL=PATH run other server binaries in place of
 # build-demo/examples/pel-feed and feed-pool (bench/pel-spin-echo is understood too).
+# PEL_DEMO_BUILD=DIR takes every binary from the meson build DIR as it is: nothing is installed
+# or built (tests/demo/test_demo_run.sh runs the demo on the build under test this way).
 
 set -uo pipefail
 
 top=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd) || exit 1
 
-BUILD_DIR=build-demo
+BUILD_DIR=${PEL_DEMO_BUILD:-build-demo}
 PY=/usr/bin/python3	# Debian's: it has python3-matplotlib and python3-bt2
 [ -x "$PY" ] || PY=python3
 DEMO_DEPS=(python3-matplotlib lttng-tools liblttng-ust-dev babeltrace2 python3-bt2 liburing-dev
@@ -630,8 +632,17 @@ main()
 	local cpus l rate role bin
 
 	trap 'echo; echo "demo.sh: interrupted"; exit 130' INT TERM
-	pel_deps_ensure "${DEMO_DEPS[@]}" || exit 1
-	demo_build || exit 1
+	if [ -n "${PEL_DEMO_BUILD:-}" ]; then
+		# a build made elsewhere (a test's): used as it is
+		TRACING=0
+		grep -q "PEL_HAVE_LTTNG 1" "$BUILD_DIR/pel_config.h" 2>/dev/null && TRACING=1
+		for bin in "$BIN_PEL" "$BIN_POOL" "$BIN_LOAD" "$BIN_CHECK"; do
+			[ -x "$bin" ] || { echo "demo.sh: PEL_DEMO_BUILD: no $bin" >&2; exit 1; }
+		done
+	else
+		pel_deps_ensure "${DEMO_DEPS[@]}" || exit 1
+		demo_build || exit 1
+	fi
 	probe_load
 
 	mapfile -t cpus < <(allowed_cpus)

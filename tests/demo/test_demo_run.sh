@@ -1,0 +1,113 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# tests/demo/test_demo_run.sh - tools/demo.sh itself, on the build under test (PEL_DEMO_BUILD: no
+# install, no release build), briefly:
+#   1. a short sweep (loads 5 and 10 %, 0.3 s each, the feed mode at 2000/s, no trace): exit 0,
+#      the table and the four ratios printed, the results folder's last line, results.json in
+#      pel-bench's form, report.md; every run accounted for on both sides (pel-load: sent =
+#      answered + late + rejected + lost; the server: received = answered + late + rejected +
+#      malformed + dropped). Figures are not checked: this is the machinery, on a debug build;
+#   2. Ctrl-C (SIGINT to its process group, as a terminal sends it) during the second run: exit
+#      130, no server, generator or demo.sh left, the report written with the runs that finished
+#      and the interrupted one marked.
+#
+#	test_demo_run.sh DEMO_SH BUILD_DIR
+set -u
+
+DEMO=${1:?usage: test_demo_run.sh DEMO_SH BUILD_DIR}
+BUILD=${2:?usage: test_demo_run.sh DEMO_SH BUILD_DIR}
+tmp=$(mktemp -d) || exit 1
+pgid=
+cleanup()
+{
+	[ -n "$pgid" ] && kill -9 -- "-$pgid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail()
+{
+	echo "FAIL: $*"
+	[ -f "$tmp/log" ] && { echo "--- demo.sh output"; tail -40 "$tmp/log"; }
+	exit 1
+}
+
+[ "$(nproc)" -ge 2 ] || { echo "skip: the demo needs two CPUs"; exit 77; }
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+export PEL_DEMO_BUILD=$BUILD
+
+# ---- 1. a short sweep ----
+
+"$DEMO" --quick --loads 5,10 --seconds 0.3 --feed-rate 2000 --no-trace --out "$tmp/r1" \
+	>"$tmp/log" 2>&1 </dev/null
+rc=$?
+[ "$rc" -eq 0 ] || fail "demo.sh exit $rc"
+[ "$(tail -1 "$tmp/log")" = "$tmp/r1" ] || fail "the last line is not the results folder"
+for r in p50_vs_epoll_pool p99_vs_epoll_pool p50_vs_ideal_fcfs max_load_p99_100us_vs_epoll_pool; do
+	grep -q "^$r " "$tmp/log" || fail "no $r line"
+done
+grep -q '^10 % ' "$tmp/log" || fail "no 10 % row in the table"
+[ -s "$tmp/r1/report.md" ] || fail "no report.md"
+"$PY" - "$tmp/r1" <<'PY' || fail "results or accounting"
+import glob, json, os, sys
+d = sys.argv[1]
+doc = json.load(open(os.path.join(d, "results.json")))
+assert doc["bench"] == "demo" and doc["cpu"], doc.keys()
+names = {r["name"] for r in doc["ratios"]}
+assert names == {"p50_vs_epoll_pool", "p99_vs_epoll_pool", "p50_vs_ideal_fcfs",
+                 "max_load_p99_100us_vs_epoll_pool"}, names
+for r in doc["ratios"]:
+    assert {"name", "value", "target", "better", "met", "how"} <= set(r), r
+assert all({"name", "value", "unit"} <= set(m) for m in doc["metrics"]), doc["metrics"][:3]
+loads = sorted(glob.glob(os.path.join(d, "runs", "*.load.json")))
+stats = sorted(glob.glob(os.path.join(d, "runs", "*.stats.json")))
+assert len(loads) == 6 and len(stats) == 6, (loads, stats)	# 2 loads x 2 servers + 2 feed runs
+for p in loads:
+    m = {x["name"]: x["value"] for x in json.load(open(p))["metrics"]}
+    assert m["sent"] > 0 and m["answered"] > 0, (p, m["sent"], m["answered"])
+    assert m["sent"] == m["answered"] + m["late_dropped"] + m["rejected"] + m["lost"], p
+for p in stats:
+    s = json.load(open(p))
+    assert s["received"] > 0, p
+    assert s["received"] == sum(s[k] for k in ("answered", "late", "rejected", "malformed",
+                                               "dropped")), (p, s)
+    assert s["malformed"] == 0, (p, s)
+print("ok: results.json, report.md and %d runs accounted for" % len(loads))
+PY
+
+# ---- 2. Ctrl-C in the middle ----
+
+# A command run in the background by a non-interactive shell starts with SIGINT ignored, and an
+# ignored signal cannot be trapped: env puts the default back, as a terminal's shell has it.
+env --default-signal=INT true 2>/dev/null ||
+	{ echo "ok: sweep; skip Ctrl-C: env has no --default-signal (coreutils < 8.31)"; exit 0; }
+setsid env --default-signal=INT "$DEMO" --quick --loads 10,20,30 --seconds 2 --feed-rate 0 \
+	--no-trace --out "$tmp/r2" >"$tmp/log" 2>&1 </dev/null &
+pid=$!
+pgid=$pid	# setsid: the new session's leader, and its process group
+for _ in $(seq 600); do
+	grep -q '^\[2/' "$tmp/log" && break
+	kill -0 "$pid" 2>/dev/null || fail "demo.sh ended before its second run"
+	sleep 0.05
+done
+grep -q '^\[2/' "$tmp/log" || fail "no second run started"
+sleep 0.5
+kill -INT -- "-$pgid"
+for _ in $(seq 200); do
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.05
+done
+kill -0 "$pid" 2>/dev/null && fail "demo.sh still running 10 s after Ctrl-C"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 130 ] || fail "demo.sh exit $rc after Ctrl-C, expected 130"
+sleep 0.2
+left=$(pgrep -g "$pgid" 2>/dev/null | tr '\n' ' ')
+[ -z "$left" ] || fail "left running after Ctrl-C: $(ps -o pid,comm -p $left 2>/dev/null)"
+pgid=
+[ -s "$tmp/r2/report.md" ] || fail "no report.md after Ctrl-C"
+grep -q interrupted "$tmp/r2/points.tsv" || fail "the run under way is not marked interrupted"
+grep -q interrupted "$tmp/log" || fail "no word of the interruption"
+echo "ok: Ctrl-C during run 2: exit 130, nothing left running, the report of what finished"
