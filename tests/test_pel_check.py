@@ -15,7 +15,7 @@ import sys
 
 IDS = ["isolcpus", "nohz_full", "rcu_nocbs", "irq_affinity", "governor", "smt", "thp",
        "hugepages", "swap", "rt_runtime", "timer_migration", "nmi_watchdog", "cpuidle",
-       "stat_interval", "io_uring", "memlock"]
+       "stat_interval", "io_uring", "memlock", "kthreads"]
 
 exe, fixtures = sys.argv[1], sys.argv[2]
 exe_table4 = sys.argv[3] if len(sys.argv) > 3 else None
@@ -113,7 +113,28 @@ verdict("epyc 8-11,40-43", "sysfs-epyc-4n", "8-11,40-43", 0, {
     "irq_affinity": "ok", "governor": "ok", "hugepages": "ok", "smt": "warn"})
 
 # Trees with only the CPU sets still give a verdict.
-verdict("8cpu-iso", "sysfs-8cpu-iso", None, 1, {"isolcpus": "ok"})
+d = verdict("8cpu-iso", "sysfs-8cpu-iso", None, 1, {"isolcpus": "ok", "kthreads": "fail"})
+if d:
+    # proc/: kdamond.0 (0-1: housekeeping only), rcu_preempt (0-5, 9.39 s of CPU), ksoftirqd/3
+    # (bound to 3), an idle unbound kworker (0-7), a user process whose name holds ") ("
+    k = d["checks"][IDS.index("kthreads")]
+    check("8cpu-iso: kthreads names the unbound ones on the workers, busiest first",
+          "2 unbound kernel threads may run on cpus 2-7" in k["detail"] and
+          k["detail"].index("rcu_preempt (pid 15)") < k["detail"].index("kworker/u16:2") and
+          "kdamond" not in k["detail"] and "ksoftirqd" not in k["detail"] and
+          "my app" not in k["detail"], k["detail"])
+    check("8cpu-iso: kthreads fix moves the busy one", "for p in 15; do taskset -pc 0-1 $p" in k["fix"]
+          and "isolcpus=domain,2-7" in k["fix"], k["fix"])
+d = verdict("8cpu-iso 6-7", "sysfs-8cpu-iso", "6-7", 1, {"kthreads": "warn"})
+if d:
+    k = d["checks"][IDS.index("kthreads")]
+    check("8cpu-iso 6-7: only the idle kworker, no taskset line",
+          "1 unbound kernel threads" in k["detail"] and "taskset" not in k["fix"], k)
+d = verdict("8cpu-iso 0", "sysfs-8cpu-iso", "0", 1, {"kthreads": "fail"})
+if d:
+    k = d["checks"][IDS.index("kthreads")]
+    check("8cpu-iso 0: kdamond.0 too", "kdamond.0 (pid 107)" in k["detail"] and
+          "for p in 107 15;" in k["fix"], k)
 
 # Bad usage: exit 2 with a message on stderr, nothing on stdout.
 for name, args, text in [
@@ -146,7 +167,7 @@ if exe_table4:
         last = doc["checks"][-1]
         check("table of 4: the first 4 checks, then internal, not ready",
               rc == 1 and not doc["ready"] and ids == IDS[:4] + ["internal"]
-              and last["status"] == "fail" and "12 check(s) from governor on did not fit"
+              and last["status"] == "fail" and "13 check(s) from governor on did not fit"
               in last["detail"] and last["fix"], f"exit {rc}, {out[-400:]!r}, {err!r}")
     except ValueError as e:
         check("table of 4: valid JSON", False, f"{e}: exit {rc}, {out[:200]!r} {err!r}")

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "sysfs.h"
@@ -27,6 +28,8 @@
 #define MEMLOCK_OK	(64ull << 20)	/* bytes: rings, pools and stacks of a few workers */
 #define IDLE_MAX_US	10		/* deeper C-states than this wake too slowly */
 #define LIST_MAX	8		/* items named in a detail before "and N more" */
+#define PF_KTHREAD_FLAG	0x00200000u	/* /proc/PID/stat flags: a kernel thread */
+#define KTHREAD_BUSY_S	1		/* CPU seconds since boot that make a kernel thread busy */
 
 enum status { ST_OK, ST_WARN, ST_FAIL };
 static const char *const status_name[] = { "ok", "warn", "fail" };
@@ -41,7 +44,7 @@ struct check {
 #ifdef PEL_CHECK_TABLE_SIZE		/* tools/meson.build: too small, to test the overflow path */
 #define NCHECKS PEL_CHECK_TABLE_SIZE
 #else
-#define NCHECKS 16
+#define NCHECKS 17
 #endif
 /* One slot more than NCHECKS: the "internal" entry, when a check did not fit (check_new()). */
 static struct check checks[NCHECKS + 1];
@@ -810,11 +813,150 @@ check_stat_interval(const struct host *h)
 }
 
 /* Every check, in the order printed; each adds exactly one entry to checks[]. */
+/* One unbound kernel thread that may run on the workers. */
+struct kthread {
+	long pid;
+	unsigned long long ticks;	/* utime + stime since it started */
+	char comm[32];
+};
+
+/* Read /proc/PID/stat's comm, flags and CPU ticks; -1 when it is not a readable process. */
+static int
+kthread_stat(const struct host *h, long pid, struct kthread *k, unsigned long *flags)
+{
+	char rel[64], buf[1024], *open_, *close_, *f;
+	unsigned long long utime, stime;
+
+	snprintf(rel, sizeof(rel), "proc/%ld/stat", pid);
+	if (rd(h, rel, buf, sizeof(buf)))
+		return -1;
+	open_ = strchr(buf, '(');
+	close_ = strrchr(buf, ')');	/* comm may hold ')' itself: the last one ends it */
+	if (!open_ || !close_ || close_ < open_)
+		return -1;
+	snprintf(k->comm, sizeof(k->comm), "%.*s", (int)(close_ - open_ - 1), open_ + 1);
+	/* after ") ": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
+	 * utime stime */
+	f = close_ + 1;
+	if (sscanf(f, " %*c %*d %*d %*d %*d %*d %lu %*u %*u %*u %*u %llu %llu", flags, &utime,
+		   &stime) != 3)
+		return -1;
+	k->pid = pid;
+	k->ticks = utime + stime;
+	return 0;
+}
+
+/* Its Cpus_allowed_list from /proc/PID/status; -1 unreadable. */
+static int
+kthread_allowed(const struct host *h, long pid, cpu_set_t *s)
+{
+	char rel[64], buf[4096], *line, *end;
+
+	snprintf(rel, sizeof(rel), "proc/%ld/status", pid);
+	if (rd(h, rel, buf, sizeof(buf)))
+		return -1;
+	line = strstr(buf, "Cpus_allowed_list:");
+	if (!line)
+		return -1;
+	line += strlen("Cpus_allowed_list:");
+	while (*line == ' ' || *line == '\t')
+		line++;
+	end = strchr(line, '\n');
+	if (end)
+		*end = '\0';
+	return pel__topo_parse_cpus(line, s) ? -1 : 0;
+}
+
+static int
+cmp_kthread(const void *a, const void *b)
+{
+	const struct kthread *x = a, *y = b;
+
+	return (x->ticks < y->ticks) - (x->ticks > y->ticks);	/* busiest first */
+}
+
+/*
+ * Kernel threads that are not bound to one CPU (kdamond, kswapd, kcompactd, khugepaged, RCU's
+ * grace-period threads, unbound kworkers) and may run on a worker CPU: the scheduler puts them
+ * there between two of the worker's timeslices, for as long as they run (kdamond.0 was measured
+ * running 0.9 ms at a time on a worker's CPU). Per-CPU ones (ksoftirqd/N, kworker/N:M) are the
+ * other checks' business. Fails when one of them has run KTHREAD_BUSY_S seconds since boot.
+ */
+static void
+check_kthreads(const struct host *h)
+{
+	struct check *c = check_new("kthreads");
+	char path[PATH_MAX], pids[512] = "";
+	struct kthread *ks = NULL, k;
+	size_t n = 0, cap = 0, busy = 0;
+	long hz = sysconf(_SC_CLK_TCK);
+	struct dirent *d;
+	DIR *dir;
+
+	if (hz <= 0)
+		hz = 100;
+	snprintf(path, sizeof(path), "%s/proc", h->root);
+	dir = opendir(path);
+	if (!dir) {
+		c->status = ST_WARN;
+		addf(c->detail, sizeof(c->detail), "cannot list %s: %s", path, strerror(errno));
+		addf(c->fix, sizeof(c->fix), "run pel-check where /proc is mounted");
+		return;
+	}
+	while ((d = readdir(dir))) {
+		unsigned long flags;
+		cpu_set_t allowed;
+		char *end;
+		long pid = strtol(d->d_name, &end, 10);
+
+		if (!isdigit((unsigned char)d->d_name[0]) || *end ||
+		    kthread_stat(h, pid, &k, &flags) || !(flags & PF_KTHREAD_FLAG) ||
+		    kthread_allowed(h, pid, &allowed) || CPU_COUNT(&allowed) < 2 ||
+		    !meets(&allowed, &h->w))
+			continue;
+		if (n == cap) {
+			struct kthread *more = realloc(ks, (cap = cap ? 2 * cap : 64) * sizeof(*ks));
+
+			if (!more)
+				break;
+			ks = more;
+		}
+		ks[n++] = k;
+	}
+	closedir(dir);
+	if (!n) {
+		addf(c->detail, sizeof(c->detail), "no unbound kernel thread may run on cpus %s",
+		     h->wtext);
+		free(ks);
+		return;
+	}
+	qsort(ks, n, sizeof(*ks), cmp_kthread);
+	addf(c->detail, sizeof(c->detail), "%zu unbound kernel threads may run on cpus %s; the "
+	     "busiest, with the CPU seconds each has used:", n, h->wtext);
+	for (size_t i = 0; i < n && i < LIST_MAX; i++) {
+		addf(c->detail, sizeof(c->detail), "%s %s (pid %ld) %.1f", i ? "," : "", ks[i].comm,
+		     ks[i].pid, (double)ks[i].ticks / (double)hz);
+		if (ks[i].ticks >= (unsigned long long)(KTHREAD_BUSY_S * hz)) {
+			busy++;
+			addf(pids, sizeof(pids), " %ld", ks[i].pid);
+		}
+	}
+	if (n > LIST_MAX)
+		addf(c->detail, sizeof(c->detail), ", and %zu more", n - LIST_MAX);
+	c->status = busy ? ST_FAIL : ST_WARN;
+	addf(c->fix, sizeof(c->fix), "boot with isolcpus=domain,%s (unbound kernel threads then stay "
+	     "on the housekeeping CPUs %s)", h->wtext, h->hk);
+	if (busy)
+		addf(c->fix, sizeof(c->fix), "; now: for p in%s; do taskset -pc %s $p; done", pids,
+		     h->hk);
+	free(ks);
+}
+
 static void (*const check_fns[])(const struct host *) = {
 	check_isolcpus, check_nohz_full, check_rcu_nocbs, check_irq_affinity, check_governor,
 	check_smt, check_thp, check_hugepages, check_swap, check_rt_runtime,
 	check_timer_migration, check_nmi_watchdog, check_cpuidle, check_stat_interval,
-	check_io_uring, check_memlock,
+	check_io_uring, check_memlock, check_kthreads,
 };
 
 #ifndef PEL_CHECK_TABLE_SIZE
