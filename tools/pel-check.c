@@ -247,25 +247,37 @@ cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Open <root>/<rel> for listing; NULL after marking @p c "warn: cannot list". */
+static DIR *
+open_proc_dir(const struct host *h, struct check *c, const char *rel)
+{
+	char path[PATH_MAX];
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "%s/%s", h->root, rel);
+	dir = opendir(path);
+	if (!dir) {
+		c->status = ST_WARN;
+		addf(c->detail, sizeof(c->detail), "cannot list %s: %s", path, strerror(errno));
+		addf(c->fix, sizeof(c->fix), "run pel-check where /proc is mounted");
+	}
+	return dir;
+}
+
 static void
 check_irq_affinity(const struct host *h)
 {
 	struct check *c = check_new("irq_affinity");
-	char path[PATH_MAX], rel[128], a[4096], on[2048] = "", may[2048] = "", fixirqs[512] = "";
+	char rel[128], a[4096], on[2048] = "", may[2048] = "", fixirqs[512] = "";
 	unsigned nirq = 0, non = 0, nmay = 0;
 	size_t nids = 0, cap = 0;
 	int *ids = NULL;
 	struct dirent *d;
 	DIR *dir;
 
-	snprintf(path, sizeof(path), "%s/proc/irq", h->root);
-	dir = opendir(path);
-	if (!dir) {
-		c->status = ST_WARN;
-		addf(c->detail, sizeof(c->detail), "cannot list %s: %s", path, strerror(errno));
-		addf(c->fix, sizeof(c->fix), "run pel-check where /proc is mounted");
+	dir = open_proc_dir(h, c, "proc/irq");
+	if (!dir)
 		return;
-	}
 	while ((d = readdir(dir))) {
 		char *end;
 		long irq = strtol(d->d_name, &end, 10);
@@ -886,7 +898,7 @@ static void
 check_kthreads(const struct host *h)
 {
 	struct check *c = check_new("kthreads");
-	char path[PATH_MAX], pids[512] = "";
+	char pids[512] = "";
 	struct kthread *ks = NULL, k;
 	size_t n = 0, cap = 0, busy = 0;
 	long hz = sysconf(_SC_CLK_TCK);
@@ -895,14 +907,9 @@ check_kthreads(const struct host *h)
 
 	if (hz <= 0)
 		hz = 100;
-	snprintf(path, sizeof(path), "%s/proc", h->root);
-	dir = opendir(path);
-	if (!dir) {
-		c->status = ST_WARN;
-		addf(c->detail, sizeof(c->detail), "cannot list %s: %s", path, strerror(errno));
-		addf(c->fix, sizeof(c->fix), "run pel-check where /proc is mounted");
+	dir = open_proc_dir(h, c, "proc");
+	if (!dir)
 		return;
-	}
 	while ((d = readdir(dir))) {
 		unsigned long flags;
 		cpu_set_t allowed;
