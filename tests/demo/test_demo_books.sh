@@ -47,6 +47,7 @@ common=(--instruments 150 --fanout-every 7 --models 5 --rounds 3)
 # Start "$@" (a server on port 0); sets server and port.
 start()
 {
+	: >"$tmp/srv"	# here: the child truncates it only once it runs (the last server's port)
 	"$@" --port 0 --books "$tmp/books" --stats "$tmp/stats" >"$tmp/srv" 2>&1 &
 	server=$!
 	port=

@@ -124,6 +124,7 @@ serve()
 {
 local name=$1 ready=$2 rc
 shift 2
+: >"$tmp/out"	# here: the child truncates it only once it runs (the last server's port)
 "$@" --port 0 --instruments 10 --fanout-every 2 --models 5 --rounds 3 \
 	--books "$tmp/books" --stats "$tmp/stats" >"$tmp/out" 2>"$tmp/err" &
 server=$!
@@ -321,6 +322,7 @@ rc=$?
 [ "$rc" -eq 0 ] || fail "feed-pool --seconds 0.3: exit $rc"
 grep -q '^feed-pool: serving UDP port [0-9]* on 1 threads$' "$tmp/out" ||
 	fail "feed-pool --cpus $cpu: not one thread"
+: >"$tmp/out"
 "$POOL" --port 0 >"$tmp/out" 2>"$tmp/err" &
 server=$!
 for _ in $(seq 200); do

@@ -71,6 +71,9 @@ start_server()
 {
 	local name=$1 bin=$2 i
 
+	# emptied here, not by the child's redirection: read before the child has run, the file
+	# would still hold the previous server's ready line (its port, that server gone)
+	: >"$tmp/$name.out"
 	"$bin" --port 0 --cpus "$SRV_CPU" --idle backoff "${MODE[@]}" >"$tmp/$name.out" \
 		2>"$tmp/$name.err" &
 	SRV_PID=$!
