@@ -109,6 +109,9 @@ start_server()
 {
 	local v=$1 proto=$2 i
 
+	# emptied here, not by the child's redirection: read before the child runs, the file would
+	# still hold the previous server's ready line
+	: >"$tmp/srv.out"
 	if [ "$v" != sockperf ]; then
 		if [ "$v" = epoll ]; then
 			(exec taskset -c "$SRV" "$EPOLL_ECHO" --port 0 --proto "$proto" \

@@ -313,6 +313,7 @@ start_server()
 	local log=$1 i
 	shift
 
+	: >"$log"	# emptied here: a folder used again holds an older run's ready line
 	"$@" >"$log" 2>&1 &
 	SERVER_PID=$!
 	PORT=

@@ -83,6 +83,7 @@ PY
 # ignored signal cannot be trapped: env puts the default back, as a terminal's shell has it.
 env --default-signal=INT true 2>/dev/null ||
 	{ echo "ok: sweep; skip Ctrl-C: env has no --default-signal (coreutils < 8.31)"; exit 0; }
+: >"$tmp/log"	# part 1's lines would answer the wait for "[2/" below
 setsid env --default-signal=INT "$DEMO" --quick --loads 10,20,30 --seconds 2 --feed-rate 0 \
 	--no-trace --out "$tmp/r2" >"$tmp/log" 2>&1 </dev/null &
 pid=$!
