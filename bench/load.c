@@ -78,6 +78,7 @@
 #define SPIN_NS		50000u		/* spin, not sleep, the last 50 us before a send */
 #define RX_BATCH	64u
 #define RX_NAP_NS	100000u		/* receiver's pause after taking stamped replies */
+#define STAMP_SLACK_NS	10000u		/* a kernel stamp this far after the user time is fine */
 #define TX_BATCH	64u		/* due messages sent in one go when behind plan */
 #define RX_BUF_BYTES	(4 << 20)	/* replies held while the receiver waits for its CPU */
 #define REC_SIZE	64u		/* --record: bytes per request */
@@ -144,12 +145,15 @@ struct run {
 	uint64_t sent, send_errors, sent_total, last_send;
 	struct pel_hist lateness;
 	uint8_t *sent_id;	/* sent_id[id]: id went out */
+	/* [id]: its planned send time, stored before it is sent, read by the receiver (relaxed:
+	 * a reply can only come after its request left): a reply must echo it */
+	_Atomic uint64_t *planned;
 	struct pel_req *trace;	/* [id]: planned time - t0 and service, for the ideal FCFS */
 	uint8_t (*msg)[PEL_FEED_REQ_SIZE];	/* --record: [id] the bytes sent */
 	uint64_t *order;	/* --record: ids in send order, sent_total of them */
 	/* receiver only, read by main after the join */
 	uint8_t *reply;		/* reply[id]: 0 none yet, else 1 + the reply's status */
-	uint64_t answered, late, rejected, malformed, stamp_missing;
+	uint64_t answered, late, rejected, malformed, stamp_missing, stamp_rejected;
 	struct pel_hist latency;
 	struct pel_hist rx_delay;	/* kernel stamp to recvmmsg() return, not in latency */
 	/* relaxed: main polls it to stop waiting early; the join orders the final read */
@@ -437,7 +441,10 @@ take_reply(struct run *r, const uint8_t *buf, size_t len, uint64_t now, uint64_t
 	struct pel_feed_reply rep;
 	uint64_t t;
 
+	/* not a reply to a request of ours: undecodable, an id never planned, one answered
+	 * already, or a send time that is not the one this id was planned at */
 	if (pel_feed_reply_decode(buf, len, &rep) || rep.req_id >= r->cap || r->reply[rep.req_id] ||
+	    rep.send_ns != atomic_load_explicit(&r->planned[rep.req_id], memory_order_relaxed) ||
 	    rep.send_ns < r->t0 || rep.send_ns > now) {
 		r->malformed++;
 		return;
@@ -448,11 +455,17 @@ take_reply(struct run *r, const uint8_t *buf, size_t len, uint64_t now, uint64_t
 		return;
 	if (rep.status == PEL_FEED_ANSWERED) {
 		r->answered++;
-		/* the offset is good to tens of ns: a stamp can come out a hair after now */
-		t = stamp && stamp <= now ? stamp : now;
+		/* A stamp must lie between the planned send time and now (the offset is good to
+		 * tens of ns: a hair after now passes). One outside, a clock step between the
+		 * stamp and the offset's sample, is not used: the user-space time is. */
+		t = now;
 		if (!stamp)
 			r->stamp_missing++;
+		else if (stamp < rep.send_ns || stamp > now + STAMP_SLACK_NS)
+			r->stamp_rejected++;
 		else
+			t = stamp < now ? stamp : now;
+		if (stamp && t != now)
 			pel_hist_record(&r->rx_delay, now - t);
 		pel_hist_record(&r->latency, t > rep.send_ns ? t - rep.send_ns : 0);
 	} else if (rep.status == PEL_FEED_LATE) {
@@ -462,48 +475,58 @@ take_reply(struct run *r, const uint8_t *buf, size_t len, uint64_t now, uint64_t
 	}
 }
 
-static void *
-receiver(void *arg)
+/* Take every reply waiting on @p fd. @return how many; *@p unstamped: those without a stamp. */
+static unsigned
+drain(struct run *r, int fd, unsigned *unstamped)
 {
-	struct run *r = arg;
 	static uint8_t bufs[RX_BATCH][256];
 	static uint8_t ctl[RX_BATCH][CMSG_SPACE(sizeof(struct timespec)) + 64];
 	struct mmsghdr m[RX_BATCH];
 	struct iovec iov[RX_BATCH];
+	unsigned took = 0;
+	int got;
+
+	do {
+		memset(m, 0, sizeof(m));
+		for (unsigned i = 0; i < RX_BATCH; i++) {
+			iov[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
+			m[i].msg_hdr.msg_iov = &iov[i];
+			m[i].msg_hdr.msg_iovlen = 1;
+			m[i].msg_hdr.msg_control = ctl[i];
+			m[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
+		}
+		got = recvmmsg(fd, m, RX_BATCH, MSG_DONTWAIT, NULL);
+		uint64_t now = pel_cli_mono_ns();
+		int64_t offset = got > 0 ? realtime_offset() : 0;
+
+		for (int i = 0; i < got; i++) {
+			size_t len = m[i].msg_hdr.msg_flags & MSG_TRUNC ? sizeof(bufs[i]) + 1 :
+				     m[i].msg_len;
+			uint64_t stamp = rx_stamp(&m[i].msg_hdr, offset);
+
+			*unstamped += !stamp;
+			take_reply(r, bufs[i], len, now, stamp);
+		}
+		took += got > 0 ? (unsigned)got : 0;
+	} while (got == (int)RX_BATCH);
+	return took;
+}
+
+static void *
+receiver(void *arg)
+{
+	struct run *r = arg;
 	struct epoll_event ev[MAX_SOCKETS];
+	unsigned unstamped = 0;
 
 	/* acquire: pairs with the release in main(); every send and wait is over */
 	while (!atomic_load_explicit(&r->stop, memory_order_acquire)) {
 		int n = epoll_wait(r->epfd, ev, MAX_SOCKETS, 10);
-		unsigned took = 0, unstamped = 0;
+		unsigned took = 0;
 
-		for (int e = 0; e < n; e++) {
-			int fd = r->fd[ev[e].data.u32], got;
-
-			do {
-				memset(m, 0, sizeof(m));
-				for (unsigned i = 0; i < RX_BATCH; i++) {
-					iov[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
-					m[i].msg_hdr.msg_iov = &iov[i];
-					m[i].msg_hdr.msg_iovlen = 1;
-					m[i].msg_hdr.msg_control = ctl[i];
-					m[i].msg_hdr.msg_controllen = sizeof(ctl[i]);
-				}
-				got = recvmmsg(fd, m, RX_BATCH, MSG_DONTWAIT, NULL);
-				uint64_t now = pel_cli_mono_ns();
-				int64_t offset = got > 0 ? realtime_offset() : 0;
-
-				for (int i = 0; i < got; i++) {
-					size_t len = m[i].msg_hdr.msg_flags & MSG_TRUNC ?
-						     sizeof(bufs[i]) + 1 : m[i].msg_len;
-					uint64_t stamp = rx_stamp(&m[i].msg_hdr, offset);
-
-					unstamped += !stamp;
-					take_reply(r, bufs[i], len, now, stamp);
-				}
-				took += got > 0 ? (unsigned)got : 0;
-			} while (got == (int)RX_BATCH);
-		}
+		unstamped = 0;
+		for (int e = 0; e < n; e++)
+			took += drain(r, r->fd[ev[e].data.u32], &unstamped);
 		/*
 		 * Stamped replies keep their time in the queue: let the next ones gather for a
 		 * while rather than take a wake-up (off the sender's CPU) per reply.
@@ -511,6 +534,10 @@ receiver(void *arg)
 		if (took && !unstamped)
 			sleep_until(pel_cli_mono_ns() + RX_NAP_NS);
 	}
+	/* what arrived before the stop but was not read yet (this thread was napping or kept
+	 * off its CPU) is an answer all the same */
+	for (uint64_t i = 0; i < r->o->sockets; i++)
+		drain(r, r->fd[i], &unstamped);
 	return NULL;
 }
 
@@ -567,6 +594,7 @@ plan_next(struct run *r, struct plan *p, struct out *out)
 		f.price = f.side == PEL_FEED_BID ? *mid - off : *mid + off;
 	}
 	pel_feed_req_encode(out->msg, &f);
+	atomic_store_explicit(&r->planned[f.req_id], f.send_ns, memory_order_relaxed);
 	out->id = f.req_id;
 	out->send_ns = f.send_ns;
 	out->sock = f.instrument % o->sockets;
@@ -864,11 +892,12 @@ report(struct run *r)
 	const struct opts *o = r->o;
 	static const double qs[] = { 0.5, 0.9, 0.99, 0.999, 0.9999 };
 	static const char *const qn[] = { "p50", "p90", "p99", "p99.9", "p99.99" };
-	uint64_t lost = r->sent - r->answered - r->late - r->rejected;
+	uint64_t replied = r->answered + r->late + r->rejected;
+	uint64_t lost = r->sent > replied ? r->sent - replied : 0;
 	double span = r->last_send > r->t_measure ? (double)(r->last_send - r->t_measure) : 0;
 	double achieved = span > 0 ? (double)r->sent * 1e9 / span : NAN;
 	char cpu[200], svc[64], arr[64], params[400], name[16][32];
-	struct metric m[40], ratio[2];
+	struct metric m[44], ratio[2];
 	struct pel_hist ideal = { 0 };
 	uint64_t by_status[PEL_FEED_STATUS_MAX + 2] = { 0 };
 	unsigned n = 0, nratios = 0;
@@ -899,16 +928,25 @@ report(struct run *r)
 	       (unsigned long long)pel_hist_quantile(&r->lateness, 0.5),
 	       (unsigned long long)pel_hist_quantile(&r->lateness, 0.99),
 	       (unsigned long long)r->lateness.max);
-	printf("%-12s kernel %llu  missing %llu  stamp_to_user_ns p50 %llu  p99 %llu\n",
-	       "rx stamps", (unsigned long long)(r->answered - r->stamp_missing),
-	       (unsigned long long)r->stamp_missing,
+	printf("%-12s kernel %llu  missing %llu  rejected %llu  stamp_to_user_ns p50 %llu  "
+	       "p99 %llu\n", "rx stamps",
+	       (unsigned long long)(r->answered - r->stamp_missing - r->stamp_rejected),
+	       (unsigned long long)r->stamp_missing, (unsigned long long)r->stamp_rejected,
 	       (unsigned long long)pel_hist_quantile(&r->rx_delay, 0.5),
 	       (unsigned long long)pel_hist_quantile(&r->rx_delay, 0.99));
 	printf("%-12s", "latency ns");
-	for (unsigned i = 0; i < 5; i++)
-		printf(" %s %llu ", qn[i],
-		       (unsigned long long)pel_hist_quantile(&r->latency, qs[i]));
-	printf(" max %llu\n", (unsigned long long)(r->latency.n ? r->latency.max : 0));
+	if (r->latency.n) {
+		for (unsigned i = 0; i < 5; i++)
+			printf(" %s %llu ", qn[i],
+			       (unsigned long long)pel_hist_quantile(&r->latency, qs[i]));
+		printf(" max %llu\n", (unsigned long long)r->latency.max);
+	} else {
+		printf(" none: no request of the measured window was answered\n");
+	}
+	if (r->sent && !r->answered)
+		fprintf(stderr, "pel-load: warning: no reply to any of the %llu requests sent: is a "
+			"server listening on %s:%u?\n", (unsigned long long)r->sent,
+			inet_ntoa(o->addr.sin_addr), ntohs(o->addr.sin_port));
 	if (o->ideal_servers) {
 		int got = pel_hist_init(&ideal) ? 1 : run_ideal(r, &ideal);
 
@@ -953,6 +991,7 @@ report(struct run *r)
 	m[n++] = (struct metric){ "send_errors", (double)r->send_errors, "msgs" };
 	m[n++] = (struct metric){ "sent_total", (double)r->sent_total, "msgs" };
 	m[n++] = (struct metric){ "rx_stamp_missing", (double)r->stamp_missing, "msgs" };
+	m[n++] = (struct metric){ "rx_stamp_rejected", (double)r->stamp_rejected, "msgs" };
 	m[n++] = (struct metric){ "rx_stamp_to_user_p50",
 				  (double)pel_hist_quantile(&r->rx_delay, 0.5), "ns" };
 	m[n++] = (struct metric){ "rx_stamp_to_user_p99",
@@ -964,12 +1003,13 @@ report(struct run *r)
 	m[n++] = (struct metric){ "send_late_p99",
 				  (double)pel_hist_quantile(&r->lateness, 0.99), "ns" };
 	m[n++] = (struct metric){ "send_late_max", (double)r->lateness.max, "ns" };
+	/* no answered request: no latency (null in the JSON), not 0 */
 	for (unsigned i = 0; i < 5; i++) {
 		snprintf(name[i], sizeof(name[i]), "latency_%s", qn[i]);
-		m[n++] = (struct metric){ name[i], (double)pel_hist_quantile(&r->latency, qs[i]),
-					  "ns" };
+		m[n++] = (struct metric){ name[i], r->latency.n ?
+					  (double)pel_hist_quantile(&r->latency, qs[i]) : NAN, "ns" };
 	}
-	m[n++] = (struct metric){ "latency_max", (double)(r->latency.n ? r->latency.max : 0),
+	m[n++] = (struct metric){ "latency_max", r->latency.n ? (double)r->latency.max : NAN,
 				  "ns" };
 	if (have_ideal) {
 		for (unsigned i = 0; i < 4; i++) {	/* p50 .. p99.9 */
@@ -993,31 +1033,45 @@ report(struct run *r)
 	return err;
 }
 
+/* How many messages the seeded trace of @p o holds: the same generator, dry. */
+static uint64_t
+trace_length(const struct opts *o)
+{
+	double end = (o->warmup + o->seconds) * 1e9;
+	struct pel_gen g;
+	uint64_t n = 0;
+
+	pel_gen_init(&g, &o->arr, &o->svc, (double)o->rate / 1e9, o->seed);
+	while (pel_gen_next(&g).arrival < end)
+		n++;
+	return n;
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct run r;
 	static struct opts o;
 	pthread_attr_t attr;
-	double expect;
 	pthread_t rx;
 	uint64_t deadline;
 	int err;
 
 	parse_args(argc, argv, &o);
 	r.o = &o;
-	/* room for the trace's ids: its mean count plus far more than any Poisson excursion */
-	expect = (double)o.rate * (o.warmup + o.seconds);
-	r.cap = (uint64_t)(expect * 1.1 + 10 * sqrt(expect) + 1024);
+	/* room for exactly the trace's ids: the seeded trace counted in a dry pass (a bound from
+	 * its mean would cut a bursty trace short) */
+	r.cap = trace_length(&o) + 1;
 	r.reply = calloc(r.cap, 1);
 	r.sent_id = calloc(r.cap, 1);
+	r.planned = calloc(r.cap, sizeof(*r.planned));
 	if (o.ideal_servers)
 		r.trace = malloc(r.cap * sizeof(*r.trace));
 	if (o.record) {
 		r.msg = malloc(r.cap * sizeof(*r.msg));
 		r.order = malloc(r.cap * sizeof(*r.order));
 	}
-	if (!r.reply || !r.sent_id || (o.ideal_servers && !r.trace) ||
+	if (!r.reply || !r.sent_id || !r.planned || (o.ideal_servers && !r.trace) ||
 	    (o.record && (!r.msg || !r.order)) || pel_hist_init(&r.latency) ||
 	    pel_hist_init(&r.rx_delay) ||
 	    pel_hist_init(&r.lateness)) {
@@ -1034,6 +1088,9 @@ main(int argc, char **argv)
 	/* set before the receiver starts, which reads them: the plan starts 10 ms from now */
 	r.t0 = pel_cli_mono_ns() + 10000000;
 	r.t_measure = r.t0 + (uint64_t)llround(o.warmup * 1e9);
+	/* the default 50 us timer slack would make every wake-up up to 50 us late: set before the
+	 * receiver starts, which inherits it (its naps too) */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	err = pthread_attr_init(&attr);
 	if (!err && o.rx_cpu >= 0) {
 		cpu_set_t set;
@@ -1060,8 +1117,6 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* the default 50 us timer slack would make every wake-up up to 50 us late */
-	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	send_all(&r);
 
 	deadline = pel_cli_mono_ns() + (uint64_t)llround(o.timeout * 1e9);
@@ -1078,6 +1133,7 @@ main(int argc, char **argv)
 	close(r.epfd);
 	free(r.reply);
 	free(r.sent_id);
+	free((void *)r.planned);
 	free(r.trace);
 	free(r.msg);
 	free(r.order);

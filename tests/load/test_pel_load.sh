@@ -226,4 +226,67 @@ set -- $line
 [ "$3" -eq $(($5 + 3)) ] || fail "pel-spin-echo: received $3 != answered $5 + 3 malformed"
 # warm-up messages are answered too, so at least the measured ones
 [ "$7" -ge "$spun" ] || fail "pel-spin-echo: spin $7 < pel-load's $spun"
-echo "ok: pel-load sent/answered $spun spin and $sent feed, p50 $p50 ns; 3 malformed counted"
+
+# ---- replies that are not answers, no server, a bursty trace ----
+
+# A server that answers each request and also forges a reply for an id 1500 further on (one
+# never sent, or sent later with another planned time), and one of each request's status 1.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+"$PY" -u - >"$tmp/fake" 2>&1 <<'FAKE' &
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.bind(("127.0.0.1", 0))
+print("fake: port %d" % s.getsockname()[1])
+while True:
+	b, a = s.recvfrom(256)
+	if len(b) != 56:
+		continue
+	send_ns, rid = struct.unpack_from("<QQ", b, 32)
+	rep = lambda i: struct.pack("<HBBB3xQQ", 0x4650, 1, 3, 0, i, send_ns)
+	s.sendto(rep(rid), a)
+	s.sendto(rep(rid + 1500), a)
+FAKE
+server=$!
+fport=
+for _ in $(seq 100); do
+	fport=$(sed -n 's/^fake: port \([0-9]*\)$/\1/p' "$tmp/fake")
+	[ -n "$fport" ] && break
+	sleep 0.05
+done
+[ -n "$fport" ] || fail "the forging server did not start: $(cat "$tmp/fake")"
+"$LOAD" --port "$fport" --rate 1000 --seconds 1 --warmup 0 --timeout 0.5 --json "$tmp/json" \
+	>"$tmp/out" 2>&1 || fail "forged replies: pel-load exit $?"
+kill "$server"
+wait "$server" 2>/dev/null
+server=
+"$PY" - "$tmp/json" <<'PY' || fail "forged replies counted as answers: $(grep counts "$tmp/out")"
+import json, sys
+m = {x["name"]: x["value"] for x in json.load(open(sys.argv[1]))["metrics"]}
+assert m["answered"] == m["sent"] and m["lost"] == 0, m	# each request's own reply
+# every forged one is malformed: the id was never sent, or was sent with another planned time
+assert m["malformed_replies"] == m["sent"], (m["malformed_replies"], m["sent"])
+PY
+
+# No server: nothing answered, no latency (null, not 0), a warning, exit 0.
+"$LOAD" --port 9 --rate 1000 --seconds 0.3 --warmup 0 --timeout 0.1 --json "$tmp/json" \
+	>"$tmp/out" 2>"$tmp/err" || fail "no server: pel-load exit $?"
+grep -q '^pel-load: warning: no reply' "$tmp/err" || fail "no server: no warning"
+grep -q '^latency ns   none' "$tmp/out" || fail "no server: latency line $(grep latency "$tmp/out")"
+"$PY" -c 'import json, sys
+m = {x["name"]: x["value"] for x in json.load(open(sys.argv[1]))["metrics"]}
+assert m["answered"] == 0 and m["latency_p50"] is None and m["latency_max"] is None, m
+assert m["lost"] == m["sent"] > 0, m' "$tmp/json" || fail "no server: JSON"
+
+# A bursty trace is sent whole: its count is not bounded by a Poisson estimate (seed 2, bursts
+# of 10000, was cut at 13024 of its ~26700 messages).
+"$LOAD" --port 9 --rate 10000 --arrivals bursty:10000 --seconds 1 --warmup 0 --seed 2 \
+	--timeout 0 --record "$tmp/rec" >"$tmp/out" 2>/dev/null || fail "bursty: pel-load exit $?"
+"$PY" - "$tmp/rec" <<'PY' || fail "bursty: the trace was cut short"
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+assert len(d) // 64 > 20000, len(d) // 64
+PY
+echo "ok: pel-load sent/answered $spun spin and $sent feed, p50 $p50 ns; 3 malformed counted;" \
+	"forged replies malformed, no server reported, a bursty trace sent whole"
