@@ -537,7 +537,10 @@ static void
 op_done(struct io_worker *iw, struct op *op)
 {
 	atomic_store_explicit(&op->state, OP_FREE, memory_order_relaxed);
-	count(&iw->inflight, (uint64_t)-1);
+	/* release: after its callbacks; a thread that reads inflight 0 (acquire, pel_io_stats())
+	 * then sees what they did, the tasks they queued too (pel_drain() after it counts them) */
+	atomic_store_explicit(&iw->inflight, atomic_load_explicit(&iw->inflight,
+			      memory_order_relaxed) - 1, memory_order_release);
 	pel_free(iw->io->ops, op);
 }
 
@@ -2071,13 +2074,46 @@ lane_setup(unsigned worker, void *arg)
 static void io_stop(struct pel_runtime *rt, void *state);
 static bool io_busy(struct pel_runtime *rt, void *state);
 static void io_release(void *state);
+static bool io_quiet(struct pel_runtime *rt, void *state, uint64_t *stamp);
 
 static const struct pel__layer_ops io_ops = {
 	.name = "io",
 	.stop = io_stop,
 	.busy = io_busy,
 	.release = io_release,
+	.quiet = io_quiet,
 };
+
+/*
+ * pel_drain(): no result waits in a lane for its callback (dedicated mode: the I/O thread has
+ * handed it over, the worker has not run it; such a result is work accepted like a task). The
+ * stamp grows with every result put in a lane and every one taken out. Per-worker mode runs
+ * callbacks where it reaps them: nothing waits.
+ */
+static bool
+io_quiet(struct pel_runtime *rt, void *state, uint64_t *stamp)
+{
+	struct pel_io *io = state;
+	uint64_t s = 0;
+	bool quiet = true;
+
+	(void)rt;
+	*stamp = 0;
+	if (!io->ded || atomic_load_explicit(&io->stopped, memory_order_acquire))
+		return true;
+	for (unsigned w = 0; w < io->nworkers; w++) {
+		struct io_lane *l = io->lanes[w];
+
+		/* acquire: the I/O thread's count after its put; the worker's head after its
+		 * callbacks (lane_poll()) */
+		s += atomic_load_explicit(&l->delivered, memory_order_acquire) +
+		     atomic_load_explicit(&l->cpl->cons.head, memory_order_acquire);
+		if (pel_ring_count(l->cpl) || atomic_load_explicit(&l->novf, memory_order_acquire))
+			quiet = false;
+	}
+	*stamp = s;
+	return quiet;
+}
 
 /*
  * Dedicated mode: an operation moves from a worker's wait list or a request ring, to the I/O
@@ -2562,7 +2598,8 @@ pel_io_stats(const struct pel_io *io, unsigned worker, struct pel_io_stats *out)
 	out->cq_overflow = atomic_load_explicit(&iw->cq_overflow, memory_order_relaxed);
 	out->rearms = atomic_load_explicit(&iw->rearms, memory_order_relaxed);
 	out->nobufs = atomic_load_explicit(&iw->nobufs, memory_order_relaxed);
-	out->inflight = atomic_load_explicit(&iw->inflight, memory_order_relaxed);
+	/* acquire: pairs with the release of its decrements (op_done(), ded_emit()) */
+	out->inflight = atomic_load_explicit(&iw->inflight, memory_order_acquire);
 	out->parks_in_ring = iw->can_park;
 	out->uses = (iw->bundle ? PEL_IO_USES_RECV_BUNDLE : 0) |
 		    (iw->inc ? PEL_IO_USES_BUF_INC : 0);

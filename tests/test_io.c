@@ -1997,6 +1997,56 @@ test_dedicated_lane_full(void **state)
 	pel_destroy(rt);
 }
 
+/* pel_drain() waits for the results a lane holds: a callback that takes 100 ms keeps the worker
+ * while the next nop's result waits in its lane; the drain returns after both callbacks. */
+struct slow_cb {
+	atomic_int started, done_a, done_b;
+};
+
+static void
+slow_a(const struct pel_io_result *r, void *arg)
+{
+	struct slow_cb *c = arg;
+
+	(void)r;
+	atomic_store(&c->started, 1);
+	usleep(100000);
+	atomic_store(&c->done_a, 1);
+}
+
+static void
+slow_b(const struct pel_io_result *r, void *arg)
+{
+	(void)r;
+	atomic_store(&((struct slow_cb *)arg)->done_b, 1);
+}
+
+static void
+test_dedicated_drain_waits_for_lane(void **state)
+{
+	struct pel_runtime *rt = rt_one();
+	struct pel_io *io = io_ded(rt, PEL_IO_STEER_FIXED, 0, 0);
+	struct pel_producer *p;
+	struct pel_io_stats st;
+	struct slow_cb c = { 0 };
+
+	(void)state;
+	assert_int_equal(pel_producer_open(rt, &p), 0);
+	submit_ok(io, p, 0, pel_io_req_nop(slow_a, &c), NULL);
+	if (!WAIT_UNTIL(atomic_load(&c.started), 10000))
+		fail_msg("the first callback never started");
+	submit_ok(io, p, 0, pel_io_req_nop(slow_b, &c), NULL);
+	/* the I/O thread completes the second nop and hands it over (no longer in flight) */
+	if (!WAIT_UNTIL(pel_io_stats(io, 0, &st) == 0 && st.delivered == 2, 10000))
+		fail_msg("the second result was not handed to the worker");
+	assert_int_equal(atomic_load(&c.done_a), 0);	/* the worker is still in the first */
+	assert_int_equal(pel_drain(rt, 5 * PEL_NS_PER_S), 0);
+	assert_int_equal(atomic_load(&c.done_a), 1);
+	assert_int_equal(atomic_load(&c.done_b), 1);
+	pel_producer_close(p);
+	pel_destroy(rt);
+}
+
 /* A parking runtime: the idle I/O thread sleeps in its ring (no enter while idle); a submit and
  * a completion each wake it. */
 static void
@@ -2075,6 +2125,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_dedicated_thread_parks),
 		cmocka_unit_test(test_dedicated_stop_floods_full_lane),
 		cmocka_unit_test(test_dedicated_enobufs_at_stop),
+		cmocka_unit_test(test_dedicated_drain_waits_for_lane),
 	};
 	cpu_set_t zero;
 
