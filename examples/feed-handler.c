@@ -54,6 +54,8 @@
 #define BUF_SIZE	256u	/* recvmsg header + address + a datagram; longer ones are truncated */
 #define REQS		16384u	/* requests in flight per receiving worker */
 #define FANS		1024u	/* fan-outs in flight per owner */
+#define PRIO_STOP	0	/* real-time classes: the stop's cancels before every request */
+#define PRIO_REQUEST	1
 #define DEADLINE_MIN_NS	2000u	/* a deadline this far ahead at least (pel_spawn_rt() refuses a
 				 * past one) */
 
@@ -73,6 +75,7 @@ struct req {
 	uint8_t out[PEL_FEED_REPLY_SIZE];
 	uint16_t owner;		/* worker that owns the instrument */
 	uint8_t late;		/* past its deadline on arrival: answer 'late' in its turn */
+	uint8_t status;		/* the reply's, once decided */
 };
 
 /* One fan-out: the models score the snapshot; the reduce adds; fan_done() answers. */
@@ -115,6 +118,18 @@ on_cancelled(const struct pel_io_result *r, void *arg)
 	(void)arg;
 }
 
+/* On worker w: cancel its multishot receive (its last callback does not re-arm). */
+static void
+stop_receiving(void *arg)
+{
+	struct fworker *w = arg;
+	struct pel_io_req req = pel_io_req_cancel(w->handle, on_cancelled, NULL);
+
+	if (pel_io_submit(io, NULL, w->id, &req, NULL))
+		fprintf(stderr, "pel-feed: cancel of worker %u's receive: %s\n", w->id,
+			pel_last_error());
+}
+
 static void
 on_sent(const struct pel_io_result *r, void *arg)
 {
@@ -125,12 +140,37 @@ on_sent(const struct pel_io_result *r, void *arg)
 	pel_free(reqs, q);
 }
 
-/* Answer @p q with @p status from the calling worker @p w; the completion frees it. */
+static void resend(void *arg);
+
+/* Submit @p q's reply from worker @p w (its owner, or its receiver for a refusal). A full ring
+ * or max_ops in flight: again from a task of its own, after what is queued (the reply waits, it
+ * is not lost). Another error: counted, the request freed. */
+static void
+send_reply(struct req *q, unsigned w)
+{
+	struct pel_io_req io_req = pel_io_req_sendmsg(ws[w].fd, &q->msg, 0, on_sent, q);
+	int err = pel_io_submit(io, NULL, w, &io_req, NULL);
+
+	if (!err || (err == -EAGAIN && pel_spawn(w, resend, q) == 0))
+		return;
+	feed_count(&cnt[w].send_errors, 1);
+	pel_free(reqs, q);
+}
+
+static void
+resend(void *arg)
+{
+	struct req *q = arg;
+
+	send_reply(q, (unsigned)pel_worker_self());
+}
+
+/* Answer @p q with @p status from the calling worker @p w; the completion frees it. The request
+ * is counted by its status here: a reply the kernel then refuses is a send error as well. */
 static void
 reply(struct req *q, unsigned w, uint8_t status)
 {
-	struct pel_io_req io_req;
-
+	q->status = status;
 	pel_feed_reply_encode(q->out, status, q->r.req_id, q->r.send_ns);
 	q->iov.iov_base = q->out;
 	q->iov.iov_len = sizeof(q->out);
@@ -139,12 +179,6 @@ reply(struct req *q, unsigned w, uint8_t status)
 	q->msg.msg_namelen = sizeof(q->peer);
 	q->msg.msg_iov = &q->iov;
 	q->msg.msg_iovlen = 1;
-	io_req = pel_io_req_sendmsg(ws[w].fd, &q->msg, 0, on_sent, q);
-	if (pel_io_submit(io, NULL, w, &io_req, NULL)) {
-		feed_count(&cnt[w].send_errors, 1);	/* no room in the ring: counted */
-		pel_free(reqs, q);
-		return;
-	}
 	switch (status) {
 	case PEL_FEED_ANSWERED:
 		feed_count(&cnt[w].answered, 1);
@@ -156,6 +190,7 @@ reply(struct req *q, unsigned w, uint8_t status)
 		feed_count(&cnt[w].rejected, 1);
 		break;
 	}
+	send_reply(q, w);
 }
 
 /* The instrument's book, on its owner; allocated there (its node) on first use. */
@@ -306,9 +341,11 @@ deadline_of(struct req *q)
 	q->late = 0;
 	if (!opts.deadline_ns)
 		return PEL_NO_DEADLINE;
-	due = q->r.send_ns + opts.deadline_ns;
 	mono = feed_mono_ns();
 	now = pel_now_ns();
+	/* a send time from the future counts as now: it must not postpone the instrument's next
+	 * deadlines (they follow this one), nor overflow */
+	due = feed_deadline(&opts, q->r.send_ns, mono);
 	if (due <= mono)
 		q->late = 1;
 	d = now + (due > mono + DEADLINE_MIN_NS ? due - mono : DEADLINE_MIN_NS);
@@ -356,7 +393,7 @@ on_datagram(struct fworker *w, unsigned me, void *buf, int len)
 	}
 	q->owner = (uint16_t)owner_of(r.instrument);
 	t = (struct pel_rt_task){ .fn = process, .arg = q, .deadline_ns = deadline_of(q),
-				  .prio = 0 };
+				  .prio = PRIO_REQUEST };
 	err = pel_spawn_rt(q->owner, &t);
 	/* -ETIME: the deadline passed since it was computed (this thread was preempted): it is
 	 * late now, and queued as such */
@@ -442,6 +479,10 @@ main(int argc, char **argv)
 	}
 	pel_config_default(&cfg);
 	cfg.cpus = opts.cpus;
+	/* a worker's rings hold as many requests as its pool and real-time store: a burst to one
+	 * owner waits rather than being dropped at 1024 */
+	cfg.ring_slots = REQS;
+	cfg.max_producers = 1;	/* the main thread's, for the stop */
 	cfg.idle = (enum pel_idle)opts.idle;
 	cfg.rt_priority = opts.rt_priority;
 	if (opts.mlock)
@@ -461,6 +502,9 @@ main(int argc, char **argv)
 	ic.io_cpu = opts.io_cpu;
 	ic.buf_count = BUF_COUNT;
 	ic.buf_size = BUF_SIZE;
+	/* an operation for every reply that may be out at once (any worker's requests may be
+	 * answered from one owner), and the receives */
+	ic.max_ops = nworkers * REQS + 64;
 	err = pel_io_create(e.rt, &ic, &io);
 	if (err) {
 		fprintf(stderr, "pel-feed: pel_io_create: %s: %s\n", pel_strerror(err),
@@ -515,9 +559,12 @@ main(int argc, char **argv)
 	 * request queued has run and every reply is sent, so the counters and books are final. */
 	atomic_store_explicit(&stopping, true, memory_order_relaxed);
 	for (unsigned w = 0; w < nworkers; w++) {
-		struct pel_io_req req = pel_io_req_cancel(ws[w].handle, on_cancelled, NULL);
+		/* a real-time task of the class above the requests: a plain task would wait behind
+		 * every request queued, and under overload the queue never empties */
+		struct pel_rt_task t = { .fn = stop_receiving, .arg = &ws[w],
+					 .deadline_ns = PEL_NO_DEADLINE, .prio = PRIO_STOP };
 
-		while (pel_io_submit(io, p, w, &req, NULL) == -EAGAIN)
+		while (pel_submit_rt(p, w, &t) == -EAGAIN)
 			sched_yield();
 	}
 	err = echo_quiesce(&e, 5 * PEL_NS_PER_S);

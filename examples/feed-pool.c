@@ -48,6 +48,7 @@
 struct item {
 	struct pel_feed_req req;
 	struct sockaddr_in from;	/* where the reply goes */
+	uint64_t deadline;		/* feed_deadline(), from its arrival; 0: none */
 };
 
 struct server;
@@ -174,7 +175,7 @@ serve(struct pool_thread *t, const struct item *it)
 	struct server *s = t->srv;
 	const struct feed_opts *o = &s->o;
 	const struct pel_feed_req *r = &it->req;
-	uint64_t deadline = feed_deadline(o, r->send_ns);
+	uint64_t deadline = it->deadline;
 	struct feed_book *b = NULL;
 
 	if (r->kind == PEL_FEED_BOOK) {
@@ -271,6 +272,7 @@ receive(struct server *s)
 	struct item it[RX_BATCH];
 	int owner[RX_BATCH];
 	unsigned k = 0;
+	uint64_t arrival;
 	int n;
 
 	for (unsigned i = 0; i < RX_BATCH; i++) {
@@ -289,6 +291,7 @@ receive(struct server *s)
 		return -1;
 	}
 	feed_count(&c->received, (uint64_t)n);
+	arrival = feed_mono_ns();
 	for (int i = 0; i < n; i++) {
 		struct pel_feed_req *r = &it[k].req;
 
@@ -304,6 +307,7 @@ receive(struct server *s)
 			continue;
 		}
 		it[k].from = from[i];
+		it[k].deadline = feed_deadline(&s->o, r->send_ns, arrival);
 		owner[k++] = (int)(feed_mix(r->instrument) % s->nthreads);
 	}
 	dispatch(s, it, owner, k);

@@ -31,7 +31,8 @@
  *    16    8 send_ns      the request's planned send time, echoed
  *
  * A datagram of another length, magic, version or kind, a BOOK with a side that is neither bid
- * nor ask, or a SPIN longer than PEL_FEED_SPIN_MAX_NS is malformed: pel_feed_req_decode() and
+ * nor ask or with a price beyond +-PEL_FEED_PRICE_MAX (2^40 units: 110 million), or a SPIN
+ * longer than PEL_FEED_SPIN_MAX_NS is malformed: pel_feed_req_decode() and
  * pel_feed_reply_decode() say so and the receiver counts it; nothing here can crash on it.
  */
 #ifndef PEL_EXAMPLES_FEED_H
@@ -47,6 +48,7 @@
 #define PEL_FEED_REPLY_SIZE	24u
 #define PEL_FEED_PRICE_SCALE	10000	/* price 1.2345 is sent as 12345 */
 #define PEL_FEED_SPIN_MAX_NS	UINT64_C(1000000000)
+#define PEL_FEED_PRICE_MAX	(INT64_C(1) << 40)	/* |price| above it is malformed */
 
 enum pel_feed_kind {
 	PEL_FEED_BOOK = 1,	/* order-book update: answered after the book and the rule */
@@ -169,7 +171,8 @@ pel_feed_req_encode(uint8_t *buf, const struct pel_feed_req *r)
  * @param len  its length as received (a truncated datagram has the wrong one)
  * @param out  filled on success only
  * @return 0; -EMSGSIZE @p len is not PEL_FEED_REQ_SIZE; -EBADMSG wrong magic, version or kind,
- *         a BOOK side neither bid nor ask, or a SPIN over PEL_FEED_SPIN_MAX_NS.
+ *         a BOOK side neither bid nor ask or a price beyond +-PEL_FEED_PRICE_MAX, or a SPIN
+ *         over PEL_FEED_SPIN_MAX_NS.
  * Threads: any.
  */
 static inline int
@@ -191,7 +194,10 @@ pel_feed_req_decode(const uint8_t *buf, size_t len, struct pel_feed_req *out)
 	r.req_id = pel_feed_get64(buf + 40);
 	r.service_ns = pel_feed_get64(buf + 48);
 	if (r.kind == PEL_FEED_BOOK) {
-		if (r.side != PEL_FEED_BID && r.side != PEL_FEED_ASK)
+		/* bounded prices keep the book's arithmetic (a mid, a band in 1e-4) far from
+		 * int64_t's range */
+		if ((r.side != PEL_FEED_BID && r.side != PEL_FEED_ASK) ||
+		    r.price > PEL_FEED_PRICE_MAX || r.price < -PEL_FEED_PRICE_MAX)
 			return -EBADMSG;
 	} else if (r.kind != PEL_FEED_SPIN || r.service_ns > PEL_FEED_SPIN_MAX_NS) {
 		return -EBADMSG;

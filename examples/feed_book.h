@@ -218,7 +218,10 @@ feed_score(const struct feed_snapshot *s, unsigned m, unsigned rounds)
 		for (uint32_t i = 0; i < s->nask; i++)
 			imb -= (int64_t)s->ask[i].qty * (int64_t)(FEED_LEVELS - i) * (m + 1);
 		if (s->nbid)
-			imb += (s->price - s->bid[0].price) * (int64_t)s->qty;
+			/* prices within +-2^40: the difference fits; the product may wrap (a
+			 * hash input): unsigned, defined */
+			imb = (int64_t)((uint64_t)imb + (uint64_t)(s->price - s->bid[0].price) *
+					(uint64_t)s->qty);
 		h = feed_mix(h ^ (uint64_t)imb ^ ((uint64_t)k << 56));
 	}
 	return h;

@@ -322,15 +322,53 @@ feed_wait(const struct feed_opts *o)
 	}
 }
 
-int
-feed_udp_socket(struct feed_opts *o, bool nonblock)
+/*
+ * Make sure no other socket holds o->port, and choose one for port 0, with a socket bound
+ * without SO_REUSEPORT (then closed): a reuseport group would let another process's group share
+ * the port without an error, and the kernel's choice for port 0 may be a port another reuseport
+ * group of the same user holds. @return 0; -1 after a message.
+ */
+static int
+reserve_port(struct feed_opts *o)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)o->port),
 				 .sin_addr.s_addr = htonl(INADDR_ANY) };
 	socklen_t alen = sizeof(a);
-	int one = 1, rcvbuf = 4 << 20;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
+	if (fd < 0) {
+		fprintf(stderr, "%s: socket: %s\n", o->prog, strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(fd, (struct sockaddr *)&a, &alen)) {
+		fprintf(stderr, "%s: UDP port %u: %s%s\n", o->prog, o->port, strerror(errno),
+			errno == EADDRINUSE ? " (another program serves it)" : "");
+		close(fd);
+		return -1;
+	}
+	o->port = ntohs(a.sin_port);
+	close(fd);
+	return 0;
+}
+
+int
+feed_udp_socket(struct feed_opts *o, bool nonblock)
+{
+	static bool reserved;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)o->port),
+				 .sin_addr.s_addr = htonl(INADDR_ANY) };
+	socklen_t alen = sizeof(a);
+	int one = 1, rcvbuf = 4 << 20;
+	int fd;
+
+	if (!reserved) {	/* the first socket: the port is ours alone, or chosen */
+		if (reserve_port(o))
+			return -1;
+		reserved = true;
+		a.sin_port = htons((uint16_t)o->port);
+	}
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0) {
 		fprintf(stderr, "%s: socket: %s\n", o->prog, strerror(errno));
 		return -1;

@@ -91,11 +91,17 @@ int feed_udp_socket(struct feed_opts *o, bool nonblock);
 int feed_report(const struct feed_opts *o, const struct feed_counters *c, unsigned n,
 		struct feed_book *const *books);
 
-/* Deadline of a request sent (planned) at @p send_ns: 0 for none. */
+/*
+ * Deadline of a request planned at @p send_ns and received at @p arrival_ns (CLOCK_MONOTONIC,
+ * the feed's clock): 0 for none. A send time after the arrival (a sender's bad clock, a forged
+ * datagram) counts as the arrival: it can neither postpone a deadline nor overflow.
+ */
 static inline uint64_t
-feed_deadline(const struct feed_opts *o, uint64_t send_ns)
+feed_deadline(const struct feed_opts *o, uint64_t send_ns, uint64_t arrival_ns)
 {
-	return o->deadline_ns ? send_ns + o->deadline_ns : 0;
+	if (!o->deadline_ns)
+		return 0;
+	return (send_ns < arrival_ns ? send_ns : arrival_ns) + o->deadline_ns;
 }
 
 #endif /* PEL_EXAMPLES_FEED_OPTS_H */

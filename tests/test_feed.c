@@ -65,6 +65,18 @@ test_req_bad_fields(void **state)
 	r.side = 2;
 	pel_feed_req_encode(buf, &r);
 	assert_int_equal(pel_feed_req_decode(buf, sizeof(buf), &out), -EBADMSG);
+	/* prices: +-PEL_FEED_PRICE_MAX pass, one beyond (either way) and INT64_MIN/MAX do not */
+	static const int64_t prices[][2] = {
+		{ PEL_FEED_PRICE_MAX, 0 }, { -PEL_FEED_PRICE_MAX, 0 },
+		{ PEL_FEED_PRICE_MAX + 1, -EBADMSG }, { -PEL_FEED_PRICE_MAX - 1, -EBADMSG },
+		{ INT64_MAX, -EBADMSG }, { INT64_MIN, -EBADMSG },
+	};
+	for (unsigned i = 0; i < sizeof(prices) / sizeof(prices[0]); i++) {
+		r = book;
+		r.price = prices[i][0];
+		pel_feed_req_encode(buf, &r);
+		assert_int_equal(pel_feed_req_decode(buf, sizeof(buf), &out), (int)prices[i][1]);
+	}
 	r = book;
 	r.kind = PEL_FEED_SPIN;
 	r.service_ns = PEL_FEED_SPIN_MAX_NS + 1;
@@ -186,6 +198,8 @@ test_random_datagrams(void **state)
 			pel_feed_put_head(buf, (uint8_t)(1 + pel_rng_below(&r, 2)));
 			buf[8] = (uint8_t)pel_rng_below(&r, 3);
 			buf[48 + 3] = buf[48 + 4] = buf[48 + 5] = buf[48 + 6] = buf[48 + 7] = 0;
+			if (i & 2)	/* a price in range: below 2^40 */
+				buf[16 + 5] = buf[16 + 6] = buf[16 + 7] = 0;
 		}
 		err = pel_feed_req_decode(buf, len, &out);
 		if (len != PEL_FEED_REQ_SIZE) {
@@ -199,7 +213,8 @@ test_random_datagrams(void **state)
 		ok++;
 		assert_int_equal(pel_feed_get16(buf), PEL_FEED_MAGIC);
 		assert_true(out.kind == PEL_FEED_SPIN ? out.service_ns <= PEL_FEED_SPIN_MAX_NS :
-			    out.kind == PEL_FEED_BOOK && out.side <= PEL_FEED_ASK);
+			    out.kind == PEL_FEED_BOOK && out.side <= PEL_FEED_ASK &&
+			    out.price <= PEL_FEED_PRICE_MAX && out.price >= -PEL_FEED_PRICE_MAX);
 	}
 	assert_true(ok > 1000);	/* the valid-head half does reach the field checks */
 }

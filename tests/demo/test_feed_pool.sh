@@ -125,7 +125,9 @@ serve()
 local name=$1 ready=$2 rc
 shift 2
 : >"$tmp/out"	# here: the child truncates it only once it runs (the last server's port)
-"$@" --port 0 --instruments 10 --fanout-every 2 --models 5 --rounds 3 \
+# deadlines of 10 s: the bursts' requests (sent "from the future", which counts as their
+# arrival) are never late, the ones planned at 1 ns always are
+"$@" --port 0 --instruments 10 --fanout-every 2 --models 5 --rounds 3 --deadline-us 10000000 \
 	--books "$tmp/books" --stats "$tmp/stats" >"$tmp/out" 2>"$tmp/err" &
 server=$!
 port=
@@ -144,7 +146,7 @@ port, pid, rec_path, stats_path, name = (int(sys.argv[1]), int(sys.argv[2]), sys
 					 sys.argv[4], sys.argv[5])
 BOOK, SPIN, BID, ASK = 1, 2, 0, 1
 ANSWERED, LATE, REFUSED, NONE = 0, 1, 2, 255
-FUTURE = time.monotonic_ns() + 3600 * 10**9	# never late; send_ns 1 always is (1 ms deadline)
+FUTURE = time.monotonic_ns() + 3600 * 10**9	# counts as its arrival: never late (10 s deadline); 1 always is
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", 0))
 s.settimeout(10)
@@ -180,11 +182,15 @@ call(ANSWERED, BOOK, 2, ASK, 0, 500000, 3, 7)		# removes the ask; fans out
 call(REFUSED, BOOK, 10, BID, 1, 1, 1, 8)		# --instruments 10
 call(ANSWERED, SPIN, 3, 0, 0, 0, 0, 9, service=20000)
 call(LATE, BOOK, 9, BID, 1, 1, 1, 10, send_ns=1)
+# a send time 2^62 ns ahead counts as its arrival: the instrument's next update, planned at 1 ns,
+# is still late (it did not inherit a deadline in the far future)
+call(ANSWERED, BOOK, 3, BID, 2, 1000, 1, 12, send_ns=1 << 62)
+call(LATE, BOOK, 3, BID, 2, 1000, 2, 14, send_ns=1)
 good = req(BOOK, 4, BID, 1, 1, 1, FUTURE, 99)
 for bad in (good[:30], good + b"x", good * 4, b"garbage", good[:8] + b"\x02" + good[9:]):
 	s.sendto(bad, server)
 call(ANSWERED, SPIN, 0, 0, 0, 0, 0, 11)			# the next reply: none for the five
-scripted = {"answered": 9, "late": 2, "rejected": 1, "malformed": 5}
+scripted = {"answered": 10, "late": 3, "rejected": 1, "malformed": 5}
 
 # Bursts without waiting: 200 book updates on instruments 5-8 (both sides, removals, large
 # orders, more than 16 levels), then 150 spin requests of 300 us, then SIGTERM at once. A thread
@@ -246,7 +252,7 @@ for rid in books:
 st = json.load(open(stats_path))
 assert st["server"] == name, st
 want = dict(scripted, answered=scripted["answered"] + len(status), dropped=0,
-	    fanouts=3 + sum(rid % 2 for rid in books), send_errors=0, updates=6 + len(books),
+	    fanouts=3 + sum(rid % 2 for rid in books), send_errors=0, updates=7 + len(books),
 	    gaps=2 + sum(last[i] - taken[i] for i in last), stale=1)
 for k, v in want.items():
 	assert st[k] == v, (k, st[k], "expected", v)
@@ -264,12 +270,13 @@ server=
 grep -q "^$name: received [0-9]* answered " "$tmp/out" || fail "$name: no summary line"
 
 # instrument last_seq updates late gaps stale level_drops flagged scored score_sum b .. a ..
-[ "$(wc -l <"$tmp/books")" -eq 7 ] || fail "books: $(wc -l <"$tmp/books") lines, expected 7"
+[ "$(wc -l <"$tmp/books")" -eq 8 ] || fail "books: $(wc -l <"$tmp/books") lines, expected 8"
 grep -Eq '^1 6 3 1 2 1 0 0 1 [0-9]+ b 1000000:10 990000:5 a 1010000:20$' "$tmp/books" ||
 	fail "books: instrument 1: $(grep '^1 ' "$tmp/books")"
 grep -Eq '^2 3 3 0 0 0 0 1 2 [0-9]+ b 490000:3 a$' "$tmp/books" ||
 	fail "books: instrument 2: $(grep '^2 ' "$tmp/books")"
 grep -q '^9 1 0 1 0 0 0 0 0 0 b a$' "$tmp/books" || fail "books: instrument 9"
+grep -q '^3 2 1 1 0 0 0 0 0 0 b 1000:2 a$' "$tmp/books" || fail "books: instrument 3: $(grep '^3 ' "$tmp/books")"
 
 # ---- the replay: the same books from the recording; other options, other books ----
 
@@ -328,6 +335,14 @@ server=$!
 for _ in $(seq 200); do
 	grep -q '^feed-pool: serving' "$tmp/out" && break
 	sleep 0.05
+done
+# a second server on its port is refused, not let in to share it (SO_REUSEPORT would)
+port=$(sed -n 's/^feed-pool: serving UDP port \([0-9]*\) on .*/\1/p' "$tmp/out")
+for other in "$POOL" ${PEL_FEED:+"$PEL_FEED"}; do
+	"$other" --port "$port" --cpus "$cpu" --seconds 5 >"$tmp/bad" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" -eq 1 ] && grep -q "UDP port $port: Address already in use" "$tmp/err" ||
+		fail "$other on feed-pool's port $port: exit $rc, $(cat "$tmp/err")"
 done
 kill -INT "$server"
 wait "$server"
