@@ -598,10 +598,19 @@ finish()
 	meta interrupted "$INTERRUPTED"
 	echo
 	log_cmd tools/pel-demo-report "$RES"
-	if ! "$PY" tools/pel-demo-report "$RES"; then
+	"$PY" tools/pel-demo-report "$RES"
+	case $? in
+	0) ;;
+	3)
+		# written: it says that no run finished
+		echo "demo.sh: no run finished: report.md and results.json say so" >&2
+		[ "$rc" -eq 0 ] && rc=1
+		;;
+	*)
 		echo "demo.sh: the report could not be written (pel-demo-report failed)" >&2
 		[ "$rc" -eq 0 ] && rc=1
-	fi
+		;;
+	esac
 	echo
 	echo "demo.sh: results in $RES/ (report.md, results.json, plots)"
 	echo "$RES"
