@@ -18,7 +18,8 @@
 #	--bench		also run pel-bench (its suite "all") into the results folder
 #	-h, --help	this text
 #
-# Steps: install what is missing (tools/deps.sh; not root: print the apt-get line, exit 1),
+# Steps: install what is missing of DEMO_DEPS (tools/deps.sh; not root: print the apt-get line,
+# exit 1),
 # build in build-demo/ for release (tracing on when lttng-ust is installed), pel-check on the
 # server's CPU, then for each load and server: start the server on the last CPU (the ready line),
 # run build-demo/bench/pel-load on the first CPU (--json, --cdf, --ideal-servers 1 when it has
@@ -43,8 +44,12 @@ top=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd) || exit 1
 BUILD_DIR=${PEL_DEMO_BUILD:-build-demo}
 PY=/usr/bin/python3	# Debian's: it has python3-matplotlib and python3-bt2
 [ -x "$PY" ] || PY=python3
-DEMO_DEPS=(python3-matplotlib lttng-tools liblttng-ust-dev babeltrace2 python3-bt2 liburing-dev
-	util-linux)
+# What the demo runs, not tools/test.sh's whole list: the release build (meson, ninja, pkg-config,
+# gcc; liburing for pel-feed, numa for the CPU placement, lttng-ust for the tracepoints), the
+# trace (lttng, lttng-sessiond, babeltrace2 and its Python bindings for pel-trace), the plots, and
+# taskset and flock.
+DEMO_DEPS=(meson ninja-build pkg-config gcc liburing-dev libnuma-dev liblttng-ust-dev lttng-tools
+	babeltrace2 python3-bt2 python3-matplotlib util-linux)
 
 usage()
 {
@@ -650,7 +655,7 @@ main()
 			[ -x "$bin" ] || { echo "demo.sh: PEL_DEMO_BUILD: no $bin" >&2; exit 1; }
 		done
 	else
-		pel_deps_ensure "${DEMO_DEPS[@]}" || exit 1
+		pel_deps_ensure --only "${DEMO_DEPS[@]}" || exit 1
 		demo_build || exit 1
 	fi
 	probe_load

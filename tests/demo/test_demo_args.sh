@@ -57,6 +57,30 @@ extra	unknown argument 'extra'
 --no-trace=1	--no-trace takes no value
 ARGS
 
+# The packages: what the demo runs, each named once, not tools/test.sh's whole list (a fake
+# dpkg-query that knows none, a fake id that is not root: the apt-get line, exit 1). Two CPUs
+# are checked first: on one, demo.sh stops there.
+if [ "$(nproc)" -ge 2 ]; then
+	mkdir "$tmp/bin" || exit 1
+	printf '#!/bin/sh\nexit 1\n' >"$tmp/bin/dpkg-query"
+	printf '#!/bin/sh\necho 1000\n' >"$tmp/bin/id"
+	chmod +x "$tmp/bin/dpkg-query" "$tmp/bin/id"
+	PATH=$tmp/bin:$PATH timeout 20 "$DEMO" --out "$tmp/deps-out" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	line=$(grep '^sudo apt-get install' "$tmp/err")
+	# shellcheck disable=SC2086 # the words of the line
+	dups=$(printf '%s\n' $line | sort | uniq -d | tr '\n' ' ')
+	if [ "$rc" -eq 1 ] && [ -n "$line" ] && [ -z "$dups" ] &&
+	   ! grep -qw 'sockperf\|clang\|libdpdk-dev\|libcmocka-dev' <<<"$line" &&
+	   grep -qw 'python3-bt2' <<<"$line" && grep -qw 'ninja-build' <<<"$line" &&
+	   [ ! -e "$tmp/deps-out" ]; then
+		echo "ok   demo.sh, no package installed: exit 1, $line"
+	else
+		echo "FAIL demo.sh, no package installed: exit $rc, twice: '$dups', $(cat "$tmp/err")"
+		fail=1
+	fi
+fi
+
 if timeout 20 "$DEMO" --help >"$tmp/out" 2>"$tmp/err" && grep -q -- '--quick' "$tmp/out" &&
    grep -q 'tools/demo.sh \[--quick\]' "$tmp/out" && [ ! -s "$tmp/err" ]; then
 	echo "ok   demo.sh --help: exit 0, the usage on stdout"
