@@ -9,11 +9,12 @@
 #
 #	--quick		a first look (under a minute after the build): 5,15,30,50,75 %, 0.5 s
 #	--loads LIST	offered loads in % of one core (default 5,10,15,20,30,50,70)
-#	--seconds S	measured seconds per run (default 1; --quick 0.5), after a warm-up
+#	--seconds S	measured seconds per run, 0.001 .. 86400 (default 1; --quick 0.5), after a
+#			warm-up
 #	--service SPEC	pel-load's spin service of the sweep (default exp:10us)
 #	--feed-rate R	updates/s of the feed-mode runs (default 20000; 0: none)
 #	--seed N	pel-load's seed: each load runs the same trace against every server
-#	--out DIR	the results folder (default results/demo-YYYYmmdd-HHMMSS)
+#	--out DIR	the results folder, new or empty (default results/demo-YYYYmmdd-HHMMSS-XXXXXX)
 #	--no-trace	record no LTTng trace
 #	--bench		also run pel-bench (its suite "all") into the results folder
 #	-h, --help	this text
@@ -118,8 +119,8 @@ while [ $# -gt 0 ]; do
 	--seconds)
 		need_value "$opt" $#
 		[[ $2 =~ ^[0-9]+(\.[0-9]+)?$ ]] &&
-			awk -v s="$2" 'BEGIN { exit !(s > 0 && s <= 3600) }' ||
-			die_usage "--seconds $2: not a number of seconds in (0, 3600]"
+			awk -v s="$2" 'BEGIN { exit !(s >= 0.001 && s <= 86400) }' ||
+			die_usage "--seconds $2: not a number of seconds in 0.001 .. 86400"
 		SECONDS_RUN=$2
 		shift
 		;;
@@ -148,7 +149,17 @@ while [ $# -gt 0 ]; do
 	--out)
 		need_value "$opt" $#
 		[ -n "$2" ] || die_usage "--out needs a directory"
-		OUT=$2
+		# against the caller's directory, not the checkout the script moves to
+		case $2 in
+		/*) OUT=$2 ;;
+		*) OUT=$PWD/$2 ;;
+		esac
+		# a folder used before would mix its runs into this report
+		if [ -e "$OUT" ] || [ -L "$OUT" ]; then
+			[ -d "$OUT" ] || die_usage "--out $2: exists and is not a directory"
+			[ -z "$(ls -A "$OUT" 2>/dev/null)" ] ||
+				die_usage "--out $2: not empty; give a new or empty folder"
+		fi
 		shift
 		;;
 	*)
@@ -189,6 +200,18 @@ service_mean_ns()
 }
 MEAN_NS=$(service_mean_ns "$SERVICE")
 awk -v m="$MEAN_NS" 'BEGIN { exit !(m > 0) }' || die_usage "--service $SERVICE: a mean of 0"
+
+# rate = load x (1 s / mean service): the share of one core the requests ask for
+load_rate()
+{
+	awk -v l="$1" -v m="$MEAN_NS" 'BEGIN { printf "%d", l / 100 * 1e9 / m + 0.5 }'
+}
+for l in "${LOAD_LIST[@]}"; do
+	rate=$(load_rate "$l")
+	[ "$rate" -ge 1 ] && [ "$rate" -le 100000000 ] ||
+		die_usage "--loads $l % of --service $SERVICE is $rate requests/s; pel-load sends" \
+			  "1 .. 100M/s"
+done
 
 cd "$top" || exit 1
 # shellcheck source=tools/deps.sh
@@ -378,7 +401,7 @@ probe_load()
 run_point()
 {
 	local role=$1 bin=$2 load=$4 rate=$5 tag=$6 prefix status=ok rc summary svc=-
-	local name
+	local name why
 	MODE=$3
 
 	name=$(basename "$bin")
@@ -422,7 +445,10 @@ run_point()
 	stop_server
 	if [ "$rc" -ne 0 ] || [ ! -s "$RES/$prefix.load.json" ]; then
 		status="pel-load exit $rc"
-		echo "failed: $status: $(tail -n 2 "$RES/$prefix.load.log" | tr '\n' ' ')"
+		# its own error line, not the usage that may follow it
+		why=$(grep -m 1 '^pel-load: ' "$RES/$prefix.load.log")
+		[ -n "$why" ] || why=$(tail -n 2 "$RES/$prefix.load.log" | tr '\n' ' ')
+		echo "failed: $status: $why"
 	else
 		if summary=$("$PY" tools/pel-demo-report --point "$RES/$prefix.load.json" 2>&1)
 		then
@@ -669,7 +695,18 @@ main()
 	LOAD_CPU=${cpus[0]}
 	SERVER_CPU=${cpus[${#cpus[@]} - 1]}
 
-	RES=${OUT:-results/demo-$(date -u +%Y%m%d-%H%M%S)}
+	if [ -n "$OUT" ]; then
+		RES=$OUT
+		mkdir -p "$RES" || exit 1
+		# filled by another since the options were read
+		[ -z "$(ls -A "$RES")" ] ||
+			{ echo "demo.sh: --out $RES: not empty any more" >&2; exit 1; }
+	else
+		# unique: two demos started in the same second get two folders
+		mkdir -p results &&
+			RES=$(mktemp -d "results/demo-$(date -u +%Y%m%d-%H%M%S)-XXXXXX") &&
+			chmod 755 "$RES" || exit 1
+	fi
 	mkdir -p "$RES/runs" || exit 1
 	RES=$(cd "$RES" && pwd) || exit 1
 	POINTS=$RES/points.tsv
@@ -711,9 +748,7 @@ main()
 		echo "demo: this pel-load has no --ideal-servers: no ideal FCFS column"
 	[ "$HAVE_CDF" = 1 ] || echo "demo: this pel-load has no --cdf: no CDF plot"
 	for l in "${LOAD_LIST[@]}"; do
-		# rate = load x (1 s / mean service): the share of one core the requests ask for
-		rate=$(awk -v l="$l" -v m="$MEAN_NS" \
-		       'BEGIN { printf "%d", l / 100 * 1e9 / m + 0.5 }')
+		rate=$(load_rate "$l")
 		for role in pel pool; do
 			bin=$BIN_PEL
 			[ "$role" = pool ] && bin=$BIN_POOL

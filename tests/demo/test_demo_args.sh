@@ -47,6 +47,10 @@ extra	unknown argument 'extra'
 --seconds 0	--seconds 0: not a number of seconds
 --seconds -1	--seconds -1: not a number of seconds
 --seconds=abc	--seconds abc: not a number of seconds
+--seconds 0.0009	--seconds 0.0009: not a number of seconds in 0.001 .. 86400
+--seconds 86401	--seconds 86401: not a number of seconds in 0.001 .. 86400
+--loads 0.00001	--loads 0.00001 % of --service exp:10us is 0 requests/s; pel-load sends 1 .. 100M/s
+--service exp:1ns --loads 200	--loads 200 % of --service exp:1ns is 2000000000 requests/s
 --service lognormal:1us	--service lognormal:1us: write fixed:1us
 --service exp:10	--service exp:10: write fixed:1us
 --service exp:0us	--service exp:0us: a mean of 0
@@ -56,6 +60,21 @@ extra	unknown argument 'extra'
 --quick=yes	--quick takes no value
 --no-trace=1	--no-trace takes no value
 ARGS
+
+# --out: a folder that holds anything (an older run's files would join this report), a file
+mkdir "$tmp/used" && : >"$tmp/used/points.tsv" && : >"$tmp/file"
+for o in "$tmp/used:not empty; give a new or empty folder" \
+	 "$tmp/file:exists and is not a directory"; do
+	timeout 20 "$DEMO" --out "${o%%:*}" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -eq 2 ] && [ ! -s "$tmp/out" ] && grep -qF -- "${o#*:}" "$tmp/err" &&
+	   ! grep -q 'building\|deps:' "$tmp/err"; then
+		echo "ok   demo.sh --out ${o%%:*}: exit 2, $(head -n 1 "$tmp/err")"
+	else
+		echo "FAIL demo.sh --out ${o%%:*}: exit $rc, $(cat "$tmp/err")"
+		fail=1
+	fi
+done
 
 # The packages: what the demo runs, each named once, not tools/test.sh's whole list (a fake
 # dpkg-query that knows none, a fake id that is not root: the apt-get line, exit 1). Two CPUs

@@ -7,15 +7,18 @@
 #      the table and the four ratios printed, the results folder's last line, results.json in
 #      pel-bench's form, report.md; every run accounted for on both sides (pel-load: sent =
 #      answered + late + rejected + lost; the server: received = answered + late + rejected +
-#      malformed + dropped). Figures are not checked: this is the machinery, on a debug build;
+#      malformed + dropped). Figures are not checked: this is the machinery, on a debug build.
+#      It runs from another directory with a relative --out, which names a folder there;
 #   2. Ctrl-C (SIGINT to its process group, as a terminal sends it) during the second run: exit
 #      130, no server, generator or demo.sh left, the report written with the runs that finished
-#      and the interrupted one marked.
+#      and the interrupted one marked;
+#   3. a pel-load that fails every run (a fake one): each failure shows pel-load's own error
+#      line, not its usage; the report is written and says no run finished; exit 1 with that.
 #
 #	test_demo_run.sh DEMO_SH BUILD_DIR
 set -u
 
-DEMO=${1:?usage: test_demo_run.sh DEMO_SH BUILD_DIR}
+DEMO=$(readlink -f "${1:?usage: test_demo_run.sh DEMO_SH BUILD_DIR}")
 BUILD=${2:?usage: test_demo_run.sh DEMO_SH BUILD_DIR}
 tmp=$(mktemp -d) || exit 1
 pgid=
@@ -40,11 +43,13 @@ export PEL_DEMO_BUILD=$BUILD
 
 # ---- 1. a short sweep ----
 
-"$DEMO" --quick --loads 5,10 --seconds 0.3 --feed-rate 2000 --no-trace --out "$tmp/r1" \
-	>"$tmp/log" 2>&1 </dev/null
+mkdir "$tmp/cwd" || exit 1
+(cd "$tmp/cwd" && exec "$DEMO" --quick --loads 5,10 --seconds 0.3 --feed-rate 2000 --no-trace \
+	--out ../r1 >"$tmp/log" 2>&1 </dev/null)
 rc=$?
 [ "$rc" -eq 0 ] || fail "demo.sh exit $rc"
-[ "$(tail -1 "$tmp/log")" = "$tmp/r1" ] || fail "the last line is not the results folder"
+[ "$(tail -1 "$tmp/log")" = "$(cd "$tmp/r1" && pwd)" ] ||
+	fail "the last line is not the results folder (--out ../r1 from $tmp/cwd)"
 for r in p50_vs_epoll_pool p99_vs_epoll_pool p50_vs_ideal_fcfs max_load_p99_100us_vs_epoll_pool; do
 	grep -q "^$r " "$tmp/log" || fail "no $r line"
 done
@@ -112,3 +117,35 @@ pgid=
 grep -q interrupted "$tmp/r2/points.tsv" || fail "the run under way is not marked interrupted"
 grep -q interrupted "$tmp/log" || fail "no word of the interruption"
 echo "ok: Ctrl-C during run 2: exit 130, nothing left running, the report of what finished"
+
+# A build folder of links to the build under test, for the fakes below.
+fake_build()
+{
+	local d=$1 f
+	mkdir -p "$d/examples" "$d/bench" "$d/tools" || exit 1
+	for f in examples/pel-feed examples/feed-pool bench/pel-load tools/pel-check pel_config.h; do
+		ln -s "$BUILD/$f" "$d/$f" || exit 1
+	done
+}
+
+# ---- 3. every run fails ----
+
+fake_build "$tmp/b3"
+rm "$tmp/b3/bench/pel-load"
+printf '%s\n' '#!/bin/sh' \
+	"[ \"\$1\" = --help ] && exec '$BUILD/bench/pel-load' --help" \
+	'echo "pel-load: cannot reach the server (a fake failure)" >&2' \
+	"'$BUILD/bench/pel-load' --help >&2" \
+	'exit 2' >"$tmp/b3/bench/pel-load"
+chmod +x "$tmp/b3/bench/pel-load"
+PEL_DEMO_BUILD=$tmp/b3 "$DEMO" --quick --loads 10 --seconds 0.1 --feed-rate 0 --no-trace \
+	--out "$tmp/r3" >"$tmp/log" 2>&1 </dev/null
+rc=$?
+[ "$rc" -eq 1 ] || fail "every run failed: exit $rc, expected 1"
+[ "$(grep -c 'failed: pel-load exit 2: pel-load: cannot reach the server' "$tmp/log")" -eq 2 ] ||
+	fail "pel-load's error line not shown for each failed run"
+grep -q 'no run finished: report.md and results.json say so' "$tmp/log" ||
+	fail "no word that no run finished"
+grep -q 'could not be written' "$tmp/log" && fail "says the report could not be written"
+[ -s "$tmp/r3/report.md" ] && [ -s "$tmp/r3/results.json" ] || fail "no report after no run"
+echo "ok: every run failed: pel-load's error line each time, the report written, exit 1"
