@@ -19,19 +19,21 @@
 #	--bench		also run pel-bench (its suite "all") into the results folder
 #	-h, --help	this text
 #
-# Steps: install what is missing of DEMO_DEPS (tools/deps.sh; not root: print the apt-get line,
-# exit 1),
-# build in build-demo/ for release (tracing on when lttng-ust is installed), pel-check on the
-# server's CPU, then for each load and server: start the server on the last CPU (the ready line),
-# run build-demo/bench/pel-load on the first CPU (--json, --cdf, --ideal-servers 1 when it has
-# them), stop the server (SIGTERM), keep its --stats. Then the feed mode at one rate, one short
-# traced run of pel-feed (LTTng, then tools/pel-trace), and tools/pel-demo-report: the table, the
-# ratios, plots, report.md and results.json in the results folder, whose path ends the output.
+# Steps: check for two CPUs, install what is missing of DEMO_DEPS (tools/deps.sh; not root: print
+# the apt-get line, exit 1), take the lock, build in build-demo/ for release (tracing on when
+# lttng-ust is installed), pel-check on the server's CPU, then for each load and server: start
+# the server on the last CPU (the ready line), run build-demo/bench/pel-load on the first CPU
+# (--json, --cdf, --ideal-servers 1 when it has them), stop the server (SIGTERM), keep its
+# --stats. Then the feed mode at one rate, one short traced run of pel-feed (LTTng, then
+# tools/pel-trace), and tools/pel-demo-report: the table, the ratios, plots, report.md and
+# results.json in the results folder, whose path ends the output.
 #
 # Ctrl-C (or SIGTERM) stops the servers and the generator, writes the report of the runs that
 # finished and exits 130.
 #
-# Exit: 0 done; 1 the build, a dependency or every run failed; 2 bad usage; 130 interrupted.
+# Exit: 0 done; 1 fewer than two CPUs, a dependency, another demo on this build folder (its lock,
+# build-demo/.demo.lock), the build, every run or the report failed; 2 bad usage (nothing
+# installed or built); 130 interrupted.
 #
 # PEL_DEMO_PEL=PATH and PEL_DEMO_POOL=PATH run other server binaries in place of
 # build-demo/examples/pel-feed and feed-pool (bench/pel-spin-echo is understood too).
@@ -225,9 +227,36 @@ BIN_LOAD=$BUILD_DIR/bench/pel-load
 BIN_CHECK=$BUILD_DIR/tools/pel-check
 BIN_BENCH=$BUILD_DIR/bench/pel-bench
 
+# Take the demo's lock, the build folder's .demo.lock, for the life of this process: a second
+# demo on the same build folder would reconfigure it under the first, or remove it. Exits 1 when
+# another demo holds it. LOCK_FD is closed in what demo.sh starts in the background.
+demo_lock()
+{
+	local lock=$BUILD_DIR/.demo.lock holder
+
+	if ! mkdir -p "$BUILD_DIR" 2>/dev/null || ! exec {LOCK_FD}>>"$lock"; then
+		echo "demo.sh: cannot create the lock $lock" >&2
+		exit 1
+	fi
+	if ! flock -n "$LOCK_FD"; then
+		holder=$(cat "$lock" 2>/dev/null)
+		echo "demo.sh: another demo is running on $BUILD_DIR/${holder:+ (demo.sh pid $holder)};" \
+		     "wait for it to end: two demos would share the build and the CPUs" >&2
+		exit 1
+	fi
+	echo "$$" >"$lock"
+}
+
+# Empty the build folder but for the lock (held) and the log being written.
+clear_build()
+{
+	find "$BUILD_DIR" -mindepth 1 -maxdepth 1 ! -name .demo.lock ! -name demo-build.log \
+		-exec rm -rf {} +
+}
+
 demo_build()
 {
-	local log opts=(-Dbuildtype=release -Dtests=false) b
+	local log=$BUILD_DIR/demo-build.log opts=(-Dbuildtype=release -Dtests=false) b
 
 	# tracing when lttng-ust is there; else a build without tracepoints (and no trace)
 	if pkg-config --exists lttng-ust 2>/dev/null; then
@@ -237,25 +266,30 @@ demo_build()
 		opts+=(-Dtracing=disabled)
 		TRACING=0
 	fi
-	log=$(mktemp) || return 1
+	# the log in the build folder: nothing left in /tmp when the build is interrupted
+	: >"$log" || return 1
 	echo "demo.sh: building pel for release in $BUILD_DIR/ (${opts[*]})"
-	if ! { [ -f "$BUILD_DIR/meson-private/coredata.dat" ] &&
-	       meson setup --reconfigure "$BUILD_DIR" "${opts[@]}" >"$log" 2>&1; }; then
-		rm -rf "$BUILD_DIR"
-		if ! meson setup "$BUILD_DIR" "${opts[@]}" >"$log" 2>&1; then
+	if [ -f "$BUILD_DIR/meson-private/coredata.dat" ] &&
+	   ! meson setup --reconfigure "$BUILD_DIR" "${opts[@]}" >"$log" 2>&1; then
+		if grep -q 'other Meson process' "$log"; then
+			# meson's own lock: someone else's meson or ninja, not a broken folder
 			cat "$log" >&2
-			rm -f "$log"
-			echo "demo.sh: meson setup failed" >&2
+			echo "demo.sh: $BUILD_DIR/ is in use by another meson; try again when it is done" >&2
 			return 1
 		fi
+		clear_build	# a folder meson cannot reconfigure: set it up anew
+	fi
+	if [ ! -f "$BUILD_DIR/meson-private/coredata.dat" ] &&
+	   ! meson setup "$BUILD_DIR" "${opts[@]}" >"$log" 2>&1; then
+		cat "$log" >&2
+		echo "demo.sh: meson setup failed" >&2
+		return 1
 	fi
 	if ! meson compile -C "$BUILD_DIR" >>"$log" 2>&1; then
 		cat "$log" >&2
-		rm -f "$log"
-		echo "demo.sh: build failed" >&2
+		echo "demo.sh: build failed (the log: $BUILD_DIR/demo-build.log)" >&2
 		return 1
 	fi
-	mv "$log" "$BUILD_DIR/demo-build.log"
 	for b in "$BIN_PEL" "$BIN_POOL" "$BIN_LOAD" "$BIN_CHECK"; do
 		if [ ! -x "$b" ]; then
 			echo "demo.sh: $b was not built (see $BUILD_DIR/demo-build.log)" >&2
@@ -342,7 +376,7 @@ start_server()
 	shift
 
 	: >"$log"	# emptied here: a folder used again holds an older run's ready line
-	"$@" >"$log" 2>&1 &
+	"$@" >"$log" 2>&1 {LOCK_FD}>&- &
 	SERVER_PID=$!
 	PORT=
 	for i in $(seq 200); do
@@ -437,7 +471,7 @@ run_point()
 			CMD+=(--cdf-ideal "$RES/$prefix.ideal.cdf")
 	fi
 	log_cmd "${CMD[@]}"
-	"${CMD[@]}" >"$RES/$prefix.load.log" 2>&1 &
+	"${CMD[@]}" >"$RES/$prefix.load.log" 2>&1 {LOCK_FD}>&- &
 	LOAD_PID=$!
 	wait "$LOAD_PID"
 	rc=$?
@@ -492,7 +526,7 @@ run_trace()
 		SESSIOND_HOME=$home
 		export LTTNG_HOME=$home
 		if ! lttng-sessiond --no-kernel --daemonize --pidfile="$home/sessiond.pid" \
-			>"$t/sessiond.log" 2>&1; then
+			>"$t/sessiond.log" 2>&1 {LOCK_FD}>&-; then
 			WHY="lttng-sessiond did not start (trace/sessiond.log)"
 			return 1
 		fi
@@ -519,7 +553,8 @@ run_trace()
 	server_cmd pel "$BIN_PEL" "$t/stats.json"
 	log_cmd lttng track -u -s "$LTTNG_SESSION" --vpid=PID
 	log_cmd "${CMD[@]}"
-	/bin/sh -c 'read _ < "$0" && exec "$@"' "$t/go" "${CMD[@]}" >"$t/server.log" 2>&1 &
+	/bin/sh -c 'read _ < "$0" && exec "$@"' "$t/go" "${CMD[@]}" >"$t/server.log" 2>&1 \
+		{LOCK_FD}>&- &
 	pid=$!
 	SERVER_PID=$pid
 	if ! lttng untrack -u -s "$LTTNG_SESSION" --all --vpid >>"$t/lttng.log" 2>&1 ||
@@ -548,7 +583,7 @@ run_trace()
 	     --seconds "$TRACE_SECONDS" --warmup 0 --seed "$SEED" --cpu "$LOAD_CPU"
 	     --json "$t/load.json")
 	log_cmd "${CMD[@]}"
-	"${CMD[@]}" >"$t/load.log" 2>&1 &
+	"${CMD[@]}" >"$t/load.log" 2>&1 {LOCK_FD}>&- &
 	LOAD_PID=$!
 	wait "$LOAD_PID"
 	rc=$?
@@ -607,7 +642,7 @@ run_bench()
 		log_cmd "${CMD[@]}"
 		echo
 		echo "==> ${CMD[*]}"
-		"${CMD[@]}" >"$RES/pel-bench-$s.txt" 2>&1 &
+		"${CMD[@]}" >"$RES/pel-bench-$s.txt" 2>&1 {LOCK_FD}>&- &
 		LOAD_PID=$!
 		wait "$LOAD_PID"
 		rc=$?
@@ -673,19 +708,7 @@ main()
 	local cpus l rate role bin
 
 	trap 'echo; echo "demo.sh: interrupted"; exit 130' INT TERM
-	if [ -n "${PEL_DEMO_BUILD:-}" ]; then
-		# a build made elsewhere (a test's): used as it is
-		TRACING=0
-		grep -q "PEL_HAVE_LTTNG 1" "$BUILD_DIR/pel_config.h" 2>/dev/null && TRACING=1
-		for bin in "$BIN_PEL" "$BIN_POOL" "$BIN_LOAD" "$BIN_CHECK"; do
-			[ -x "$bin" ] || { echo "demo.sh: PEL_DEMO_BUILD: no $bin" >&2; exit 1; }
-		done
-	else
-		pel_deps_ensure --only "${DEMO_DEPS[@]}" || exit 1
-		demo_build || exit 1
-	fi
-	probe_load
-
+	# two CPUs or nothing: before anything is installed or built
 	mapfile -t cpus < <(allowed_cpus)
 	if [ "${#cpus[@]}" -lt 2 ]; then
 		echo "demo.sh: this process may use only CPU ${cpus[*]}: the demo needs two," \
@@ -694,6 +717,20 @@ main()
 	fi
 	LOAD_CPU=${cpus[0]}
 	SERVER_CPU=${cpus[${#cpus[@]} - 1]}
+	if [ -n "${PEL_DEMO_BUILD:-}" ]; then
+		# a build made elsewhere (a test's): used as it is
+		TRACING=0
+		grep -q "PEL_HAVE_LTTNG 1" "$BUILD_DIR/pel_config.h" 2>/dev/null && TRACING=1
+		for bin in "$BIN_PEL" "$BIN_POOL" "$BIN_LOAD" "$BIN_CHECK"; do
+			[ -x "$bin" ] || { echo "demo.sh: PEL_DEMO_BUILD: no $bin" >&2; exit 1; }
+		done
+		demo_lock
+	else
+		pel_deps_ensure --only "${DEMO_DEPS[@]}" || exit 1
+		demo_lock
+		demo_build || exit 1
+	fi
+	probe_load
 
 	if [ -n "$OUT" ]; then
 		RES=$OUT

@@ -11,7 +11,8 @@
 #      It runs from another directory with a relative --out, which names a folder there;
 #   2. Ctrl-C (SIGINT to its process group, as a terminal sends it) during the second run: exit
 #      130, no server, generator or demo.sh left, the report written with the runs that finished
-#      and the interrupted one marked;
+#      and the interrupted one marked; a second demo.sh on the same build meanwhile exits 1 at
+#      once (the lock), leaving the first to finish;
 #   3. a pel-load that fails every run (a fake one): each failure shows pel-load's own error
 #      line, not its usage; the report is written and says no run finished; exit 1 with that.
 #
@@ -99,6 +100,13 @@ for _ in $(seq 600); do
 	sleep 0.05
 done
 grep -q '^\[2/' "$tmp/log" || fail "no second run started"
+# a second demo on the same build: refused at once, the first one untouched
+timeout 20 "$DEMO" --quick --loads 10 --seconds 0.3 --feed-rate 0 --no-trace --out "$tmp/r2b" \
+	>"$tmp/log2" 2>&1 </dev/null
+rc=$?
+[ "$rc" -eq 1 ] || fail "a second demo.sh on the same build: exit $rc, expected 1"
+grep -q 'another demo is running' "$tmp/log2" || fail "second demo.sh: $(cat "$tmp/log2")"
+kill -0 "$pid" 2>/dev/null || fail "the first demo.sh ended when the second started"
 sleep 0.5
 kill -INT -- "-$pgid"
 for _ in $(seq 200); do
@@ -117,6 +125,7 @@ pgid=
 grep -q interrupted "$tmp/r2/points.tsv" || fail "the run under way is not marked interrupted"
 grep -q interrupted "$tmp/log" || fail "no word of the interruption"
 echo "ok: Ctrl-C during run 2: exit 130, nothing left running, the report of what finished"
+echo "ok: a second demo.sh on the same build refused while the first ran"
 
 # A build folder of links to the build under test, for the fakes below.
 fake_build()
