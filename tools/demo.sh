@@ -321,6 +321,7 @@ POINTS=
 CMDS=
 SERVER_PID=
 LOAD_PID=
+LOAD_RC=
 LTTNG_SESSION=
 SESSIOND_PID=
 SESSIOND_HOME=
@@ -434,8 +435,7 @@ probe_load()
 # run_point ROLE BIN MODE LOAD RATE TAG: one server at one load; a line in points.tsv.
 run_point()
 {
-	local role=$1 bin=$2 load=$4 rate=$5 tag=$6 prefix status=ok rc summary svc=-
-	local name why
+	local role=$1 bin=$2 load=$4 rate=$5 tag=$6 prefix rc svc=- name
 	MODE=$3
 
 	name=$(basename "$bin")
@@ -473,10 +473,23 @@ run_point()
 	log_cmd "${CMD[@]}"
 	"${CMD[@]}" >"$RES/$prefix.load.log" 2>&1 {LOCK_FD}>&- &
 	LOAD_PID=$!
+	LOAD_RC=
 	wait "$LOAD_PID"
 	rc=$?
+	# pel-load is done: a signal from here on does not make this run an interrupted one
+	LOAD_RC=$rc
 	LOAD_PID=
 	stop_server
+	point_result "$rc"
+}
+
+# point_result RC: the current run's outcome once pel-load ended with RC and the server is
+# stopped: its summary printed, its line in points.tsv.
+point_result()
+{
+	local rc=$1 prefix=$CUR_PREFIX status=ok why summary
+
+	LOAD_RC=
 	if [ "$rc" -ne 0 ] || [ ! -s "$RES/$prefix.load.json" ]; then
 		status="pel-load exit $rc"
 		# its own error line, not the usage that may follow it
@@ -595,12 +608,14 @@ run_trace()
 	stop_sessiond
 	[ "$rc" -eq 0 ] || echo "demo.sh: the traced run's pel-load exited $rc (trace/load.log)"
 	log_cmd tools/pel-trace "$t/lttng" --plots "$t/plots"
-	if ! "$PY" tools/pel-trace "$t/lttng" --plots "$t/plots" >"$t/report.txt" \
+	# report.txt only when pel-trace finished: a Ctrl-C leaves no empty one behind
+	if ! "$PY" tools/pel-trace "$t/lttng" --plots "$t/plots" >"$t/report.txt.tmp" \
 		2>"$t/pel-trace.err"; then
 		WHY="pel-trace failed: $(tail -n 2 "$t/pel-trace.err" | tr '\n' ' ')"
-		rm -f "$t/report.txt"
+		rm -f "$t/report.txt.tmp"
 		return 1
 	fi
+	mv "$t/report.txt.tmp" "$t/report.txt" || return 1
 	rm -f "$t/go"
 	return 0
 }
@@ -617,8 +632,20 @@ trace_cleanup()
 
 stop_sessiond()
 {
-	local i
+	local i pid
 
+	# a signal while lttng-sessiond --daemonize ran: it may be up with SESSIOND_PID not yet
+	# read; its pidfile is in our home (the command line names it: the daemon is ours)
+	if [ -z "$SESSIOND_PID" ] && [ -n "$SESSIOND_HOME" ]; then
+		for i in $(seq 20); do
+			pid=$(cat "$SESSIOND_HOME/sessiond.pid" 2>/dev/null)
+			[ -n "$pid" ] && break
+			pid=$(pgrep -f -- "--pidfile=$SESSIOND_HOME/sessiond.pid" | head -n 1)
+			[ -n "$pid" ] && break
+			sleep 0.05
+		done
+		[[ $pid =~ ^[0-9]+$ ]] && SESSIOND_PID=$pid
+	fi
 	if [ -n "$SESSIOND_PID" ]; then
 		kill -TERM "$SESSIOND_PID" 2>/dev/null
 		for i in $(seq 50); do
@@ -692,9 +719,15 @@ on_signal()
 	[ -n "$LOAD_PID" ] && kill -TERM "$LOAD_PID" 2>/dev/null && wait "$LOAD_PID" 2>/dev/null
 	LOAD_PID=
 	stop_server
-	point_line interrupted
+	if [ -n "$LOAD_RC" ] && [ "${#CUR_POINT[@]}" -gt 0 ]; then
+		# the signal came while the server was being stopped: pel-load had finished
+		point_result "$LOAD_RC"
+	else
+		point_line interrupted
+	fi
 	if [ "$IN_TRACE" = 1 ]; then
 		trace_cleanup
+		rm -f "$RES/trace/report.txt.tmp"
 		meta trace "interrupted while recording or reading the trace"
 	fi
 	meta note "interrupted by a signal after $NOK of $TOTAL runs"

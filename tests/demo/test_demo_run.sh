@@ -14,7 +14,11 @@
 #      and the interrupted one marked; a second demo.sh on the same build meanwhile exits 1 at
 #      once (the lock), leaving the first to finish;
 #   3. a pel-load that fails every run (a fake one): each failure shows pel-load's own error
-#      line, not its usage; the report is written and says no run finished; exit 1 with that.
+#      line, not its usage; the report is written and says no run finished; exit 1 with that;
+#   4. SIGTERM to demo.sh while it stops a server whose pel-load had finished (a server that
+#      takes 1.5 s to stop): that run counts as finished, not interrupted;
+#   5. when the build has tracepoints: SIGTERM while lttng-sessiond --daemonize starts (a slow
+#      fake around the real one): the session daemon demo.sh started is stopped, its home gone.
 #
 #	test_demo_run.sh DEMO_SH BUILD_DIR
 set -u
@@ -158,3 +162,71 @@ grep -q 'no run finished: report.md and results.json say so' "$tmp/log" ||
 grep -q 'could not be written' "$tmp/log" && fail "says the report could not be written"
 [ -s "$tmp/r3/report.md" ] && [ -s "$tmp/r3/results.json" ] || fail "no report after no run"
 echo "ok: every run failed: pel-load's error line each time, the report written, exit 1"
+
+# ---- 4. a signal while a finished run's server stops ----
+
+mkdir -p "$tmp/slow" || exit 1
+printf '%s\n' '#!/bin/bash' \
+	"trap 'touch \"$tmp/stopping\"; sleep 1.5; kill -TERM \$child; wait \$child; exit 0' TERM" \
+	"'$BUILD/examples/pel-feed' \"\$@\" &" \
+	'child=$!' \
+	'wait $child' >"$tmp/slow/pel-feed"
+chmod +x "$tmp/slow/pel-feed"
+PEL_DEMO_PEL=$tmp/slow/pel-feed "$DEMO" --quick --loads 10 --seconds 0.3 --feed-rate 0 \
+	--no-trace --out "$tmp/r4" >"$tmp/log" 2>&1 </dev/null &
+pid=$!
+for _ in $(seq 600); do
+	[ -e "$tmp/stopping" ] && break
+	kill -0 "$pid" 2>/dev/null || fail "demo.sh ended before its first server stopped"
+	sleep 0.05
+done
+[ -e "$tmp/stopping" ] || fail "the first server was never stopped"
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 130 ] || fail "SIGTERM while stopping a server: exit $rc, expected 130"
+st=$(awk -F '\t' 'NR == 2 { print $7 }' "$tmp/r4/points.tsv")
+[ "$st" = ok ] || fail "the finished run is marked '$st', not ok"
+echo "ok: a signal while a finished run's server stopped: the run counts, exit 130"
+
+# ---- 5. SIGTERM while lttng-sessiond starts ----
+
+if ! grep -q "PEL_HAVE_LTTNG 1" "$BUILD/pel_config.h" 2>/dev/null ||
+   ! command -v lttng-sessiond >/dev/null 2>&1 || ! command -v babeltrace2 >/dev/null 2>&1; then
+	echo "ok: skip the session daemon check: no tracepoints in this build or no LTTng tools"
+	exit 0
+fi
+mkdir -p "$tmp/fakebin" "$tmp/lttng-home" || exit 1
+printf '%s\n' '#!/bin/sh' \
+	"'$(command -v lttng-sessiond)' \"\$@\"" \
+	'rc=$?' \
+	"echo \"\$@\" >'$tmp/sessiond-args'" \
+	'sleep 1.5' \
+	'exit $rc' >"$tmp/fakebin/lttng-sessiond"
+chmod +x "$tmp/fakebin/lttng-sessiond"
+# a home of its own: no session daemon answers there, so demo.sh starts one
+LTTNG_HOME=$tmp/lttng-home PATH=$tmp/fakebin:$PATH "$DEMO" --quick --loads 10 --seconds 0.1 \
+	--feed-rate 2000 --out "$tmp/r5" >"$tmp/log" 2>&1 </dev/null &
+pid=$!
+for _ in $(seq 600); do
+	[ -s "$tmp/sessiond-args" ] && break
+	kill -0 "$pid" 2>/dev/null || fail "demo.sh ended before it started lttng-sessiond"
+	sleep 0.05
+done
+[ -s "$tmp/sessiond-args" ] || fail "lttng-sessiond never started"
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 130 ] || fail "SIGTERM while lttng-sessiond started: exit $rc, expected 130"
+pidfile=$(sed -n 's/.*--pidfile=\([^ ]*\).*/\1/p' "$tmp/sessiond-args")
+[ -n "$pidfile" ] || fail "no --pidfile in lttng-sessiond's arguments"
+sleep 0.3
+left=$(pgrep -f -- "--pidfile=$pidfile" | tr '\n' ' ')
+if [ -n "$left" ]; then
+	# shellcheck disable=SC2086 # pids
+	kill $left 2>/dev/null
+	fail "lttng-sessiond left running after SIGTERM: $left"
+fi
+[ -e "$(dirname "$pidfile")" ] && fail "the session daemon's home $(dirname "$pidfile") is left"
+grep -q 'interrupted while recording' "$tmp/r5/meta.tsv" || fail "the trace is not marked"
+echo "ok: SIGTERM while lttng-sessiond started: no session daemon left, its home removed"

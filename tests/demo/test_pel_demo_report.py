@@ -434,6 +434,36 @@ class Fixture(unittest.TestCase):
         with open(os.path.join(self.dir, "report.md")) as f:
             self.assertIn("**Interrupted**", f.read())
 
+    def test_trace_section(self):
+        # demo.sh's meta says what became of the trace; report.txt is embedded only when it
+        # says "recorded" and the file holds something
+        os.makedirs(os.path.join(self.dir, "trace"))
+        rep = os.path.join(self.dir, "trace", "report.txt")
+        meta = os.path.join(self.dir, "meta.tsv")
+        with open(meta) as f:
+            base = [l for l in f if not l.startswith("trace\t")]
+
+        def md_with(trace_meta, text):
+            with open(meta, "w") as f:
+                f.writelines(base + ["trace\t%s\n" % trace_meta])
+            with open(rep, "w") as f:
+                f.write(text)
+            r = run(self.dir, "--no-plots", "--quiet")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(self.dir, "report.md")) as f:
+                md = f.read()
+            return md[md.index("## Trace"):md.index("## Commands")]
+
+        sec = md_with("recorded: trace/lttng, report trace/report.txt", "pel-trace: 12 tasks\n")
+        self.assertIn("pel-trace: 12 tasks", sec)
+        sec = md_with("interrupted while recording or reading the trace", "")
+        self.assertIn("No trace: interrupted while recording or reading the trace", sec)
+        self.assertNotIn("```", sec)
+        sec = md_with("interrupted while recording or reading the trace", "half a report\n")
+        self.assertNotIn("half a report", sec)
+        sec = md_with("recorded: trace/lttng, report trace/report.txt", "\n")
+        self.assertIn("No trace: trace/report.txt is empty", sec)
+
     def test_bad_input(self):
         r = run(os.path.join(self.tmp, "nothing-here"))
         self.assertEqual(r.returncode, 2)
