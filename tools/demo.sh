@@ -9,27 +9,31 @@
 #
 #	--quick		a first look (under a minute after the build): 5,15,30,50,75 %, 0.5 s
 #	--loads LIST	offered loads in % of one core (default 5,10,15,20,30,50,70)
-#	--seconds S	measured seconds per run (default 1; --quick 0.5), after a warm-up
+#	--seconds S	measured seconds per run, 0.001 .. 86400 (default 1; --quick 0.5), after a
+#			warm-up
 #	--service SPEC	pel-load's spin service of the sweep (default exp:10us)
 #	--feed-rate R	updates/s of the feed-mode runs (default 20000; 0: none)
 #	--seed N	pel-load's seed: each load runs the same trace against every server
-#	--out DIR	the results folder (default results/demo-YYYYmmdd-HHMMSS)
+#	--out DIR	the results folder, new or empty (default results/demo-YYYYmmdd-HHMMSS-XXXXXX)
 #	--no-trace	record no LTTng trace
 #	--bench		also run pel-bench (its suite "all") into the results folder
 #	-h, --help	this text
 #
-# Steps: install what is missing (tools/deps.sh; not root: print the apt-get line, exit 1),
-# build in build-demo/ for release (tracing on when lttng-ust is installed), pel-check on the
-# server's CPU, then for each load and server: start the server on the last CPU (the ready line),
-# run build-demo/bench/pel-load on the first CPU (--json, --cdf, --ideal-servers 1 when it has
-# them), stop the server (SIGTERM), keep its --stats. Then the feed mode at one rate, one short
-# traced run of pel-feed (LTTng, then tools/pel-trace), and tools/pel-demo-report: the table, the
-# ratios, plots, report.md and results.json in the results folder, whose path ends the output.
+# Steps: check for two CPUs, install what is missing of DEMO_DEPS (tools/deps.sh; not root: print
+# the apt-get line, exit 1), take the lock, build in build-demo/ for release (tracing on when
+# lttng-ust is installed), pel-check on the server's CPU, then for each load and server: start
+# the server on the last CPU (the ready line), run build-demo/bench/pel-load on the first CPU
+# (--json, --cdf, --ideal-servers 1 when it has them), stop the server (SIGTERM), keep its
+# --stats. Then the feed mode at one rate, one short traced run of pel-feed (LTTng, then
+# tools/pel-trace), and tools/pel-demo-report: the table, the ratios, plots, report.md and
+# results.json in the results folder, whose path ends the output.
 #
 # Ctrl-C (or SIGTERM) stops the servers and the generator, writes the report of the runs that
 # finished and exits 130.
 #
-# Exit: 0 done; 1 the build, a dependency or every run failed; 2 bad usage; 130 interrupted.
+# Exit: 0 done; 1 fewer than two CPUs, a dependency, another demo on this build folder (its lock,
+# build-demo/.demo.lock), the build, every run or the report failed; 2 bad usage (nothing
+# installed or built); 130 interrupted.
 #
 # PEL_DEMO_PEL=PATH and PEL_DEMO_POOL=PATH run other server binaries in place of
 # build-demo/examples/pel-feed and feed-pool (bench/pel-spin-echo is understood too).
@@ -43,8 +47,12 @@ top=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd) || exit 1
 BUILD_DIR=${PEL_DEMO_BUILD:-build-demo}
 PY=/usr/bin/python3	# Debian's: it has python3-matplotlib and python3-bt2
 [ -x "$PY" ] || PY=python3
-DEMO_DEPS=(python3-matplotlib lttng-tools liblttng-ust-dev babeltrace2 python3-bt2 liburing-dev
-	util-linux)
+# What the demo runs, not tools/test.sh's whole list: the release build (meson, ninja, pkg-config,
+# gcc; liburing for pel-feed, numa for the CPU placement, lttng-ust for the tracepoints), the
+# trace (lttng, lttng-sessiond, babeltrace2 and its Python bindings for pel-trace), the plots, and
+# taskset and flock.
+DEMO_DEPS=(meson ninja-build pkg-config gcc liburing-dev libnuma-dev liblttng-ust-dev lttng-tools
+	babeltrace2 python3-bt2 python3-matplotlib util-linux)
 
 usage()
 {
@@ -113,8 +121,8 @@ while [ $# -gt 0 ]; do
 	--seconds)
 		need_value "$opt" $#
 		[[ $2 =~ ^[0-9]+(\.[0-9]+)?$ ]] &&
-			awk -v s="$2" 'BEGIN { exit !(s > 0 && s <= 3600) }' ||
-			die_usage "--seconds $2: not a number of seconds in (0, 3600]"
+			awk -v s="$2" 'BEGIN { exit !(s >= 0.001 && s <= 86400) }' ||
+			die_usage "--seconds $2: not a number of seconds in 0.001 .. 86400"
 		SECONDS_RUN=$2
 		shift
 		;;
@@ -143,7 +151,17 @@ while [ $# -gt 0 ]; do
 	--out)
 		need_value "$opt" $#
 		[ -n "$2" ] || die_usage "--out needs a directory"
-		OUT=$2
+		# against the caller's directory, not the checkout the script moves to
+		case $2 in
+		/*) OUT=$2 ;;
+		*) OUT=$PWD/$2 ;;
+		esac
+		# a folder used before would mix its runs into this report
+		if [ -e "$OUT" ] || [ -L "$OUT" ]; then
+			[ -d "$OUT" ] || die_usage "--out $2: exists and is not a directory"
+			[ -z "$(ls -A "$OUT" 2>/dev/null)" ] ||
+				die_usage "--out $2: not empty; give a new or empty folder"
+		fi
 		shift
 		;;
 	*)
@@ -185,6 +203,18 @@ service_mean_ns()
 MEAN_NS=$(service_mean_ns "$SERVICE")
 awk -v m="$MEAN_NS" 'BEGIN { exit !(m > 0) }' || die_usage "--service $SERVICE: a mean of 0"
 
+# rate = load x (1 s / mean service): the share of one core the requests ask for
+load_rate()
+{
+	awk -v l="$1" -v m="$MEAN_NS" 'BEGIN { printf "%d", l / 100 * 1e9 / m + 0.5 }'
+}
+for l in "${LOAD_LIST[@]}"; do
+	rate=$(load_rate "$l")
+	[ "$rate" -ge 1 ] && [ "$rate" -le 100000000 ] ||
+		die_usage "--loads $l % of --service $SERVICE is $rate requests/s; pel-load sends" \
+			  "1 .. 100M/s"
+done
+
 cd "$top" || exit 1
 # shellcheck source=tools/deps.sh
 . "$top/tools/deps.sh"
@@ -197,9 +227,36 @@ BIN_LOAD=$BUILD_DIR/bench/pel-load
 BIN_CHECK=$BUILD_DIR/tools/pel-check
 BIN_BENCH=$BUILD_DIR/bench/pel-bench
 
+# Take the demo's lock, the build folder's .demo.lock, for the life of this process: a second
+# demo on the same build folder would reconfigure it under the first, or remove it. Exits 1 when
+# another demo holds it. LOCK_FD is closed in what demo.sh starts in the background.
+demo_lock()
+{
+	local lock=$BUILD_DIR/.demo.lock holder
+
+	if ! mkdir -p "$BUILD_DIR" 2>/dev/null || ! exec {LOCK_FD}>>"$lock"; then
+		echo "demo.sh: cannot create the lock $lock" >&2
+		exit 1
+	fi
+	if ! flock -n "$LOCK_FD"; then
+		holder=$(cat "$lock" 2>/dev/null)
+		echo "demo.sh: another demo is running on $BUILD_DIR/${holder:+ (demo.sh pid $holder)};" \
+		     "wait for it to end: two demos would share the build and the CPUs" >&2
+		exit 1
+	fi
+	echo "$$" >"$lock"
+}
+
+# Empty the build folder but for the lock (held) and the log being written.
+clear_build()
+{
+	find "$BUILD_DIR" -mindepth 1 -maxdepth 1 ! -name .demo.lock ! -name demo-build.log \
+		-exec rm -rf {} +
+}
+
 demo_build()
 {
-	local log opts=(-Dbuildtype=release -Dtests=false) b
+	local log=$BUILD_DIR/demo-build.log opts=(-Dbuildtype=release -Dtests=false) b
 
 	# tracing when lttng-ust is there; else a build without tracepoints (and no trace)
 	if pkg-config --exists lttng-ust 2>/dev/null; then
@@ -209,25 +266,30 @@ demo_build()
 		opts+=(-Dtracing=disabled)
 		TRACING=0
 	fi
-	log=$(mktemp) || return 1
+	# the log in the build folder: nothing left in /tmp when the build is interrupted
+	: >"$log" || return 1
 	echo "demo.sh: building pel for release in $BUILD_DIR/ (${opts[*]})"
-	if ! { [ -f "$BUILD_DIR/meson-private/coredata.dat" ] &&
-	       meson setup --reconfigure "$BUILD_DIR" "${opts[@]}" >"$log" 2>&1; }; then
-		rm -rf "$BUILD_DIR"
-		if ! meson setup "$BUILD_DIR" "${opts[@]}" >"$log" 2>&1; then
+	if [ -f "$BUILD_DIR/meson-private/coredata.dat" ] &&
+	   ! meson setup --reconfigure "$BUILD_DIR" "${opts[@]}" >"$log" 2>&1; then
+		if grep -q 'other Meson process' "$log"; then
+			# meson's own lock: someone else's meson or ninja, not a broken folder
 			cat "$log" >&2
-			rm -f "$log"
-			echo "demo.sh: meson setup failed" >&2
+			echo "demo.sh: $BUILD_DIR/ is in use by another meson; try again when it is done" >&2
 			return 1
 		fi
+		clear_build	# a folder meson cannot reconfigure: set it up anew
+	fi
+	if [ ! -f "$BUILD_DIR/meson-private/coredata.dat" ] &&
+	   ! meson setup "$BUILD_DIR" "${opts[@]}" >"$log" 2>&1; then
+		cat "$log" >&2
+		echo "demo.sh: meson setup failed" >&2
+		return 1
 	fi
 	if ! meson compile -C "$BUILD_DIR" >>"$log" 2>&1; then
 		cat "$log" >&2
-		rm -f "$log"
-		echo "demo.sh: build failed" >&2
+		echo "demo.sh: build failed (the log: $BUILD_DIR/demo-build.log)" >&2
 		return 1
 	fi
-	mv "$log" "$BUILD_DIR/demo-build.log"
 	for b in "$BIN_PEL" "$BIN_POOL" "$BIN_LOAD" "$BIN_CHECK"; do
 		if [ ! -x "$b" ]; then
 			echo "demo.sh: $b was not built (see $BUILD_DIR/demo-build.log)" >&2
@@ -259,6 +321,7 @@ POINTS=
 CMDS=
 SERVER_PID=
 LOAD_PID=
+LOAD_RC=
 LTTNG_SESSION=
 SESSIOND_PID=
 SESSIOND_HOME=
@@ -314,7 +377,7 @@ start_server()
 	shift
 
 	: >"$log"	# emptied here: a folder used again holds an older run's ready line
-	"$@" >"$log" 2>&1 &
+	"$@" >"$log" 2>&1 {LOCK_FD}>&- &
 	SERVER_PID=$!
 	PORT=
 	for i in $(seq 200); do
@@ -372,8 +435,7 @@ probe_load()
 # run_point ROLE BIN MODE LOAD RATE TAG: one server at one load; a line in points.tsv.
 run_point()
 {
-	local role=$1 bin=$2 load=$4 rate=$5 tag=$6 prefix status=ok rc summary svc=-
-	local name
+	local role=$1 bin=$2 load=$4 rate=$5 tag=$6 prefix rc svc=- name
 	MODE=$3
 
 	name=$(basename "$bin")
@@ -409,15 +471,31 @@ run_point()
 			CMD+=(--cdf-ideal "$RES/$prefix.ideal.cdf")
 	fi
 	log_cmd "${CMD[@]}"
-	"${CMD[@]}" >"$RES/$prefix.load.log" 2>&1 &
+	"${CMD[@]}" >"$RES/$prefix.load.log" 2>&1 {LOCK_FD}>&- &
 	LOAD_PID=$!
+	LOAD_RC=
 	wait "$LOAD_PID"
 	rc=$?
+	# pel-load is done: a signal from here on does not make this run an interrupted one
+	LOAD_RC=$rc
 	LOAD_PID=
 	stop_server
+	point_result "$rc"
+}
+
+# point_result RC: the current run's outcome once pel-load ended with RC and the server is
+# stopped: its summary printed, its line in points.tsv.
+point_result()
+{
+	local rc=$1 prefix=$CUR_PREFIX status=ok why summary
+
+	LOAD_RC=
 	if [ "$rc" -ne 0 ] || [ ! -s "$RES/$prefix.load.json" ]; then
 		status="pel-load exit $rc"
-		echo "failed: $status: $(tail -n 2 "$RES/$prefix.load.log" | tr '\n' ' ')"
+		# its own error line, not the usage that may follow it
+		why=$(grep -m 1 '^pel-load: ' "$RES/$prefix.load.log")
+		[ -n "$why" ] || why=$(tail -n 2 "$RES/$prefix.load.log" | tr '\n' ' ')
+		echo "failed: $status: $why"
 	else
 		if summary=$("$PY" tools/pel-demo-report --point "$RES/$prefix.load.json" 2>&1)
 		then
@@ -461,7 +539,7 @@ run_trace()
 		SESSIOND_HOME=$home
 		export LTTNG_HOME=$home
 		if ! lttng-sessiond --no-kernel --daemonize --pidfile="$home/sessiond.pid" \
-			>"$t/sessiond.log" 2>&1; then
+			>"$t/sessiond.log" 2>&1 {LOCK_FD}>&-; then
 			WHY="lttng-sessiond did not start (trace/sessiond.log)"
 			return 1
 		fi
@@ -488,7 +566,8 @@ run_trace()
 	server_cmd pel "$BIN_PEL" "$t/stats.json"
 	log_cmd lttng track -u -s "$LTTNG_SESSION" --vpid=PID
 	log_cmd "${CMD[@]}"
-	/bin/sh -c 'read _ < "$0" && exec "$@"' "$t/go" "${CMD[@]}" >"$t/server.log" 2>&1 &
+	/bin/sh -c 'read _ < "$0" && exec "$@"' "$t/go" "${CMD[@]}" >"$t/server.log" 2>&1 \
+		{LOCK_FD}>&- &
 	pid=$!
 	SERVER_PID=$pid
 	if ! lttng untrack -u -s "$LTTNG_SESSION" --all --vpid >>"$t/lttng.log" 2>&1 ||
@@ -517,7 +596,7 @@ run_trace()
 	     --seconds "$TRACE_SECONDS" --warmup 0 --seed "$SEED" --cpu "$LOAD_CPU"
 	     --json "$t/load.json")
 	log_cmd "${CMD[@]}"
-	"${CMD[@]}" >"$t/load.log" 2>&1 &
+	"${CMD[@]}" >"$t/load.log" 2>&1 {LOCK_FD}>&- &
 	LOAD_PID=$!
 	wait "$LOAD_PID"
 	rc=$?
@@ -529,12 +608,14 @@ run_trace()
 	stop_sessiond
 	[ "$rc" -eq 0 ] || echo "demo.sh: the traced run's pel-load exited $rc (trace/load.log)"
 	log_cmd tools/pel-trace "$t/lttng" --plots "$t/plots"
-	if ! "$PY" tools/pel-trace "$t/lttng" --plots "$t/plots" >"$t/report.txt" \
+	# report.txt only when pel-trace finished: a Ctrl-C leaves no empty one behind
+	if ! "$PY" tools/pel-trace "$t/lttng" --plots "$t/plots" >"$t/report.txt.tmp" \
 		2>"$t/pel-trace.err"; then
 		WHY="pel-trace failed: $(tail -n 2 "$t/pel-trace.err" | tr '\n' ' ')"
-		rm -f "$t/report.txt"
+		rm -f "$t/report.txt.tmp"
 		return 1
 	fi
+	mv "$t/report.txt.tmp" "$t/report.txt" || return 1
 	rm -f "$t/go"
 	return 0
 }
@@ -551,8 +632,20 @@ trace_cleanup()
 
 stop_sessiond()
 {
-	local i
+	local i pid
 
+	# a signal while lttng-sessiond --daemonize ran: it may be up with SESSIOND_PID not yet
+	# read; its pidfile is in our home (the command line names it: the daemon is ours)
+	if [ -z "$SESSIOND_PID" ] && [ -n "$SESSIOND_HOME" ]; then
+		for i in $(seq 20); do
+			pid=$(cat "$SESSIOND_HOME/sessiond.pid" 2>/dev/null)
+			[ -n "$pid" ] && break
+			pid=$(pgrep -f -- "--pidfile=$SESSIOND_HOME/sessiond.pid" | head -n 1)
+			[ -n "$pid" ] && break
+			sleep 0.05
+		done
+		[[ $pid =~ ^[0-9]+$ ]] && SESSIOND_PID=$pid
+	fi
 	if [ -n "$SESSIOND_PID" ]; then
 		kill -TERM "$SESSIOND_PID" 2>/dev/null
 		for i in $(seq 50); do
@@ -576,7 +669,7 @@ run_bench()
 		log_cmd "${CMD[@]}"
 		echo
 		echo "==> ${CMD[*]}"
-		"${CMD[@]}" >"$RES/pel-bench-$s.txt" 2>&1 &
+		"${CMD[@]}" >"$RES/pel-bench-$s.txt" 2>&1 {LOCK_FD}>&- &
 		LOAD_PID=$!
 		wait "$LOAD_PID"
 		rc=$?
@@ -598,10 +691,19 @@ finish()
 	meta interrupted "$INTERRUPTED"
 	echo
 	log_cmd tools/pel-demo-report "$RES"
-	if ! "$PY" tools/pel-demo-report "$RES"; then
+	"$PY" tools/pel-demo-report "$RES"
+	case $? in
+	0) ;;
+	3)
+		# written: it says that no run finished
+		echo "demo.sh: no run finished: report.md and results.json say so" >&2
+		[ "$rc" -eq 0 ] && rc=1
+		;;
+	*)
 		echo "demo.sh: the report could not be written (pel-demo-report failed)" >&2
 		[ "$rc" -eq 0 ] && rc=1
-	fi
+		;;
+	esac
 	echo
 	echo "demo.sh: results in $RES/ (report.md, results.json, plots)"
 	echo "$RES"
@@ -617,9 +719,15 @@ on_signal()
 	[ -n "$LOAD_PID" ] && kill -TERM "$LOAD_PID" 2>/dev/null && wait "$LOAD_PID" 2>/dev/null
 	LOAD_PID=
 	stop_server
-	point_line interrupted
+	if [ -n "$LOAD_RC" ] && [ "${#CUR_POINT[@]}" -gt 0 ]; then
+		# the signal came while the server was being stopped: pel-load had finished
+		point_result "$LOAD_RC"
+	else
+		point_line interrupted
+	fi
 	if [ "$IN_TRACE" = 1 ]; then
 		trace_cleanup
+		rm -f "$RES/trace/report.txt.tmp"
 		meta trace "interrupted while recording or reading the trace"
 	fi
 	meta note "interrupted by a signal after $NOK of $TOTAL runs"
@@ -633,19 +741,7 @@ main()
 	local cpus l rate role bin
 
 	trap 'echo; echo "demo.sh: interrupted"; exit 130' INT TERM
-	if [ -n "${PEL_DEMO_BUILD:-}" ]; then
-		# a build made elsewhere (a test's): used as it is
-		TRACING=0
-		grep -q "PEL_HAVE_LTTNG 1" "$BUILD_DIR/pel_config.h" 2>/dev/null && TRACING=1
-		for bin in "$BIN_PEL" "$BIN_POOL" "$BIN_LOAD" "$BIN_CHECK"; do
-			[ -x "$bin" ] || { echo "demo.sh: PEL_DEMO_BUILD: no $bin" >&2; exit 1; }
-		done
-	else
-		pel_deps_ensure "${DEMO_DEPS[@]}" || exit 1
-		demo_build || exit 1
-	fi
-	probe_load
-
+	# two CPUs or nothing: before anything is installed or built
 	mapfile -t cpus < <(allowed_cpus)
 	if [ "${#cpus[@]}" -lt 2 ]; then
 		echo "demo.sh: this process may use only CPU ${cpus[*]}: the demo needs two," \
@@ -654,8 +750,33 @@ main()
 	fi
 	LOAD_CPU=${cpus[0]}
 	SERVER_CPU=${cpus[${#cpus[@]} - 1]}
+	if [ -n "${PEL_DEMO_BUILD:-}" ]; then
+		# a build made elsewhere (a test's): used as it is
+		TRACING=0
+		grep -q "PEL_HAVE_LTTNG 1" "$BUILD_DIR/pel_config.h" 2>/dev/null && TRACING=1
+		for bin in "$BIN_PEL" "$BIN_POOL" "$BIN_LOAD" "$BIN_CHECK"; do
+			[ -x "$bin" ] || { echo "demo.sh: PEL_DEMO_BUILD: no $bin" >&2; exit 1; }
+		done
+		demo_lock
+	else
+		pel_deps_ensure --only "${DEMO_DEPS[@]}" || exit 1
+		demo_lock
+		demo_build || exit 1
+	fi
+	probe_load
 
-	RES=${OUT:-results/demo-$(date -u +%Y%m%d-%H%M%S)}
+	if [ -n "$OUT" ]; then
+		RES=$OUT
+		mkdir -p "$RES" || exit 1
+		# filled by another since the options were read
+		[ -z "$(ls -A "$RES")" ] ||
+			{ echo "demo.sh: --out $RES: not empty any more" >&2; exit 1; }
+	else
+		# unique: two demos started in the same second get two folders
+		mkdir -p results &&
+			RES=$(mktemp -d "results/demo-$(date -u +%Y%m%d-%H%M%S)-XXXXXX") &&
+			chmod 755 "$RES" || exit 1
+	fi
 	mkdir -p "$RES/runs" || exit 1
 	RES=$(cd "$RES" && pwd) || exit 1
 	POINTS=$RES/points.tsv
@@ -697,9 +818,7 @@ main()
 		echo "demo: this pel-load has no --ideal-servers: no ideal FCFS column"
 	[ "$HAVE_CDF" = 1 ] || echo "demo: this pel-load has no --cdf: no CDF plot"
 	for l in "${LOAD_LIST[@]}"; do
-		# rate = load x (1 s / mean service): the share of one core the requests ask for
-		rate=$(awk -v l="$l" -v m="$MEAN_NS" \
-		       'BEGIN { printf "%d", l / 100 * 1e9 / m + 0.5 }')
+		rate=$(load_rate "$l")
 		for role in pel pool; do
 			bin=$BIN_PEL
 			[ "$role" = pool ] && bin=$BIN_POOL

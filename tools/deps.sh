@@ -7,6 +7,7 @@
 #	. "$top/tools/deps.sh"
 #	pel_deps_ensure || exit 1		# the list below
 #	pel_deps_ensure gdb || exit 1		# the list below and gdb
+#	pel_deps_ensure --only meson gcc || exit 1	# only these (tools/demo.sh: what it runs)
 #
 # Nothing missing: does nothing (no apt-get update). Root: apt-get update once, then installs
 # what is missing, without recommends and without reading stdin. Not root: prints the
@@ -38,19 +39,39 @@ pel_deps_missing()
 	done
 }
 
-# Install PEL_DEPS and "$@" where missing. Returns 0, or 1 with the reason on stderr.
+# Print "$@" once each, in their first order, one a line.
+pel_deps_uniq()
+{
+	local -A seen=()
+	local p
+
+	for p in "$@"; do
+		[ -n "${seen[$p]:-}" ] && continue
+		seen[$p]=1
+		printf '%s\n' "$p"
+	done
+}
+
+# Install PEL_DEPS and "$@" where missing; with --only first, "$@" alone. Each package is named
+# once. Returns 0, or 1 with the reason on stderr.
 pel_deps_ensure()
 {
-	local missing=() p
+	local missing=() want=() p
 
+	if [ "${1:-}" = --only ]; then
+		shift
+		mapfile -t want < <(pel_deps_uniq "$@")
+	else
+		mapfile -t want < <(pel_deps_uniq "${PEL_DEPS[@]}" "$@")
+	fi
 	if ! command -v dpkg-query >/dev/null 2>&1; then
 		echo "deps: dpkg-query not found; this script expects Debian 12. Install by hand:" >&2
-		echo "  ${PEL_DEPS[*]} $*" >&2
+		echo "  ${want[*]}" >&2
 		return 1
 	fi
 	while IFS= read -r p; do
 		missing+=("$p")
-	done < <(pel_deps_missing "${PEL_DEPS[@]}" "$@")
+	done < <(pel_deps_missing "${want[@]}")
 	[ "${#missing[@]}" -eq 0 ] && return 0
 
 	if [ "$(id -u)" -ne 0 ]; then
@@ -80,7 +101,7 @@ pel_deps_ensure()
 	missing=()
 	while IFS= read -r p; do
 		missing+=("$p")
-	done < <(pel_deps_missing "${PEL_DEPS[@]}" "$@")
+	done < <(pel_deps_missing "${want[@]}")
 	if [ "${#missing[@]}" -ne 0 ]; then
 		echo "deps: still not installed after apt-get: ${missing[*]}" >&2
 		return 1

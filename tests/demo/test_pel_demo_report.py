@@ -187,6 +187,141 @@ class Fixture(unittest.TestCase):
             with open(p, "w") as f:
                 json.dump(doc, f)
 
+    def set_metrics(self, server, load, **vals):
+        """Set metrics of @server's spin run at @load: name=value, "_" for "." (p99_9)."""
+        p = os.path.join(self.dir, "runs", "spin-%d-%s.load.json" % (load, server))
+        with open(p) as f:
+            doc = json.load(f)
+        for m in doc["metrics"]:
+            k = m["name"].replace(".", "_")
+            if k in vals:
+                m["value"] = vals[k]
+        with open(p, "w") as f:
+            json.dump(doc, f)
+
+    def lose(self, server, load, n):
+        p = os.path.join(self.dir, "runs", "spin-%d-%s.load.json" % (load, server))
+        with open(p) as f:
+            sent = {m["name"]: m["value"] for m in json.load(f)["metrics"]}["sent"]
+        self.set_metrics(server, load, lost=n, answered=sent - n)
+
+    def maxload(self):
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return self.ratios()[1]["max_load_p99_100us_vs_epoll_pool"], r
+
+    def test_maxload_lowest_usable_pool_load(self):
+        # the pool's 30 % run failed: its max load lies under 50 %, the lowest load it has a
+        # figure for, not under 30 %
+        self.rewrite_p99("feed-pool", {50: 150, 70: 600, 90: 3000})
+        with open(os.path.join(self.dir, "points.tsv")) as f:
+            t = f.read().replace("\t30\t30000\tok\truns/spin-30-feed-pool",
+                                 "\t30\t30000\tpel-load exit 1\truns/spin-30-feed-pool")
+        with open(os.path.join(self.dir, "points.tsv"), "w") as f:
+            f.write(t)
+        ml, _ = self.maxload()
+        self.assertAlmostEqual(ml["value"], 71.25 / 50, places=6)
+        self.assertEqual(ml["bound"], "lower")
+        self.assertIsNone(ml["met"])        # >= 1.43 says nothing against >= 1.5
+        self.assertIn("over it already at 50 %", ml["how"])
+
+    def test_maxload_pel_lower_bound_under_target(self):
+        # pel under 100 us at every load (>= 90 %), the pool interpolated near 70 %: the ratio
+        # is at least 1.29, which cannot say the 1.5 target is not met
+        self.rewrite_p99("pel-feed", {90: 99})
+        self.rewrite_p99("feed-pool", {30: 80, 50: 90, 70: 99, 90: 3000})
+        ml, r = self.maxload()
+        pool = 70 + 20 * 1 / 2901
+        self.assertAlmostEqual(ml["value"], 90 / pool, places=6)
+        self.assertEqual(ml["bound"], "lower")
+        self.assertIsNone(ml["met"])
+        self.assertIn(">= 1.29", r.stdout)
+
+    def test_maxload_pool_lower_bound_is_upper(self):
+        # the pool under 100 us at every load: its figure is a lower bound, pel's exact one
+        # over it an upper bound of the ratio: at most 71.25 / 90 < 1.5, not met
+        self.rewrite_p99("feed-pool", {50: 90, 70: 95, 90: 99})
+        ml, r = self.maxload()
+        self.assertAlmostEqual(ml["value"], 71.25 / 90, places=6)
+        self.assertEqual((ml["bound"], ml["met"]), ("upper", False))
+        self.assertIn("<= 0.792", r.stdout)
+        self.assertIn("at most", ml["how"])
+
+    def test_maxload_pel_none_under_is_upper(self):
+        # pel over 100 us already at 30 %, the lowest: its max load is under 30 %, and the
+        # ratio under 30 / 35.7
+        self.rewrite_p99("pel-feed", {30: 110, 50: 140, 70: 500, 90: 2000})
+        ml, _ = self.maxload()
+        self.assertAlmostEqual(ml["value"], 30 / (30 + 20 * 20 / 70), places=6)
+        self.assertEqual((ml["bound"], ml["met"]), ("upper", False))
+
+    def test_maxload_both_lower_bounds(self):
+        self.rewrite_p99("pel-feed", {90: 99})
+        self.rewrite_p99("feed-pool", {50: 90, 70: 95, 90: 99})
+        ml, _ = self.maxload()
+        self.assertIsNone(ml["value"])
+        self.assertIsNone(ml["met"])
+        self.assertNotIn("bound", ml)
+        self.assertIn("cannot combine", ml["how"])
+
+    def test_maxload_counts_unanswered_under_one_percent(self):
+        # 0.5 % of pel's requests lost at 70 %: its p99 over all sent is the answered ones'
+        # 0.99 / 0.995 quantile, taken as p99.9 (160 us): over 100 us, 50 + 20 * 40 / 100
+        self.lose("pel-feed", 70, 700)
+        ml, r = self.maxload()
+        self.assertAlmostEqual(ml["pel_load"], 58.0, places=6)
+        self.assertEqual(ml["pel_how"], "interpolated")
+        self.assertIn("160*", r.stdout)
+
+    def test_quantiles_over_all_sent_at_50(self):
+        # the pool lost 0.5 % at 50 %: its p50 over all sent is at most its p90 (105 us) and
+        # its p99 at most its p99.9 (300 us); pel's / those are lower bounds of the ratios
+        self.lose("feed-pool", 50, 500)
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, rat = self.ratios()
+        p50, p99 = rat["p50_vs_epoll_pool"], rat["p99_vs_epoll_pool"]
+        self.assertAlmostEqual(p50["value"], 25 / 105, places=6)
+        self.assertEqual((p50["bound"], p50["met"]), ("lower", None))
+        self.assertAlmostEqual(p99["value"], 60 / 300, places=6)
+        self.assertEqual((p99["bound"], p99["met"]), ("lower", None))
+        self.assertIn("at most its p90 of the answered", p50["how"])
+        row = [l for l in r.stdout.splitlines() if l.startswith("50 % ")][0]
+        self.assertIn("105* / 300* / inf", row)
+        self.assertIn("* and inf: the run left requests unanswered", r.stdout)
+        with open(os.path.join(self.dir, "report.md")) as f:
+            md = f.read()
+        self.assertIn("| 105* / 300* / inf |", md)
+        self.assertIn("* and inf: the run left requests unanswered", md)
+        # an upper bound of a lower-is-better ratio under its target is met
+        shutil.rmtree(self.dir)
+        shutil.copytree(FIXTURE, self.dir)
+        self.lose("pel-feed", 50, 500)
+        r = run(self.dir, "--no-plots")
+        _, rat = self.ratios()
+        p50 = rat["p50_vs_epoll_pool"]
+        self.assertAlmostEqual(p50["value"], 42.5 / 60, places=6)
+        self.assertEqual((p50["bound"], p50["met"]), ("upper", None))   # <= 0.708 vs <= 0.5
+        p99 = rat["p99_vs_epoll_pool"]
+        self.assertAlmostEqual(p99["value"], 95 / 150, places=6)
+        self.assertEqual((p99["bound"], p99["met"]), ("upper", True))
+        self.assertAlmostEqual(rat["p50_vs_ideal_fcfs"]["value"], 42.5 / 20, places=6)
+        self.assertEqual(rat["p50_vs_ideal_fcfs"]["bound"], "upper")
+
+    def test_quantile_beyond_the_answered(self):
+        # 2 % of pel's requests lost at 50 %: 0.99 / 0.98 >= 1, its p99 over all sent is
+        # unbounded: no p99 ratio, and the reason
+        self.lose("pel-feed", 50, 2000)
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        _, rat = self.ratios()
+        p99 = rat["p99_vs_epoll_pool"]
+        self.assertIsNone(p99["value"])
+        self.assertIsNone(p99["met"])
+        self.assertIn("pel-feed left 2 % of its requests unanswered", p99["how"])
+        row = [l for l in r.stdout.splitlines() if l.startswith("50 % ")][0]
+        self.assertIn("42.5* / inf / inf (2 % unanswered)", row)
+
     def test_pool_never_under(self):
         self.rewrite_p99("feed-pool", {30: 120, 50: 150, 70: 600, 90: 3000})
         r = run(self.dir, "--no-plots")
@@ -221,6 +356,7 @@ class Fixture(unittest.TestCase):
         ml = rat["max_load_p99_100us_vs_epoll_pool"]
         self.assertEqual((ml["pel_load"], ml["pel_how"]), (90.0, "highest measured"))
         self.assertAlmostEqual(ml["value"], 90 / (30 + 20 * 20 / 70), places=6)
+        self.assertEqual((ml["bound"], ml["met"]), ("lower", True))
         self.assertIn(">= 90 %", ml["how"])
 
     def test_unanswered_counts_as_over(self):
@@ -298,24 +434,116 @@ class Fixture(unittest.TestCase):
         with open(os.path.join(self.dir, "report.md")) as f:
             self.assertIn("**Interrupted**", f.read())
 
+    def test_trace_section(self):
+        # demo.sh's meta says what became of the trace; report.txt is embedded only when it
+        # says "recorded" and the file holds something
+        os.makedirs(os.path.join(self.dir, "trace"))
+        rep = os.path.join(self.dir, "trace", "report.txt")
+        meta = os.path.join(self.dir, "meta.tsv")
+        with open(meta) as f:
+            base = [l for l in f if not l.startswith("trace\t")]
+
+        def md_with(trace_meta, text):
+            with open(meta, "w") as f:
+                f.writelines(base + ["trace\t%s\n" % trace_meta])
+            with open(rep, "w") as f:
+                f.write(text)
+            r = run(self.dir, "--no-plots", "--quiet")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(self.dir, "report.md")) as f:
+                md = f.read()
+            return md[md.index("## Trace"):md.index("## Commands")]
+
+        sec = md_with("recorded: trace/lttng, report trace/report.txt", "pel-trace: 12 tasks\n")
+        self.assertIn("pel-trace: 12 tasks", sec)
+        sec = md_with("interrupted while recording or reading the trace", "")
+        self.assertIn("No trace: interrupted while recording or reading the trace", sec)
+        self.assertNotIn("```", sec)
+        sec = md_with("interrupted while recording or reading the trace", "half a report\n")
+        self.assertNotIn("half a report", sec)
+        sec = md_with("recorded: trace/lttng, report trace/report.txt", "\n")
+        self.assertIn("No trace: trace/report.txt is empty", sec)
+
     def test_bad_input(self):
         r = run(os.path.join(self.tmp, "nothing-here"))
         self.assertEqual(r.returncode, 2)
         self.assertIn("not a directory", r.stderr)
         with open(os.path.join(self.dir, "points.tsv"), "w") as f:
             f.write("server\tload\n")
+        # a points.tsv it cannot read: no report (1), not bad usage
         r = run(self.dir)
-        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.returncode, 1)
         self.assertIn("header lacks", r.stderr)
+        # written, but no run finished: 3, apart from "could not write" (1)
         with open(os.path.join(self.dir, "points.tsv"), "w") as f:
             f.write("server\trole\tmode\tservice\tload\trate\tstatus\tprefix\n"
                     "pel-feed\tpel\tspin\texp:10us\t50\t50000\tpel-load exit 1\truns/x\n")
         r = run(self.dir, "--no-plots")
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 3)
         self.assertIn("no run finished", r.stderr)
         self.assertTrue(os.path.exists(os.path.join(self.dir, "report.md")))
         r = run()
         self.assertEqual(r.returncode, 2)
+
+    def test_no_spin_run(self):
+        # points.tsv with its header only: the report says there was no spin run, not "None"
+        with open(os.path.join(self.dir, "points.tsv"), "w") as f:
+            f.write("server\trole\tmode\tservice\tload\trate\tstatus\tprefix\n")
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("no spin run in the sweep", r.stdout)
+        with open(os.path.join(self.dir, "report.md")) as f:
+            md = f.read()
+        with open(os.path.join(self.dir, "results.json")) as f:
+            js = f.read()
+        for text in (r.stdout, md, js):
+            self.assertNotIn("None", text)
+        self.assertIn("no spin run in the sweep", md)
+
+    def test_malformed_load_json(self):
+        # each: the run is not measured, with a note saying why; the report is written (0), no
+        # traceback, no results.json.tmp left
+        p = os.path.join(self.dir, "runs", "spin-50-pel-feed.load.json")
+        with open(p) as f:
+            good = f.read()
+        cases = [("[]", "a list, not pel-load's JSON object"),
+                 ('{"metrics": 3}', 'no "metrics" list'),
+                 (good.replace('"value": 60000,', '"value": Infinity,', 1),
+                  "Infinity is not a JSON number"),
+                 (good.replace('"value": 100000,', '"value": "100000",', 1),
+                  'sent is "100000", not a finite number'),
+                 (good.replace('"value": 100000,', '"value": -5,', 1), "sent is -5, not a count"),
+                 (good.replace('"value": 100000,', '"value": true,', 1), "sent is true"),
+                 ("{", "spin-50-pel-feed.load.json: Expecting")]
+        for text, why in cases:
+            with open(p, "w") as f:
+                f.write(text)
+            r = run(self.dir, "--no-plots")
+            self.assertEqual(r.returncode, 0, (text[:40], r.stderr))
+            self.assertEqual(r.stderr, "", text[:40])
+            self.assertIn("pel-feed spin 50 %: not measured (unreadable pel-load JSON", r.stdout)
+            self.assertIn(why, r.stdout)
+            self.assertFalse(os.path.exists(os.path.join(self.dir, "results.json.tmp")))
+            _, rat = self.ratios()
+            self.assertIsNone(rat["p50_vs_epoll_pool"]["value"])
+            pr = run("--point", p)
+            self.assertEqual(pr.returncode, 1, text[:40])
+            self.assertNotIn("Traceback", pr.stderr)
+        # a load or rate in points.tsv that is not finite: points.tsv is unreadable (1)
+        with open(os.path.join(self.dir, "points.tsv")) as f:
+            lines = f.read().replace("\t50\t50000\t", "\tinf\t50000\t", 1)
+        with open(os.path.join(self.dir, "points.tsv"), "w") as f:
+            f.write(lines)
+        r = run(self.dir, "--no-plots")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not finite", r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+        # a pel-check.json that is not pel-check's: said so, exit 1
+        with open(os.path.join(self.dir, "pel-check.json"), "w") as f:
+            f.write("[1]")
+        r = run("--check-summary", os.path.join(self.dir, "pel-check.json"))
+        self.assertEqual(r.returncode, 1)
+        self.assertNotIn("Traceback", r.stderr)
 
     def test_check_summary_and_point(self):
         r = run("--check-summary", os.path.join(self.dir, "pel-check.json"))
