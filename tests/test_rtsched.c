@@ -578,6 +578,11 @@ edf_spinner(void *arg)
 	while (!pel_should_yield() && pel_now_ns() - t0 < 10 * PEL_NS_PER_S)
 		;
 	atomic_store(&a_yielded, pel_should_yield());
+	/* A submitter raises the urge before it pushes (so the urge is never lost): give its push
+	 * time to land, or the remainder could be queued before 'earlier' is taken off the ring
+	 * (seen under TSan: order 1 3 2 ...). */
+	for (uint64_t t1 = pel_now_ns(); pel_now_ns() - t1 < 50 * PEL_NS_PER_MS;)
+		;
 	assert_int_equal(pel_yield_to(log_task, (void *)(intptr_t)3), 0);
 	atomic_store(&a_done, 1);
 }
