@@ -513,7 +513,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	e.io = io;
-	err = pel_rt_init(e.rt, &(struct pel_rt_config){ .tasks = REQS });
+	/* a batch of ready requests per pass: under a backlog their replies go out in one enter,
+	 * and the queue drains faster (docs/demo.md) */
+	err = pel_rt_init(e.rt, &(struct pel_rt_config){ .tasks = REQS, .batch = opts.rt_batch });
 	if (!err)
 		err = pel_rt_set_late_policy(e.rt, PEL_LATE_DROP, on_late);
 	if (err) {

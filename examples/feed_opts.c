@@ -49,6 +49,8 @@ usage(const struct feed_opts *o)
 		      "  --io-cpu N          dedicated: the I/O thread's CPU\n"
 		      "  --rt-priority N     run the workers SCHED_FIFO at N, 1 .. 99 (default: leave\n"
 		      "                      the policy)\n"
+		      "  --rt-batch N        ready requests a worker runs before it looks at its rings\n"
+		      "                      and ring again, 1 .. 256 (default 8)\n"
 		      "  --mlock             lock the process's memory\n", stderr);
 	else
 		fputs("  --threads N         pool threads, 1 .. 256 (default: one per CPU of --cpus)\n",
@@ -85,7 +87,7 @@ int
 feed_parse(int argc, char **argv, struct feed_opts *o)
 {
 	enum { O_PORT = 256, O_CPUS, O_INSTR, O_DEADLINE, O_FANOUT, O_MODELS, O_ROUNDS, O_SECONDS,
-	       O_BOOKS, O_STATS, O_IDLE, O_IO, O_IOCPU, O_RTPRIO, O_MLOCK, O_THREADS, O_HELP };
+	       O_BOOKS, O_STATS, O_IDLE, O_IO, O_IOCPU, O_RTPRIO, O_RTBATCH, O_MLOCK, O_THREADS, O_HELP };
 	static const struct option longs[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "cpus", required_argument, NULL, O_CPUS },
@@ -101,6 +103,7 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 		{ "io", required_argument, NULL, O_IO },
 		{ "io-cpu", required_argument, NULL, O_IOCPU },
 		{ "rt-priority", required_argument, NULL, O_RTPRIO },
+		{ "rt-batch", required_argument, NULL, O_RTBATCH },
 		{ "mlock", no_argument, NULL, O_MLOCK },
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "help", no_argument, NULL, O_HELP },
@@ -123,6 +126,7 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 	o->io_mode = 0;		/* PEL_IO_PER_WORKER */
 	o->io_cpu = -1;
 	o->rt_priority = 0;
+	o->rt_batch = 8;
 	o->mlock = false;
 	o->threads = 0;
 	opterr = 0;
@@ -231,6 +235,15 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 			if (number(o, "--rt-priority", optarg, 1, 99, &v))
 				goto bad;
 			o->rt_priority = (int)v;
+			break;
+		case O_RTBATCH:
+			if (!pel) {
+				not_here(o, "--rt-batch");
+				goto bad;
+			}
+			if (number(o, "--rt-batch", optarg, 1, 256, &v))
+				goto bad;
+			o->rt_batch = (unsigned)v;
 			break;
 		case O_MLOCK:
 			if (!pel) {

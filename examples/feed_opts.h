@@ -39,6 +39,7 @@ struct feed_opts {
 	int io_mode;		/* enum pel_io_mode */
 	int io_cpu;
 	int rt_priority;	/* SCHED_FIFO priority of the workers; 0: leave the policy */
+	unsigned rt_batch;	/* ready requests a worker runs per pass (pel_rt_config.batch) */
 	bool mlock;		/* lock the process's memory (PEL_F_MLOCK) */
 	/* feed-pool */
 	unsigned threads;	/* pool threads */

@@ -247,8 +247,13 @@ rt_poll(void *ctx)
 	if (w->wheel.count)
 		found += pel__rt_wheel_poll(w);
 	if (w->nheap) {
-		run_one(w);
-		found++;
+		/* relaxed: a setting; pel_rt_init() may change it while we run */
+		unsigned batch = atomic_load_explicit(&w->layer->batch, memory_order_relaxed), k = 0;
+
+		do {
+			run_one(w);
+			found++;
+		} while (w->nheap && ++k < batch);
 	} else if (w->yq_head >= 0) {
 		found++;	/* a remainder waiting for its pass counts as work: no parking */
 		yq_run(w);
@@ -409,10 +414,15 @@ config_check(const struct pel_rt_config *cfg)
 	if (cfg->timers > RT_MAX_RECORDS)
 		return pel__fail(-EINVAL, "rt config: timers %u is beyond %u per worker",
 				 cfg->timers, RT_MAX_RECORDS);
+	if (cfg->batch > RT_MAX_BATCH)
+		return pel__fail(-EINVAL, "rt config: batch %u is beyond %u ready tasks a pass",
+				 cfg->batch, RT_MAX_BATCH);
 	for (unsigned i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
 		if (cfg->reserved[i])
 			return pel__fail(-EINVAL, "rt config: reserved[%u] is not zero (start from "
 					 "a zeroed struct)", i);
+	if (cfg->pad_)
+		return pel__fail(-EINVAL, "rt config: pad_ is not zero (start from a zeroed struct)");
 	return 0;
 }
 
@@ -436,6 +446,7 @@ setup_locked(struct pel_runtime *rt, const struct pel_rt_config *cfg, struct rt_
 	L->tasks = cfg->tasks ? cfg->tasks : RT_DEFAULT_TASKS;
 	L->timers = cfg->timers ? cfg->timers : RT_DEFAULT_TIMERS;
 	L->stall_ns = cfg->stall_ns;
+	atomic_init(&L->batch, cfg->batch ? cfg->batch : 1);
 	atomic_init(&L->policy, PEL_LATE_RUN);
 	L->w = calloc(n, sizeof(*L->w));
 	if (!L->w) {
@@ -618,6 +629,8 @@ reconfigure(struct pel_runtime *rt, struct rt_layer *L, const struct pel_rt_conf
 		L->tasks = tasks;
 		L->timers = timers;
 	}
+	/* relaxed: each worker reads it at its next pass */
+	atomic_store_explicit(&L->batch, cfg->batch ? cfg->batch : 1, memory_order_relaxed);
 	if (cfg->stall_ns != L->stall_ns) {
 		monitor_stop(L);
 		atomic_store_explicit(&L->monitor_stop, false, memory_order_relaxed);

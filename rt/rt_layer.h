@@ -20,6 +20,7 @@
 #define RT_DEFAULT_TASKS	1024u
 #define RT_DEFAULT_TIMERS	1024u
 #define RT_MAX_RECORDS		(1u << 20)	/* a timer id holds 20 bits of index */
+#define RT_MAX_BATCH		256u		/* pel_rt_config.batch at most */
 #define RT_MAX_WORKERS		4096u		/* and 12 bits of worker */
 
 /*
@@ -165,6 +166,7 @@ struct rt_layer {
 	_Atomic(pel_late_fn) on_late;
 	uint64_t quantum_ns;
 	uint64_t stall_ns;
+	_Atomic unsigned batch;		/* ready tasks run per poller pass (pel_rt_config.batch) */
 	_Atomic bool used;		/* a record or a timer was ever taken: stores stay */
 	pthread_t monitor;
 	bool monitor_on;

@@ -189,6 +189,14 @@ test_init_and_context_refusals(void **state)
 	assert_int_equal(pel_rt_init(rt, &cfg), -EINVAL);
 	assert_error_contains("reserved[1] is not zero");
 	cfg.reserved[1] = 0;
+	cfg.pad_ = 1;
+	assert_int_equal(pel_rt_init(rt, &cfg), -EINVAL);
+	assert_error_contains("pad_ is not zero");
+	cfg.pad_ = 0;
+	cfg.batch = 257;
+	assert_int_equal(pel_rt_init(rt, &cfg), -EINVAL);
+	assert_error_contains("batch 257 is beyond 256");
+	cfg.batch = 0;
 	cfg.tasks = (1u << 20) + 1;
 	assert_int_equal(pel_rt_init(rt, &cfg), -EINVAL);
 	assert_error_contains("tasks 1048577 is beyond");
@@ -244,11 +252,14 @@ test_init_and_context_refusals(void **state)
 
 /* ---- order ---- */
 
+/* Classes in order, EDF then FIFO within each, plain tasks last; with @p batch ready tasks run
+ * per pass (pel_rt_config.batch) the order is the same. */
 static void
-test_order_class_edf_fifo_plain(void **state)
+order_run(unsigned batch)
 {
 	struct captured log;
 	struct pel_runtime *rt = start_one(&log);
+	struct pel_rt_config cfg = { .batch = batch };
 	struct pel_producer *prt, *pplain;
 	uint64_t base = pel_now_ns() + FAR;
 	/* tag = expected position + 1 */
@@ -264,9 +275,8 @@ test_order_class_edf_fifo_plain(void **state)
 	};
 	unsigned n = sizeof(sub) / sizeof(sub[0]);
 
-	(void)state;
 	order_reset();
-	assert_int_equal(pel_rt_init(rt, NULL), 0);	/* before hold(): set-up waits for it */
+	assert_int_equal(pel_rt_init(rt, &cfg), 0);	/* before hold(): set-up waits for it */
 	/* the real-time producer's ring is scanned first (opened first) */
 	assert_int_equal(pel_producer_open(rt, &prt), 0);
 	assert_int_equal(pel_producer_open(rt, &pplain), 0);
@@ -288,6 +298,21 @@ test_order_class_edf_fifo_plain(void **state)
 	pel_producer_close(prt);
 	pel_producer_close(pplain);
 	pel_destroy(rt);
+}
+
+static void
+test_order_class_edf_fifo_plain(void **state)
+{
+	(void)state;
+	order_run(0);
+}
+
+static void
+test_order_batched(void **state)
+{
+	(void)state;
+	order_run(8);
+	order_run(256);
 }
 
 /* ---- late policies ---- */
@@ -871,6 +896,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_submit_rt_refusals),
 		cmocka_unit_test(test_init_and_context_refusals),
 		cmocka_unit_test(test_order_class_edf_fifo_plain),
+		cmocka_unit_test(test_order_batched),
 		cmocka_unit_test(test_late_run),
 		cmocka_unit_test(test_late_drop),
 		cmocka_unit_test(test_store_full_then_free),

@@ -38,14 +38,18 @@ struct pel_rt_config {
 	unsigned tasks;		/* real-time tasks queued per worker at most; 0: 1024 */
 	unsigned timers;	/* timers pending per worker at most; 0: 1024 */
 	uint64_t stall_ns;	/* stall detector threshold; 0: off */
-	uint64_t reserved[4];	/* zero */
+	unsigned batch;		/* ready real-time tasks a worker runs per loop pass, 1 .. 256;
+				 * 0: 1 (see docs/rt.md, "When a task is ready") */
+	unsigned pad_;		/* zero */
+	uint64_t reserved[3];	/* zero */
 };
 
 /**
  * Configure the real-time layer of @p rt. Optional: every runtime has it from pel_create(), with
  * the defaults (per worker a task store, a ready queue and a timer wheel, preallocated on the
  * worker's node; no stall monitor). New store sizes apply before the runtime's first real-time
- * task or timer; cfg->stall_ns starts (> 0), changes or stops (0) the stall monitor at any time.
+ * task or timer; cfg->stall_ns starts (> 0), changes or stops (0) the stall monitor, and
+ * cfg->batch takes effect, at any time.
  * Where the layer could not start at pel_create() (logged), this sets it up.
  * @param cfg  NULL: the defaults
  * @return 0; -EBUSY new sizes after the first real-time task or timer; -EINVAL a bad field; -ENOMEM;

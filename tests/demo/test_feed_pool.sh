@@ -73,6 +73,7 @@ bad_lines "$POOL" feed-pool 1 <<'ARGS'
 --port 0 --seconds 0
 --port 0 --idle spin
 --port 0 --io dedicated
+--port 0 --rt-batch 8
 --port 0 --bogus
 --port 0 extra
 --port 0 --books
@@ -95,6 +96,8 @@ if [ -n "$PEL_FEED" ]; then
 --port 0 --io-cpu 1
 --port 0 --rt-priority 0
 --port 0 --rt-priority 100
+--port 0 --rt-batch 0
+--port 0 --rt-batch 257
 --port 0 --deadline-us -1
 --port 0 --fanout-every x
 --port 0 --rounds 1001
