@@ -17,8 +17,9 @@
 # pel-spin-echo are counted as malformed and not answered.
 set -u
 
-LOAD=${1:?usage: test_pel_load.sh PEL_LOAD PEL_SPIN_ECHO}
-ECHO=${2:?usage: test_pel_load.sh PEL_LOAD PEL_SPIN_ECHO}
+LOAD=${1:?usage: test_pel_load.sh PEL_LOAD PEL_SPIN_ECHO [CLOCK_SHIFT_SO]}
+ECHO=${2:?usage: test_pel_load.sh PEL_LOAD PEL_SPIN_ECHO [CLOCK_SHIFT_SO]}
+SHIFT_SO=${3:-}
 tmp=$(mktemp -d) || exit 1
 server=
 cleanup()
@@ -208,6 +209,22 @@ done
 ip50=$(field 'ideal fcfs' p50)
 [ "$ip50" = 2000 ] || fail "feed --ideal-service fixed:2us: ideal p50 '$ip50', expected 2000"
 sent=$fed
+
+# A wall clock stepped by +-1 s (CLOCK_REALTIME shifted in pel-load alone): every reply's kernel
+# stamp falls outside [planned send time, receive time] and is refused, counted; latency comes
+# from the user-space time and stays sane (before: +1 s gave latency 0, -1 s counted as stamped).
+if [ -n "$SHIFT_SO" ]; then
+	for shift in 1000000000 -1000000000; do
+		LD_PRELOAD=$SHIFT_SO PEL_TEST_REALTIME_SHIFT_NS=$shift "$LOAD" --port "$port" \
+			--rate 2000 --seconds 0.5 --warmup 0.1 --json "$tmp/json" >"$tmp/out" 2>&1 ||
+			fail "clock step $shift: pel-load exit $?"
+		/usr/bin/python3 -c 'import json, sys
+m = {x["name"]: x["value"] for x in json.load(open(sys.argv[1]))["metrics"]}
+assert m["answered"] > 500 and m["rx_stamp_rejected"] == m["answered"], m
+assert m["rx_stamp_missing"] == 0 and 0 < m["latency_p50"] < 1e6, m' "$tmp/json" ||
+			fail "clock step $shift: stamps not refused: $(grep -E 'rx stamps|latency' "$tmp/out")"
+	done
+fi
 
 # not a request: too short, the right length with a wrong magic, one byte short of a request
 printf 'garbage' >"/dev/udp/127.0.0.1/$port" || fail "cannot send to /dev/udp"
