@@ -75,7 +75,6 @@ struct req {
 	uint8_t out[PEL_FEED_REPLY_SIZE];
 	uint16_t owner;		/* worker that owns the instrument */
 	uint8_t late;		/* past its deadline on arrival: answer 'late' in its turn */
-	uint8_t status;		/* the reply's, once decided */
 };
 
 /* One fan-out: the models score the snapshot; the reduce adds; fan_done() answers. */
@@ -151,8 +150,12 @@ send_reply(struct req *q, unsigned w)
 	struct pel_io_req io_req = pel_io_req_sendmsg(ws[w].fd, &q->msg, 0, on_sent, q);
 	int err = pel_io_submit(io, NULL, w, &io_req, NULL);
 
-	if (!err || (err == -EAGAIN && pel_spawn(w, resend, q) == 0))
+	if (!err)
 		return;
+	if (err == -EAGAIN && pel_spawn(w, resend, q) == 0) {
+		feed_count(&cnt[w].send_retries, 1);
+		return;
+	}
 	feed_count(&cnt[w].send_errors, 1);
 	pel_free(reqs, q);
 }
@@ -170,7 +173,6 @@ resend(void *arg)
 static void
 reply(struct req *q, unsigned w, uint8_t status)
 {
-	q->status = status;
 	pel_feed_reply_encode(q->out, status, q->r.req_id, q->r.send_ns);
 	q->iov.iov_base = q->out;
 	q->iov.iov_len = sizeof(q->out);
@@ -504,7 +506,7 @@ main(int argc, char **argv)
 	ic.buf_size = BUF_SIZE;
 	/* an operation for every reply that may be out at once (any worker's requests may be
 	 * answered from one owner), and the receives */
-	ic.max_ops = nworkers * REQS + 64;
+	ic.max_ops = opts.max_ops ? opts.max_ops : nworkers * REQS + 64;
 	err = pel_io_create(e.rt, &ic, &io);
 	if (err) {
 		fprintf(stderr, "pel-feed: pel_io_create: %s: %s\n", pel_strerror(err),

@@ -51,6 +51,8 @@ usage(const struct feed_opts *o)
 		      "                      the policy)\n"
 		      "  --rt-batch N        ready requests a worker runs before it looks at its rings\n"
 		      "                      and ring again, 1 .. 256 (default 8)\n"
+		      "  --max-ops N         I/O operations in flight per worker, 4 .. 1048576 (default:\n"
+		      "                      room for every reply; fewer: replies wait their turn)\n"
 		      "  --mlock             lock the process's memory\n", stderr);
 	else
 		fputs("  --threads N         pool threads, 1 .. 256 (default: one per CPU of --cpus)\n",
@@ -87,7 +89,7 @@ int
 feed_parse(int argc, char **argv, struct feed_opts *o)
 {
 	enum { O_PORT = 256, O_CPUS, O_INSTR, O_DEADLINE, O_FANOUT, O_MODELS, O_ROUNDS, O_SECONDS,
-	       O_BOOKS, O_STATS, O_IDLE, O_IO, O_IOCPU, O_RTPRIO, O_RTBATCH, O_MLOCK, O_THREADS, O_HELP };
+	       O_BOOKS, O_STATS, O_IDLE, O_IO, O_IOCPU, O_RTPRIO, O_RTBATCH, O_MAXOPS, O_MLOCK, O_THREADS, O_HELP };
 	static const struct option longs[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "cpus", required_argument, NULL, O_CPUS },
@@ -104,6 +106,7 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 		{ "io-cpu", required_argument, NULL, O_IOCPU },
 		{ "rt-priority", required_argument, NULL, O_RTPRIO },
 		{ "rt-batch", required_argument, NULL, O_RTBATCH },
+		{ "max-ops", required_argument, NULL, O_MAXOPS },
 		{ "mlock", no_argument, NULL, O_MLOCK },
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "help", no_argument, NULL, O_HELP },
@@ -127,6 +130,7 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 	o->io_cpu = -1;
 	o->rt_priority = 0;
 	o->rt_batch = 8;
+	o->max_ops = 0;
 	o->mlock = false;
 	o->threads = 0;
 	opterr = 0;
@@ -244,6 +248,16 @@ feed_parse(int argc, char **argv, struct feed_opts *o)
 			if (number(o, "--rt-batch", optarg, 1, 256, &v))
 				goto bad;
 			o->rt_batch = (unsigned)v;
+			break;
+		case O_MAXOPS:
+			if (!pel) {
+				not_here(o, "--max-ops");
+				goto bad;
+			}
+			/* the receive holds one; a cancel and a reply need room too */
+			if (number(o, "--max-ops", optarg, 4, 1u << 20, &v))
+				goto bad;
+			o->max_ops = (unsigned)v;
 			break;
 		case O_MLOCK:
 			if (!pel) {
@@ -405,17 +419,20 @@ feed_report(const struct feed_opts *o, const struct feed_counters *c, unsigned n
 	    struct feed_book *const *books)
 {
 	static const char *const names[] = { "received", "answered", "late", "rejected",
-					     "malformed", "dropped", "fanouts", "send_errors" };
-	uint64_t t[8] = { 0 }, gaps = 0, stale = 0, flagged = 0, updates = 0;
+					     "malformed", "dropped", "fanouts", "send_errors",
+					     "send_retries" };
+	enum { N = sizeof(names) / sizeof(names[0]) };
+	uint64_t t[N] = { 0 }, gaps = 0, stale = 0, flagged = 0, updates = 0;
 	int ret = 0;
 	FILE *f;
 
 	for (unsigned i = 0; i < n; i++) {
-		const _Atomic uint64_t *v[8] = { &c[i].received, &c[i].answered, &c[i].late,
+		const _Atomic uint64_t *v[N] = { &c[i].received, &c[i].answered, &c[i].late,
 						 &c[i].rejected, &c[i].malformed, &c[i].dropped,
-						 &c[i].fanouts, &c[i].send_errors };
+						 &c[i].fanouts, &c[i].send_errors,
+						 &c[i].send_retries };
 
-		for (unsigned k = 0; k < 8; k++)
+		for (unsigned k = 0; k < N; k++)
 			t[k] += atomic_load_explicit(v[k], memory_order_relaxed);
 	}
 	for (unsigned i = 0; books && i < o->instruments; i++) {
@@ -427,7 +444,7 @@ feed_report(const struct feed_opts *o, const struct feed_counters *c, unsigned n
 		updates += books[i]->updates;
 	}
 	printf("%s:", o->prog);
-	for (unsigned k = 0; k < 8; k++)
+	for (unsigned k = 0; k < N; k++)
 		printf(" %s %llu", names[k], (unsigned long long)t[k]);
 	printf(" | books: updates %llu gaps %llu stale %llu flagged %llu\n",
 	       (unsigned long long)updates, (unsigned long long)gaps, (unsigned long long)stale,
@@ -440,7 +457,7 @@ feed_report(const struct feed_opts *o, const struct feed_counters *c, unsigned n
 			ret = 1;
 		} else {
 			fprintf(f, "{\"server\": \"%s\"", o->prog);
-			for (unsigned k = 0; k < 8; k++)
+			for (unsigned k = 0; k < N; k++)
 				fprintf(f, ", \"%s\": %llu", names[k], (unsigned long long)t[k]);
 			fprintf(f, ", \"updates\": %llu, \"gaps\": %llu, \"stale\": %llu, "
 				"\"flagged\": %llu}\n", (unsigned long long)updates,

@@ -38,6 +38,7 @@ struct feed_opts {
 	int idle;		/* enum pel_idle */
 	int io_mode;		/* enum pel_io_mode */
 	int io_cpu;
+	unsigned max_ops;	/* I/O operations in flight per worker; 0: room for every reply */
 	int rt_priority;	/* SCHED_FIFO priority of the workers; 0: leave the policy */
 	unsigned rt_batch;	/* ready requests a worker runs per pass (pel_rt_config.batch) */
 	bool mlock;		/* lock the process's memory (PEL_F_MLOCK) */
@@ -59,6 +60,7 @@ struct feed_counters {
 	_Atomic uint64_t dropped;	/* could not be queued or answered (no room): counted */
 	_Atomic uint64_t fanouts;	/* requests scored by the models */
 	_Atomic uint64_t send_errors;	/* replies the kernel refused */
+	_Atomic uint64_t send_retries;	/* replies submitted again: no room in the ring then */
 } __attribute__((aligned(64)));
 
 static inline void

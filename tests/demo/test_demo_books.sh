@@ -8,7 +8,8 @@
 #	test_demo_books.sh PEL_FEED FEED_POOL PEL_LOAD FEED_REPLAY
 #
 # For each server: start it on the last CPU (pel-feed parks when idle: never a busy loop beside
-# the generator), send 2.5 s of order-book updates at 2000/s over 4 source sockets with
+# the generator; once more with 8 I/O operations a worker against bursts of 64, so that replies
+# must wait for room and be sent again), send 2.5 s of order-book updates at 2000/s over 4 source sockets with
 # instruments 0..199 while the server knows 0..149 (the rest are refused), plus three datagrams
 # that are not requests. Then:
 #   - pel-load: sent = answered + late + rejected, nothing lost, some refused;
@@ -65,8 +66,10 @@ check()
 	local name=$1 rc
 	shift
 	start "$@" "${common[@]}"
+	# shellcheck disable=SC2086
 	"$LOAD" --port "$port" --mode feed --rate 2000 --seconds 2 --warmup 0.5 --sockets 4 \
-		--instruments 200 --record "$tmp/rec" --json "$tmp/json" >"$tmp/out" 2>&1 ||
+		--instruments 200 --record "$tmp/rec" --json "$tmp/json" ${LOAD_ARGS:-} \
+		>"$tmp/out" 2>&1 ||
 		fail "$name: pel-load exit $?"
 	printf 'garbage' >"/dev/udp/127.0.0.1/$port" || fail "cannot send to /dev/udp"
 	head -c 56 /dev/zero >"/dev/udp/127.0.0.1/$port"
@@ -77,9 +80,10 @@ check()
 	rc=$?
 	server=
 	[ "$rc" -eq 0 ] || fail "$name: exit $rc on SIGTERM"
-	/usr/bin/python3 - "$name" "$tmp/json" "$tmp/stats" "$tmp/rec" <<'PY' || fail "$name: counts"
+	/usr/bin/python3 - "$name" "$tmp/json" "$tmp/stats" "$tmp/rec" "${WANT_RETRIES:-0}" \
+		<<'PY' || fail "$name: counts"
 import json, sys
-name, load, stats, rec = sys.argv[1:]
+name, load, stats, rec, want_retries = sys.argv[1:]
 m = {x["name"]: x["value"] for x in json.load(open(load))["metrics"]}
 s = json.load(open(stats))
 data = open(rec, "rb").read()
@@ -94,6 +98,8 @@ assert s["received"] == len(st) + 3, (s, len(st))
 assert s["malformed"] == 3 and s["dropped"] == 0, s
 assert (s["answered"], s["late"], s["rejected"]) == (n[0], n[1], n[2]), (s, n)
 assert s["fanouts"] > 0, s
+if want_retries == "1":	# replies that found no room were sent later, none lost
+	assert s["send_retries"] > 0 and s["send_errors"] == 0, s
 print(f"{name}: {len(st)} sent, answered {n[0]} late {n[1]} refused {n[2]}, "
       f"gaps {s['gaps']} stale {s['stale']} fan-outs {s['fanouts']}")
 PY
@@ -107,4 +113,7 @@ PY
 check pel-feed "$FEED" --cpus "$last_cpu" --idle park
 check feed-pool "$POOL" --cpus "$last_cpu"
 check "pel-feed (dedicated I/O)" "$FEED" --cpus "$last_cpu" --idle park --io dedicated
+# 8 operations in flight and bursts of 64 updates: replies find no room and wait their turn
+LOAD_ARGS="--arrivals bursty:64" WANT_RETRIES=1 \
+	check "pel-feed (8 I/O operations)" "$FEED" --cpus "$last_cpu" --idle park --max-ops 8
 exit 0

@@ -74,6 +74,7 @@ bad_lines "$POOL" feed-pool 1 <<'ARGS'
 --port 0 --idle spin
 --port 0 --io dedicated
 --port 0 --rt-batch 8
+--port 0 --max-ops 8
 --port 0 --bogus
 --port 0 extra
 --port 0 --books
@@ -98,6 +99,7 @@ if [ -n "$PEL_FEED" ]; then
 --port 0 --rt-priority 100
 --port 0 --rt-batch 0
 --port 0 --rt-batch 257
+--port 0 --max-ops 3
 --port 0 --deadline-us -1
 --port 0 --fanout-every x
 --port 0 --rounds 1001
