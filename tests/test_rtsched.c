@@ -591,7 +591,7 @@ test_rt_yield_keeps_class(void **state)
 }
 
 /* Within a class, an earlier deadline asks the running task to yield; a later one does not. */
-static _Atomic int a_done, a_yielded;
+static _Atomic int a_done, a_yielded, earlier_pushed;
 
 static void
 edf_spinner(void *arg)
@@ -603,10 +603,11 @@ edf_spinner(void *arg)
 	while (!pel_should_yield() && pel_now_ns() - t0 < 10 * PEL_NS_PER_S)
 		;
 	atomic_store(&a_yielded, pel_should_yield());
-	/* A submitter raises the urge before it pushes (so the urge is never lost): give its push
-	 * time to land, or the remainder could be queued before 'earlier' is taken off the ring
-	 * (seen under TSan: order 1 3 2 ...). */
-	for (uint64_t t1 = pel_now_ns(); pel_now_ns() - t1 < 50 * PEL_NS_PER_MS;)
+	/* A submitter raises the urge before it pushes (so the urge is never lost): wait for its
+	 * push to have landed, or the remainder could be queued before 'earlier' is taken off the
+	 * ring (seen under TSan: order 1 3 2 ...). */
+	for (uint64_t t1 = pel_now_ns();
+	     !atomic_load(&earlier_pushed) && pel_now_ns() - t1 < 10 * PEL_NS_PER_S;)
 		;
 	assert_int_equal(pel_yield_to(log_task, (void *)(intptr_t)3), 0);
 	atomic_store(&a_done, 1);
@@ -628,6 +629,7 @@ test_earlier_deadline_asks_to_yield(void **state)
 	order_reset();
 	atomic_store(&held, 0);
 	atomic_store(&a_done, 0);
+	atomic_store(&earlier_pushed, 0);
 	assert_int_equal(pel_producer_open(rt, &p), 0);
 	assert_int_equal(pel_submit_rt(p, 0, &a), 0);
 	assert_true(WAIT_UNTIL(atomic_load(&held), 10000));
@@ -638,6 +640,7 @@ test_earlier_deadline_asks_to_yield(void **state)
 	assert_int_equal(atomic_load(&a_done), 0);
 	/* the same class, an earlier deadline: yield */
 	assert_int_equal(pel_submit_rt(p, 0, &earlier), 0);
+	atomic_store(&earlier_pushed, 1);	/* pel_submit_rt() returns once it is in the ring */
 	assert_true(WAIT_UNTIL(atomic_load(&a_done), 10000));
 	assert_int_equal(atomic_load(&a_yielded), 1);
 	assert_int_equal(pel_drain(rt, 10 * PEL_NS_PER_S), 0);
