@@ -10,7 +10,7 @@
 # For each server: start it on the last CPU (pel-feed parks when idle: never a busy loop beside
 # the generator; once more with 8 I/O operations a worker against bursts of 64, so that replies
 # must wait for room and be sent again), send 2.5 s of order-book updates at 2000/s over 4 source sockets with
-# instruments 0..199 while the server knows 0..149 (the rest are refused), plus three datagrams
+# instruments 0..199 while the server knows 0..149 (the rest are refused), after three datagrams
 # that are not requests. Then:
 #   - pel-load: sent = answered + late + rejected, nothing lost, some refused;
 #   - the server: received = answered + late + rejected + malformed + dropped, received = what
@@ -66,15 +66,16 @@ check()
 	local name=$1 rc
 	shift
 	start "$@" "${common[@]}"
+	# three datagrams that are not requests, first: the run that follows gives the server its
+	# 2.5 s to take them (loopback queues them on the socket before sendto() returns)
+	printf 'garbage' >"/dev/udp/127.0.0.1/$port" || fail "cannot send to /dev/udp"
+	head -c 56 /dev/zero >"/dev/udp/127.0.0.1/$port"
+	printf '\x50\x46\x01\x01%051d' 0 >"/dev/udp/127.0.0.1/$port"	# one byte short
 	# shellcheck disable=SC2086
 	"$LOAD" --port "$port" --mode feed --rate 2000 --seconds 2 --warmup 0.5 --sockets 4 \
 		--instruments 200 --record "$tmp/rec" --json "$tmp/json" ${LOAD_ARGS:-} \
 		>"$tmp/out" 2>&1 ||
 		fail "$name: pel-load exit $?"
-	printf 'garbage' >"/dev/udp/127.0.0.1/$port" || fail "cannot send to /dev/udp"
-	head -c 56 /dev/zero >"/dev/udp/127.0.0.1/$port"
-	printf '\x50\x46\x01\x01%051d' 0 >"/dev/udp/127.0.0.1/$port"	# one byte short
-	sleep 0.2
 	kill -TERM "$server"
 	wait "$server"
 	rc=$?

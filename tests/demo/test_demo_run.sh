@@ -111,7 +111,6 @@ rc=$?
 [ "$rc" -eq 1 ] || fail "a second demo.sh on the same build: exit $rc, expected 1"
 grep -q 'another demo is running' "$tmp/log2" || fail "second demo.sh: $(cat "$tmp/log2")"
 kill -0 "$pid" 2>/dev/null || fail "the first demo.sh ended when the second started"
-sleep 0.5
 kill -INT -- "-$pgid"
 for _ in $(seq 200); do
 	kill -0 "$pid" 2>/dev/null || break
@@ -121,8 +120,11 @@ kill -0 "$pid" 2>/dev/null && fail "demo.sh still running 10 s after Ctrl-C"
 wait "$pid"
 rc=$?
 [ "$rc" -eq 130 ] || fail "demo.sh exit $rc after Ctrl-C, expected 130"
-sleep 0.2
-left=$(pgrep -g "$pgid" 2>/dev/null | tr '\n' ' ')
+for _ in $(seq 40); do	# what it stopped is gone by the time it exits; 2 s for the reaping
+	left=$(pgrep -g "$pgid" 2>/dev/null | tr '\n' ' ')
+	[ -z "$left" ] && break
+	sleep 0.05
+done
 [ -z "$left" ] || fail "left running after Ctrl-C: $(ps -o pid,comm -p $left 2>/dev/null)"
 pgid=
 [ -s "$tmp/r2/report.md" ] || fail "no report.md after Ctrl-C"
@@ -220,8 +222,11 @@ rc=$?
 [ "$rc" -eq 130 ] || fail "SIGTERM while lttng-sessiond started: exit $rc, expected 130"
 pidfile=$(sed -n 's/.*--pidfile=\([^ ]*\).*/\1/p' "$tmp/sessiond-args")
 [ -n "$pidfile" ] || fail "no --pidfile in lttng-sessiond's arguments"
-sleep 0.3
-left=$(pgrep -f -- "--pidfile=$pidfile" | tr '\n' ' ')
+for _ in $(seq 40); do
+	left=$(pgrep -f -- "--pidfile=$pidfile" | tr '\n' ' ')
+	[ -z "$left" ] && break
+	sleep 0.05
+done
 if [ -n "$left" ]; then
 	# shellcheck disable=SC2086 # pids
 	kill $left 2>/dev/null

@@ -61,17 +61,19 @@ done
 	--cpu "$load_cpu" >/dev/null 2>&1 || fail "warm-up: pel-load exit $?"
 strace -qq -p "$worker" -o "$tmp/strace" 2>"$tmp/strace.err" &
 tracer=$!
-for _ in $(seq 100); do	# attached when the trace file exists (strace opens it first)
-	[ -e "$tmp/strace" ] && break
+for _ in $(seq 250); do	# attached: the worker thread names a tracer
+	[ "$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$server/task/$worker/status")" != 0 ] &&
+		break
 	kill -0 "$tracer" 2>/dev/null || break
 	sleep 0.02
 done
-sleep 0.2
 if ! kill -0 "$tracer" 2>/dev/null; then
 	grep -qi "operation not permitted" "$tmp/strace.err" &&
 		{ echo "skip: ptrace not permitted here"; exit 77; }
 	fail "strace did not attach"
 fi
+[ "$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$server/task/$worker/status")" != 0 ] ||
+	fail "strace did not attach within 5 s"
 "$LOAD" --port "$port" --mode feed --rate 2000 --seconds 1.5 --warmup 0 --instruments 100 \
 	--cpu "$load_cpu" --json "$tmp/json" >"$tmp/out" 2>&1 || fail "pel-load exit $?"
 kill "$tracer"
